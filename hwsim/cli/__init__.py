@@ -1,0 +1,1 @@
+"""The ``hwsim`` command line: each subcommand chains the library's calls."""

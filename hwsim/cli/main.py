@@ -1,0 +1,53 @@
+"""``hwsim`` entry point: parses the subcommand and turns user errors into one line + exit 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hwsim.errors import HwsimError
+
+#: Subcommand modules, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
+SUBCOMMANDS = ("hwsim.cli.run_cmd", "hwsim.cli.trace_cmd", "hwsim.cli.demo_cmd")
+
+EXIT_USER_ERROR = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hwsim", description="Cycle-approximate simulator of hardware accelerators.")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in SUBCOMMANDS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as err:
+            if err.name == name:
+                continue  # an optional subcommand that this installation does not ship
+            raise
+        module.add_parser(sub)
+    return parser
+
+
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``hwsim``; returns the exit status (0 ok, 1 check failed, 2 user error)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.handler(args) or 0)
+    except HwsimError as err:
+        if args.debug:
+            raise
+        print(f"hwsim: error: {err}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("hwsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Human-readable run summaries for the terminal."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hwsim.units import format_quantity
+
+
+def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:
+    """A short human summary: cycles, time, throughput, busiest unit, bytes per tier, energy."""
+    lines = [f"{summary['machine']}  {source}  ({summary['ops']:,} ops)".rstrip()]
+    lines.append(f"  total       {summary['total_cycles']:,} cycles = "
+                 f"{format_quantity(summary['seconds'], 'time')} at "
+                 f"{format_quantity(summary['clock_hz'], 'frequency')}")
+    lines.append(f"  throughput  {summary['throughput']:.4g} {summary['throughput_unit']}")
+    lines.append(f"  busiest     {summary['busiest_component']} "
+                 f"({100 * summary['busiest_utilization']:.1f}% busy)")
+    for name, tier in summary["tiers"].items():
+        lines.append(f"  {name:<11} {format_quantity(tier['bytes'], 'bytes')} moved, "
+                     f"{format_quantity(tier['bandwidth_bytes_per_s'], 'bandwidth')} avg, "
+                     f"peak {format_quantity(tier['peak_occupancy_bytes'], 'bytes')} of "
+                     f"{format_quantity(tier['capacity_bytes'], 'bytes')}")
+    for name, link in summary["links"].items():
+        if link["bytes"]:
+            lines.append(f"  {name:<11} {format_quantity(link['bytes'], 'bytes')} over the link")
+    energy = summary["energy"]
+    lines.append(f"  energy      {energy['total_j']:.4g} J (leakage {energy['leakage_pj'] / 1e12:.3g} J), "
+                 f"{summary['energy_per_work_unit_j']:.4g} J/{summary['work_unit']}")
+    if summary["overflow"]:
+        lines.append(f"  OVERFLOW    working set exceeds capacity of: {', '.join(summary['overflow'])}")
+    return lines

@@ -1,0 +1,37 @@
+"""``hwsim run``: replay a trace on a machine and write the run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+from hwsim.cli.output import summary_lines
+from hwsim.config.machine import load_arch
+from hwsim.engine.simulate import simulate
+from hwsim.results import write_run
+from hwsim.trace.io import read_trace
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="replay a trace on a machine",
+                       description="Replay a trace on a machine; write records, summary and inputs.")
+    p.add_argument("--arch", required=True, help="machine YAML (arch_configs/*.yaml)")
+    p.add_argument("--trace", required=True, help="trace file (.csv or .parquet)")
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+                   help="override a machine key, e.g. components.hbm.bandwidth='4 TB/s' (repeatable)")
+    p.add_argument("--csv", action="store_true", help="also write records.csv")
+    p.add_argument("--allow-overflow", action="store_true",
+                   help="report runs whose working set exceeds a tier instead of failing")
+    p.add_argument("--quiet", action="store_true", help="print only the output folder")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    machine = load_arch(args.arch, overrides=args.overrides)
+    trace = read_trace(args.trace)
+    result = simulate(machine, trace, allow_overflow=args.allow_overflow)
+    out = write_run(result, args.out, csv=args.csv)
+    if not args.quiet:
+        print("\n".join(summary_lines(result.summary, str(args.trace))))
+    print(f"  results  -> {out}/")
+    return 0

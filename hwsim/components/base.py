@@ -1,0 +1,141 @@
+"""The component contract and the registry from YAML ``kind`` to implementation.
+
+Two families of components exist:
+
+* compute units (:class:`ComputeUnit`) execute ops: given a batch of trace rows they return
+  each op's busy time in cycles of the machine's reference clock and its compute energy;
+* memory resources (:class:`MemoryResource`: tiers and links) carry bytes: each has a
+  bandwidth, a latency and an energy per bit, and concurrent transfers queue on it.
+
+Each implementation module registers its classes with :func:`register`, beside the class.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import ConfigError, did_you_mean
+
+REGISTRY: dict[str, type[Component]] = {}
+
+
+def register(kind: str):
+    """Class decorator: make ``cls`` the implementation of YAML ``kind``."""
+
+    def wrap(cls: type[Component]) -> type[Component]:
+        if kind in REGISTRY:
+            raise ValueError(f"component kind {kind!r} registered twice")
+        cls.kind = kind
+        REGISTRY[kind] = cls
+        return cls
+
+    return wrap
+
+
+def component_class(kind: str, where: str) -> type[Component]:
+    """Look up ``kind``; an unknown kind lists the known ones."""
+    _load_builtin_components()
+    if kind not in REGISTRY:
+        raise ConfigError(f"{where}: unknown component kind {kind!r}{did_you_mean(kind, tuple(REGISTRY))}")
+    return REGISTRY[kind]
+
+
+def _load_builtin_components() -> None:
+    # Imported here, not at module top, so that the registry fills when first needed and
+    # importing hwsim.components.base alone has no side effects.
+    from hwsim.components import link, matrix_engine, memory, systolic, vector  # noqa: F401
+
+
+class Component:
+    """A named hardware block built from its frozen config dataclass."""
+
+    kind: ClassVar[str] = ""
+    Config: ClassVar[type]
+
+    def __init__(self, name: str, config: Any, ref_clock_hz: float) -> None:
+        self.name = name
+        self.config = config
+        self.ref_clock_hz = ref_clock_hz
+
+    @property
+    def leakage_w(self) -> float:
+        """Static (leakage) power in watts, charged for the whole run."""
+        return float(getattr(self.config, "leakage_power", 0.0))
+
+    def energy_constants(self) -> list[dict[str, Any]]:
+        """Rows (component, constant, value, unit, source) for the provenance table."""
+        source = getattr(self.config, "source", "")
+        rows = []
+        for key, unit in (("energy_per_flop", "pJ/FLOP"), ("energy_per_bit", "pJ/bit"),
+                          ("leakage_power", "W")):
+            if hasattr(self.config, key):
+                rows.append({"component": self.name, "constant": key,
+                             "value": getattr(self.config, key), "unit": unit, "source": source})
+        return rows
+
+
+class ComputeUnit(Component):
+    """A component that executes ops (systolic array, matrix engine, vector unit, ...)."""
+
+    #: op kinds this unit can execute, in the order a machine prefers when dispatching.
+    handles: ClassVar[tuple[str, ...]] = ()
+
+    @property
+    def clock_hz(self) -> float:
+        clock = getattr(self.config, "clock", 0.0)
+        return clock or self.ref_clock_hz
+
+    @property
+    def instances(self) -> int:
+        """How many ops the unit can run at once (independent arrays, engines)."""
+        return int(getattr(self.config, "count", 1))
+
+    @property
+    def home(self) -> str:
+        """The memory tier this unit reads and writes through."""
+        return self.config.memory
+
+    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+        """Busy cycles of each op in this unit's own clock (int64)."""
+        raise NotImplementedError
+
+    def ref_cycles(self, ops: pd.DataFrame) -> np.ndarray:
+        """Busy cycles of each op in the machine's reference clock (rounded up)."""
+        own = self.cycles(ops)
+        if self.clock_hz == self.ref_clock_hz:
+            return own
+        return np.ceil(own * (self.ref_clock_hz / self.clock_hz)).astype(np.int64)
+
+    def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
+        """Dynamic compute energy of each op in picojoules (FLOPs x energy per FLOP)."""
+        return ops["flops"].to_numpy(dtype=np.float64) * self.config.energy_per_flop
+
+
+class MemoryResource(Component):
+    """A tier or link: bytes queue on it at its bandwidth, after its latency."""
+
+    @property
+    def bytes_per_cycle(self) -> float:
+        """Sustained bandwidth in bytes per reference-clock cycle."""
+        return self.config.bandwidth / self.ref_clock_hz
+
+    @property
+    def latency_cycles(self) -> int:
+        return int(math.ceil(self.config.latency * self.ref_clock_hz))
+
+    def busy_cycles(self, nbytes: np.ndarray) -> np.ndarray:
+        """Cycles this resource is occupied moving ``nbytes`` (int64, rounded up)."""
+        return np.ceil(nbytes / self.bytes_per_cycle).astype(np.int64)
+
+    def energy_pj(self, nbytes: np.ndarray) -> np.ndarray:
+        """Energy of moving ``nbytes`` across this resource, in picojoules."""
+        return nbytes * 8.0 * self.config.energy_per_bit
+
+
+def ceil_div(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:
+    """Integer ceiling division that works on int64 arrays."""
+    return -(-np.asarray(a, dtype=np.int64) // np.asarray(b, dtype=np.int64))

@@ -1,0 +1,93 @@
+"""Systolic arrays with output-, weight- or input-stationary dataflow.
+
+GEMM compute cycles follow SCALE-Sim's fold model. For an array of R rows and C columns
+and a GEMM of (M x K) @ (K x N), the dataflow maps the GEMM to a spatial extent Sr x Sc
+and a temporal extent T:
+
+=========  ====  ====  ====  ==========================
+dataflow   Sr    Sc    T     cycles per fold
+=========  ====  ====  ====  ==========================
+``os``     M     N     K     T + R + C - 2
+``ws``     K     N     M     2R + C + T - 2
+``is``     K     M     N     2R + C + T - 2
+=========  ====  ====  ====  ==========================
+
+and ``ceil(Sr / R) * ceil(Sc / C)`` folds run one after another. Per fold, OS streams T
+operand rows and drains the outputs (R + C - 2 cycles of skew); WS and IS first load the
+stationary operand (R cycles), then stream T rows through the skewed array. These are the
+row counts of SCALE-Sim's demand matrices; ``tests/hwsim/test_systolic.py`` rebuilds those
+matrices on small shapes and counts their rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.components.base import ComputeUnit, ceil_div, register
+from hwsim.config.fields import param
+
+DATAFLOWS = ("os", "ws", "is")
+
+
+def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str) -> np.ndarray:
+    """SCALE-Sim compute cycles of an (m x k) @ (k x n) GEMM on a rows x cols array.
+
+    Works element-wise on integer arrays. Raises ValueError for an unknown dataflow.
+    """
+    m, n, k = (np.asarray(x, dtype=np.int64) for x in (m, n, k))
+    if dataflow == "os":
+        sr, sc, t = m, n, k
+        per_fold = t + rows + cols - 2
+    elif dataflow == "ws":
+        sr, sc, t = k, n, m
+        per_fold = 2 * rows + cols + t - 2
+    elif dataflow == "is":
+        sr, sc, t = k, m, n
+        per_fold = 2 * rows + cols + t - 2
+    else:
+        raise ValueError(f"unknown dataflow {dataflow!r} (expected one of {DATAFLOWS})")
+    folds = ceil_div(sr, rows) * ceil_div(sc, cols)
+    return folds * per_fold
+
+
+@register("systolic_array")
+class SystolicArray(ComputeUnit):
+    """A rows x cols array of MAC units; ``count`` identical arrays run ops in parallel."""
+
+    handles = ("gemm", "attention")
+
+    @dataclass(frozen=True, kw_only=True)
+    class Config:
+        rows: int = param(unit="count", minimum=1, help="processing elements per column")
+        cols: int = param(unit="count", minimum=1, help="processing elements per row")
+        dataflow: str = param("os", unit="text", choices=DATAFLOWS,
+                              help="os (output), ws (weight) or is (input) stationary")
+        count: int = param(1, unit="count", minimum=1, help="identical arrays that run ops concurrently")
+        clock: float = param(0.0, unit="frequency", help="array clock (0 = the machine clock)")
+        memory: str = param(unit="text", help="memory tier the array's operands stream from")
+        energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP (MAC = 2 FLOPs), pJ")
+        leakage_power: float = param(0.0, unit="power", help="static power, W")
+        source: str = param("", unit="text", help="where the energy and timing figures come from")
+
+    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+        cfg = self.config
+        kind = ops["kind"].to_numpy()
+        m, n, k, batch = (ops[c].to_numpy() for c in ("m", "n", "k", "batch"))
+        out = np.zeros(len(ops), dtype=np.int64)
+        gemm = kind == "gemm"
+        if gemm.any():
+            out[gemm] = batch[gemm] * gemm_cycles(m[gemm], n[gemm], k[gemm], cfg.rows, cfg.cols, cfg.dataflow)
+        attn = (kind == "attention") & (m > 0) & (n > 0) & (k > 0)
+        if attn.any():
+            # Q K^T is (m x k) @ (k x n); P V is (m x n) @ (n x k); both per head.
+            scores = gemm_cycles(m[attn], n[attn], k[attn], cfg.rows, cfg.cols, cfg.dataflow)
+            values = gemm_cycles(m[attn], k[attn], n[attn], cfg.rows, cfg.cols, cfg.dataflow)
+            out[attn] = batch[attn] * (scores + values)
+        other = ~(gemm | attn)
+        if other.any():
+            macs_per_cycle = 2 * cfg.rows * cfg.cols
+            out[other] = ceil_div(ops["flops"].to_numpy()[other], macs_per_cycle)
+        return out

@@ -1,0 +1,1 @@
+"""Machine configuration: typed fields with units, and the machine YAML loader."""

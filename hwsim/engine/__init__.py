@@ -1,0 +1,1 @@
+"""The event-driven replay engine: machines, per-op costs, the SimPy replay and its result."""

@@ -1,0 +1,135 @@
+"""`Machine`: the components of a :class:`MachineConfig`, built and wired.
+
+The machine answers three questions for the cost model: which compute unit runs an op
+(dispatch), which tier holds a logical memory space (placement), and which memory
+resources (tiers and link directions) a byte crosses from one tier to another (routes).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from functools import cached_property
+
+from hwsim.components.base import ComputeUnit, MemoryResource, component_class
+from hwsim.components.link import Link
+from hwsim.config.machine import MachineConfig
+from hwsim.errors import ConfigError, TraceError, did_you_mean
+from hwsim.trace.schema import KINDS
+
+#: Op kinds that occupy no compute unit: pure data movement and bookkeeping.
+UNITLESS_KINDS = ("transfer", "alloc", "free", "sync")
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One queue the engine keeps: a tier, or one direction of a link."""
+
+    name: str
+    resource: MemoryResource
+
+
+class Machine:
+    """Built components plus placement, dispatch and routing tables."""
+
+    def __init__(self, config: MachineConfig) -> None:
+        self.config = config
+        self.clock_hz = config.clock_hz
+        self.components: dict[str, object] = {}
+        for spec in config.components:
+            cls = component_class(spec.kind, spec.name)
+            self.components[spec.name] = cls(spec.name, spec.config, config.clock_hz)
+        self.units = {n: c for n, c in self.components.items() if isinstance(c, ComputeUnit)}
+        self.tiers = {n: c for n, c in self.components.items()
+                      if isinstance(c, MemoryResource) and not isinstance(c, Link)}
+        self.links = {n: c for n, c in self.components.items() if isinstance(c, Link)}
+        self.channels: list[Channel] = [Channel(n, t) for n, t in self.tiers.items()]
+        for name, link in self.links.items():
+            a, b = link.config.between
+            self.channels.append(Channel(f"{name}:{a}->{b}", link))
+            self.channels.append(Channel(f"{name}:{b}->{a}", link))
+        self.channel_index = {ch.name: i for i, ch in enumerate(self.channels)}
+        self._routes: dict[tuple[str, str], tuple[int, ...]] = {}
+
+    # -- dispatch -----------------------------------------------------------------------
+    @cached_property
+    def dispatch(self) -> dict[str, str]:
+        """Op kind → unit name: the YAML's ``dispatch`` first, else the first unit (in YAML
+        order) that handles the kind."""
+        table = {}
+        for kind in KINDS:
+            if kind in UNITLESS_KINDS:
+                continue
+            if kind in self.config.dispatch:
+                table[kind] = self.config.dispatch[kind]
+                continue
+            for name, unit in self.units.items():
+                if kind in unit.handles:
+                    table[kind] = name
+                    break
+        return table
+
+    def unit_for(self, kind: str, explicit: str, where: str) -> str | None:
+        """The unit that runs an op of ``kind`` (``explicit`` from the trace's unit column wins)."""
+        if explicit:
+            if explicit not in self.units:
+                raise TraceError(f"{where}, column 'unit': {explicit!r} is not a compute unit of "
+                                 f"machine {self.config.name!r}{did_you_mean(explicit, tuple(self.units))}")
+            if kind not in self.units[explicit].handles:
+                raise TraceError(f"{where}, column 'unit': {explicit!r} cannot run {kind!r} ops")
+            return explicit
+        if kind in UNITLESS_KINDS:
+            return None
+        if kind not in self.dispatch:
+            raise TraceError(f"{where}, column 'kind': machine {self.config.name!r} has no unit that "
+                             f"runs {kind!r} ops (add one, or a dispatch entry)")
+        return self.dispatch[kind]
+
+    # -- placement ----------------------------------------------------------------------
+    def tier_of(self, space: str, where: str) -> str:
+        """The tier that holds logical ``space`` (``placement.default`` as a fallback)."""
+        placement = self.config.placement
+        if space in placement:
+            return placement[space]
+        if space in self.tiers:
+            return space  # a trace may name a physical tier directly
+        if "default" in placement:
+            return placement["default"]
+        raise TraceError(f"{where}: space {space!r} is not placed on machine {self.config.name!r} "
+                         f"(add placement.{space} or placement.default to the machine YAML)")
+
+    # -- routing ------------------------------------------------------------------------
+    def route(self, src_tier: str, dst_tier: str) -> tuple[int, ...]:
+        """Channels a byte crosses from ``src_tier`` to ``dst_tier``, both tiers included.
+
+        Shortest path over links (fewest hops; ties by YAML order). Raises ConfigError when
+        the tiers are not connected.
+        """
+        key = (src_tier, dst_tier)
+        if key not in self._routes:
+            self._routes[key] = self._find_route(src_tier, dst_tier)
+        return self._routes[key]
+
+    def _find_route(self, src: str, dst: str) -> tuple[int, ...]:
+        if src == dst:
+            return (self.channel_index[src],)
+        previous: dict[str, tuple[str, str] | None] = {src: None}
+        queue = deque([src])
+        while queue:
+            here = queue.popleft()
+            if here == dst:
+                break
+            for name, link in self.links.items():
+                a, b = link.config.between
+                for x, y in ((a, b), (b, a)):
+                    if x == here and y not in previous:
+                        previous[y] = (here, f"{name}:{x}->{y}")
+                        queue.append(y)
+        if dst not in previous:
+            raise ConfigError(f"{self.config.source}: no link path from tier {src!r} to tier {dst!r}")
+        hops: list[str] = [dst]
+        node = dst
+        while previous[node] is not None:
+            node, channel = previous[node]
+            hops.extend([channel, node])
+        return tuple(self.channel_index[h] for h in reversed(hops))

@@ -1,0 +1,269 @@
+"""The trace schema: the contract between workload generators and the engine.
+
+One row is one operation at the granularity a hardware scheduler sees (a GEMM tile group, an
+attention block, a state-update chunk, a DMA transfer, a CAM search), never a single
+multiply and never a cycle. ``traces/README.md`` documents every column for people; this
+module is the executable statement of the same rules.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from hwsim.errors import TraceError, did_you_mean
+
+SCHEMA_VERSION = 1
+
+#: Operation kinds and what each means. A machine maps every kind to a component.
+KINDS: dict[str, str] = {
+    "gemm": "matrix multiply of batch x (m x k) @ (k x n); flops default 2*m*n*k*batch",
+    "attention": "softmax attention block: m query tokens over n keys, head dim k, batch heads",
+    "vector": "reductions, norms, softmax, activations on a vector unit; flops given",
+    "elementwise": "element-wise arithmetic over `elements` values; flops given",
+    "state_update": "linear-attention recurrent state update (decay, erase, write, read)",
+    "transfer": "move bytes_read bytes from space `src` to space `dst` (DMA / copy)",
+    "gather": "indexed read of `elements` scattered items from `src` into `dst`",
+    "similarity": "dot products / cosine similarities over `elements` vectors of width k",
+    "topk": "select the k best of `elements` scores",
+    "cam_search": "content-addressable search of `elements` entries with a k-bit key",
+    "cam_write": "write `elements` entries of k bits into a CAM",
+    "alloc": "reserve bytes_written bytes in space `dst` (occupancy bookkeeping, no time)",
+    "free": "release bytes_read bytes in space `src` (occupancy bookkeeping, no time)",
+    "sync": "barrier: waits for its deps, takes no time",
+}
+
+#: Bytes per element for the `dtype` column.
+DTYPE_BYTES: dict[str, int] = {
+    "fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": 1,
+    "int32": 4, "bool": 1,
+}
+
+#: Memory access patterns (used by banked SRAM models).
+ACCESS_PATTERNS = ("seq", "strided", "random")
+
+
+@dataclass(frozen=True)
+class Column:
+    """One trace column: its pandas dtype, default when absent, and meaning."""
+
+    name: str
+    dtype: str
+    default: object
+    help: str
+    required: bool = False
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("op_id", "int64", None, "unique operation id (int >= 0)", required=True),
+    Column("stream", "string", "main", "in-order queue this op belongs to"),
+    Column("deps", "string", "", "op_ids this op waits for, separated by ';' (earlier rows only)"),
+    Column("kind", "string", None, "operation kind (see KINDS)", required=True),
+    Column("unit", "string", "", "component that must execute the op (default: the machine's dispatch)"),
+    Column("m", "int64", 0, "rows of the output / query tokens"),
+    Column("n", "int64", 0, "columns of the output / key tokens"),
+    Column("k", "int64", 0, "reduction dim / head dim / top-k / key bits"),
+    Column("batch", "int64", 1, "independent instances (heads, layers) of the shape"),
+    Column("elements", "int64", 0, "item count for vector, gather, similarity, topk, cam ops"),
+    Column("flops", "int64", 0, "floating-point operations (multiply-add = 2)"),
+    Column("bytes_read", "int64", 0, "bytes read from space `src`"),
+    Column("bytes_read2", "int64", 0, "bytes of a second operand read from space `src2`"),
+    Column("bytes_written", "int64", 0, "bytes written to space `dst`"),
+    Column("src", "string", "", "logical memory space read (weights, act, kv_window, kv_bank, state, ...)"),
+    Column("src2", "string", "", "logical memory space of the second operand"),
+    Column("dst", "string", "", "logical memory space written"),
+    Column("dtype", "string", "bf16", "element type (selects the matrix engine's precision)"),
+    Column("access", "string", "seq", "access pattern of the reads: seq, strided or random"),
+    Column("layer", "int64", -1, "model layer (report tag; -1 = none)"),
+    Column("step", "int64", -1, "frame, chunk or token index (report tag; -1 = none)"),
+    Column("phase", "string", "", "phase tag (prefill, decode, store, retrieve, ...)"),
+    Column("tag", "string", "", "free text"),
+)
+COLUMN_NAMES = tuple(c.name for c in COLUMNS)
+_BY_NAME = {c.name: c for c in COLUMNS}
+INT_COLUMNS = tuple(c.name for c in COLUMNS if c.dtype == "int64")
+STR_COLUMNS = tuple(c.name for c in COLUMNS if c.dtype == "string")
+_NON_NEGATIVE = ("op_id", "m", "n", "k", "batch", "elements", "flops", "bytes_read", "bytes_read2",
+                 "bytes_written")
+
+
+class ValidationState:
+    """What validation remembers across row groups: op ids seen so far and rows consumed."""
+
+    def __init__(self) -> None:
+        self.seen_ids: set[int] = set()
+        self.rows = 0
+
+
+def _fail(source: str, row: int, column: str, message: str, op_id: object = None) -> TraceError:
+    at = f"row {row}" + (f" (op_id {op_id})" if op_id is not None else "")
+    return TraceError(f"{source}: {at}, column {column!r}: {message}")
+
+
+def normalize_frame(frame: pd.DataFrame, source: str, state: ValidationState) -> pd.DataFrame:
+    """Validate ``frame`` (one batch of rows) and return it with every schema column typed.
+
+    Rows are numbered from 1 across batches (``state`` carries the count). Missing optional
+    columns take their defaults; unknown columns are errors (a typo would otherwise be lost).
+    Raises TraceError naming ``source``, the row and the column.
+    """
+    first_row = state.rows + 1
+    unknown = [c for c in frame.columns if c not in _BY_NAME]
+    if unknown:
+        raise TraceError(f"{source}: unknown column {unknown[0]!r}"
+                         f"{did_you_mean(str(unknown[0]), COLUMN_NAMES)}")
+    for col in COLUMNS:
+        if col.required and col.name not in frame.columns:
+            raise TraceError(f"{source}: missing required column {col.name!r}")
+    out = {}
+    n = len(frame)
+    for col in COLUMNS:
+        if col.name not in frame.columns:
+            out[col.name] = (np.full(n, col.default, dtype=np.int64) if col.dtype == "int64"
+                             else np.full(n, col.default, dtype=object))
+            continue
+        values = frame[col.name]
+        if col.dtype == "int64":
+            out[col.name] = _as_int(values, col, source, first_row, frame)
+        else:
+            filled = values.astype(object).where(values.notna(), col.default)
+            out[col.name] = np.array([str(v) for v in filled], dtype=object)
+    typed = pd.DataFrame(out)
+    _check_rows(typed, source, first_row, state)
+    _fill_derived(typed)
+    for name in STR_COLUMNS:
+        typed[name] = typed[name].astype("string")
+    state.rows += n
+    return typed
+
+
+def _as_int(values: pd.Series, col: Column, source: str, first_row: int, frame: pd.DataFrame) -> np.ndarray:
+    numeric = pd.to_numeric(values, errors="coerce")
+    if col.default is not None:
+        numeric = numeric.where(values.notna(), col.default)
+    bad = numeric.isna() | ~np.isfinite(numeric.astype("float64")) | (numeric != np.floor(numeric))
+    if bad.any():
+        i = int(np.flatnonzero(bad.to_numpy())[0])
+        raise _fail(source, first_row + i, col.name, f"expected an integer, got {values.iloc[i]!r}",
+                    _op_id_at(frame, i))
+    return numeric.to_numpy(dtype=np.int64)
+
+
+def _op_id_at(frame: pd.DataFrame, i: int) -> object:
+    return frame["op_id"].iloc[i] if "op_id" in frame.columns else None
+
+
+def _check_rows(t: pd.DataFrame, source: str, first_row: int, state: ValidationState) -> None:
+    def fail_at(mask: np.ndarray, column: str, message) -> None:
+        i = int(np.flatnonzero(mask)[0])
+        text = message(i) if callable(message) else message
+        raise _fail(source, first_row + i, column, text, int(t["op_id"].iat[i]))
+
+    for name in _NON_NEGATIVE:
+        neg = t[name].to_numpy() < 0
+        if neg.any():
+            fail_at(neg, name, lambda i, name=name: f"must be >= 0, got {t[name].iat[i]}")
+    for name in ("layer", "step"):
+        low = t[name].to_numpy() < -1
+        if low.any():
+            fail_at(low, name, "must be >= -1")
+    kinds = t["kind"].to_numpy()
+    unknown_kind = ~np.isin(kinds, list(KINDS))
+    if unknown_kind.any():
+        fail_at(unknown_kind, "kind",
+                lambda i: f"unknown kind {kinds[i]!r}{did_you_mean(str(kinds[i]), tuple(KINDS))}")
+    dtypes = t["dtype"].to_numpy()
+    bad_dtype = ~np.isin(dtypes, list(DTYPE_BYTES))
+    if bad_dtype.any():
+        fail_at(bad_dtype, "dtype",
+                lambda i: f"unknown dtype {dtypes[i]!r}{did_you_mean(str(dtypes[i]), tuple(DTYPE_BYTES))}")
+    access = t["access"].to_numpy()
+    bad_access = ~np.isin(access, ACCESS_PATTERNS)
+    if bad_access.any():
+        fail_at(bad_access, "access", lambda i: f"must be one of {ACCESS_PATTERNS}, got {access[i]!r}")
+    if (t["stream"].to_numpy() == "").any():
+        fail_at(t["stream"].to_numpy() == "", "stream", "must not be empty")
+    _check_shapes(t, fail_at)
+    _check_ids_and_deps(t, source, first_row, state)
+
+
+def _check_shapes(t: pd.DataFrame, fail_at) -> None:
+    kind = t["kind"].to_numpy()
+    m, n, k = (t[c].to_numpy() for c in ("m", "n", "k"))
+    gemm = (kind == "gemm") & ((m == 0) | (n == 0) | (k == 0))
+    if gemm.any():
+        fail_at(gemm, "m", "a gemm needs m, n and k > 0")
+    src, dst = t["src"].to_numpy(), t["dst"].to_numpy()
+    moves = np.isin(kind, ["transfer", "gather"])
+    if (moves & (src == "")).any():
+        fail_at(moves & (src == ""), "src", "a transfer or gather needs a source space")
+    if (moves & (dst == "")).any():
+        fail_at(moves & (dst == ""), "dst", "a transfer or gather needs a destination space")
+    empty_move = moves & (t["bytes_read"].to_numpy() == 0)
+    if empty_move.any():
+        fail_at(empty_move, "bytes_read", "a transfer or gather must move bytes_read > 0 bytes")
+    alloc = kind == "alloc"
+    if (alloc & ((dst == "") | (t["bytes_written"].to_numpy() == 0))).any():
+        fail_at(alloc & ((dst == "") | (t["bytes_written"].to_numpy() == 0)), "bytes_written",
+                "an alloc needs a dst space and bytes_written > 0")
+    free = kind == "free"
+    if (free & ((src == "") | (t["bytes_read"].to_numpy() == 0))).any():
+        fail_at(free & ((src == "") | (t["bytes_read"].to_numpy() == 0)), "bytes_read",
+                "a free needs a src space and bytes_read > 0")
+    reads_nowhere = ~np.isin(kind, ["alloc", "free"]) & (t["bytes_read"].to_numpy() > 0) & (src == "")
+    if reads_nowhere.any():
+        fail_at(reads_nowhere, "src", "bytes_read > 0 needs a source space")
+    reads2_nowhere = (t["bytes_read2"].to_numpy() > 0) & (t["src2"].to_numpy() == "")
+    if reads2_nowhere.any():
+        fail_at(reads2_nowhere, "src2", "bytes_read2 > 0 needs a source space")
+    writes_nowhere = ~np.isin(kind, ["alloc", "free"]) & (t["bytes_written"].to_numpy() > 0) & (dst == "")
+    if writes_nowhere.any():
+        fail_at(writes_nowhere, "dst", "bytes_written > 0 needs a destination space")
+
+
+def _check_ids_and_deps(t: pd.DataFrame, source: str, first_row: int, state: ValidationState) -> None:
+    seen = state.seen_ids
+    ids = t["op_id"].to_numpy()
+    deps = t["deps"].to_numpy()
+    for i in range(len(t)):
+        op_id = int(ids[i])
+        if op_id in seen:
+            raise _fail(source, first_row + i, "op_id", f"duplicate op_id {op_id}", op_id)
+        text = deps[i]
+        if text:
+            for part in text.split(";"):
+                part = part.strip()
+                if not part:
+                    continue
+                try:
+                    dep = int(part)
+                except ValueError:
+                    raise _fail(source, first_row + i, "deps",
+                                f"{part!r} is not an op_id (deps are integers separated by ';')",
+                                op_id) from None
+                if dep not in seen:
+                    raise _fail(source, first_row + i, "deps",
+                                f"op {dep} is not defined on an earlier row (deps must point backwards)",
+                                op_id)
+        seen.add(op_id)
+
+
+def _fill_derived(t: pd.DataFrame) -> None:
+    """Fill values that follow from others: gemm FLOPs, transfer write bytes."""
+    kind = t["kind"].to_numpy()
+    flops = t["flops"].to_numpy()
+    gemm = (kind == "gemm") & (flops == 0)
+    if gemm.any():
+        t.loc[gemm, "flops"] = 2 * t.loc[gemm, "m"] * t.loc[gemm, "n"] * t.loc[gemm, "k"] * t.loc[gemm, "batch"]
+    moves = np.isin(kind, ["transfer", "gather"]) & (t["bytes_written"].to_numpy() == 0)
+    if moves.any():
+        t.loc[moves, "bytes_written"] = t.loc[moves, "bytes_read"]
+
+
+def parse_deps(text: str) -> tuple[int, ...]:
+    """Parse a validated ``deps`` cell ("3;7") into op ids."""
+    if not text:
+        return ()
+    return tuple(int(p) for p in text.split(";") if p.strip())

@@ -1,0 +1,136 @@
+"""`Trace`: a validated table of operations plus metadata, in memory or streamed from Parquet."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from hwsim.errors import TraceError
+from hwsim.trace.schema import SCHEMA_VERSION, ValidationState, normalize_frame
+
+
+@dataclass(frozen=True)
+class TraceMeta:
+    """Where a trace came from and what its useful work is.
+
+    ``work_units`` counts the workload's unit of useful work in the whole trace (for example
+    video frames produced or tokens processed) so that throughput is reported as
+    ``work_units / seconds`` in ``work_unit``/s.
+    """
+
+    schema_version: int = SCHEMA_VERSION
+    generator: str = ""
+    preset: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int | None = None
+    work_unit: str = "op"
+    work_units: float = 0.0
+    description: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "trace") -> TraceMeta:
+        """Build from a metadata dict; unknown keys are rejected with their name."""
+        known = set(cls.__dataclass_fields__)
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise TraceError(f"{source}: unknown metadata key {unknown[0]!r} (valid: {', '.join(sorted(known))})")
+        meta = cls(**data)
+        if meta.schema_version != SCHEMA_VERSION:
+            raise TraceError(f"{source}: schema_version {meta.schema_version} is not supported "
+                             f"(this hwsim reads version {SCHEMA_VERSION})")
+        return meta
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+
+class Trace:
+    """A validated operation table and its metadata.
+
+    Build one with :func:`Trace.from_ops` (a list of op dicts), :func:`Trace.from_frame`, or
+    :func:`hwsim.read_trace`. A trace read from Parquet is streamed: its rows are validated
+    and handed to the engine one row group at a time, so it need not fit in memory.
+    """
+
+    def __init__(self, meta: TraceMeta, frame: pd.DataFrame | None = None,
+                 parquet_path: Path | None = None, source: str = "trace") -> None:
+        if (frame is None) == (parquet_path is None):
+            raise ValueError("a Trace is either in memory (frame) or on disk (parquet_path)")
+        self.meta = meta
+        self.source = source
+        self._frame = frame
+        self._parquet_path = parquet_path
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, meta: TraceMeta | None = None, source: str = "trace") -> Trace:
+        """Validate ``frame`` against the schema; raises TraceError naming row and column."""
+        typed = normalize_frame(frame.reset_index(drop=True), source, ValidationState())
+        return cls(meta or TraceMeta(), frame=typed, source=source)
+
+    @classmethod
+    def from_ops(cls, ops: Iterable[dict[str, Any]], meta: TraceMeta | dict | None = None,
+                 source: str = "ops") -> Trace:
+        """Build a trace from op dicts: ``[{"op_id": 0, "kind": "gemm", "m": 64, ...}, ...]``."""
+        rows = list(ops)
+        if not rows:
+            raise TraceError(f"{source}: a trace needs at least one op")
+        if isinstance(meta, dict):
+            meta = TraceMeta.from_dict(meta, source)
+        return cls.from_frame(pd.DataFrame(rows), meta, source)
+
+    @property
+    def in_memory(self) -> bool:
+        return self._frame is not None
+
+    @property
+    def num_ops(self) -> int:
+        if self._frame is not None:
+            return len(self._frame)
+        return pq.ParquetFile(self._parquet_path).metadata.num_rows
+
+    def iter_batches(self, batch_rows: int = 65536) -> Iterator[pd.DataFrame]:
+        """Yield validated row batches in trace order (Parquet: one row group at a time)."""
+        if self._frame is not None:
+            for start in range(0, len(self._frame), batch_rows):
+                yield self._frame.iloc[start:start + batch_rows]
+            return
+        state = ValidationState()
+        handle = pq.ParquetFile(self._parquet_path)
+        for index in range(handle.num_row_groups):
+            table = handle.read_row_group(index)
+            yield normalize_frame(table.to_pandas(), self.source, state)
+
+    def streams(self) -> list[str]:
+        """Stream names in order of first appearance (reads only that column from Parquet)."""
+        if self._frame is not None:
+            return [str(s) for s in pd.unique(self._frame["stream"])]
+        handle = pq.ParquetFile(self._parquet_path)
+        if "stream" not in handle.schema_arrow.names:
+            return ["main"]
+        names: dict[str, None] = {}
+        for index in range(handle.num_row_groups):
+            column = handle.read_row_group(index, columns=["stream"]).column(0)
+            for value in pd.unique(column.to_pandas()):
+                names.setdefault("main" if value is None or value != value else str(value))
+        return list(names)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The whole validated table (loads a streamed trace into memory)."""
+        if self._frame is not None:
+            return self._frame
+        return pd.concat(list(self.iter_batches()), ignore_index=True)
+
+    def __len__(self) -> int:
+        return self.num_ops
+
+    def __repr__(self) -> str:
+        return f"Trace({self.source!r}, ops={self.num_ops}, generator={self.meta.generator!r})"
