@@ -56,7 +56,9 @@ class MatrixEngine(ComputeUnit):
         """Whole-engine peak FLOP per cycle for each op's dtype (falls back to bf16, then the first)."""
         peaks = self.config.peak_flops
         fallback = peaks.get("bf16", next(iter(peaks.values())))
-        return np.array([peaks.get(d, fallback) for d in dtypes], dtype=np.float64) / self.clock_hz
+        codes, names = pd.factorize(dtypes)
+        per_name = np.array([peaks.get(d, fallback) for d in names], dtype=np.float64)
+        return per_name[codes] / self.clock_hz
 
     def cycles(self, ops: pd.DataFrame) -> np.ndarray:
         cfg = self.config

@@ -151,6 +151,10 @@ def _apply_override(raw: dict[str, Any], dotted: str, value: Any, path: Path) ->
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
         if child is None:
+            if i > 0 or part not in TOP_LEVEL_KEYS:  # only a known top-level section may be created
+                where = ".".join(parts[:i + 1])
+                raise ConfigError(f"{path}: override {dotted}: no key {where}"
+                                  f"{did_you_mean(part, tuple(map(str, node)))}")
             child = node[part] = {}
         if not isinstance(child, dict):
             raise ConfigError(f"{path}: override {dotted}: {'.'.join(parts[:i + 1])} is not a mapping")

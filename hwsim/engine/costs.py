@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.engine.machine import Machine
+from hwsim.trace.schema import parse_deps
 
 NO_TIER = -1
 
@@ -54,13 +55,16 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
         return f"{source}: row {first_row + i} (op_id {int(frame['op_id'].iat[i])})"
 
     unit_idx = np.full(n, -1, dtype=np.int64)
-    pairs = pd.MultiIndex.from_arrays([kinds, unit_col])
-    codes, uniques = pd.factorize(pairs)
-    for code, (kind, explicit) in enumerate(uniques):
-        first = int(np.flatnonzero(codes == code)[0])
-        name = machine.unit_for(kind, explicit, where(first))
+    kind_codes, kind_values = pd.factorize(kinds)
+    explicit_codes, explicit_values = pd.factorize(unit_col)
+    pair_codes, pairs = pd.factorize(kind_codes * len(explicit_values) + explicit_codes)
+    for code, pair in enumerate(pairs):
+        rows = pair_codes == code
+        kind = kind_values[pair // len(explicit_values)]
+        explicit = explicit_values[pair % len(explicit_values)]
+        name = machine.unit_for(kind, explicit, where(int(np.argmax(rows))))
         if name is not None:
-            unit_idx[codes == code] = unit_names.index(name)
+            unit_idx[rows] = unit_names.index(name)
 
     tiers = {}
     for col in ("src", "src2", "dst"):
@@ -101,8 +105,10 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
     alloc_tier[is_free] = tiers["src"][is_free]
     alloc_delta[is_free] = -frame["bytes_read"].to_numpy()[is_free]
 
-    deps_col = frame["deps"].to_numpy(dtype=object)
-    deps = [tuple(int(p) for p in d.split(";") if p.strip()) if d else () for d in deps_col]
+    deps_text = frame["deps"].to_numpy(dtype=object)
+    deps: list[tuple[int, ...]] = [()] * n
+    for i in np.flatnonzero(deps_text != "").tolist():
+        deps[i] = parse_deps(deps_text[i])
     return BatchCosts(
         frame=frame, op_ids=frame["op_id"].tolist(), streams=frame["stream"].tolist(), deps=deps,
         unit=unit_idx, compute=compute, latency=latency, bytes=nbytes, busy=busy,
@@ -118,13 +124,22 @@ def _route_bytes(machine: Machine, frame: pd.DataFrame, kinds: np.ndarray, unit_
     latency = np.zeros(n, dtype=np.int64)
     moves = np.isin(kinds, ("alloc", "free", "sync"), invert=True)
     unitless = moves & (unit_idx < 0)
-    signature = np.stack([unitless.astype(np.int64), unit_idx, tiers["src"], tiers["src2"],
-                          tiers["dst"]], axis=1)
+    # One integer per (unit-less?, unit, src, src2, dst) combination; a handful per batch.
+    width = max(len(unit_names), len(tier_names)) + 2
+    signature = unitless.astype(np.int64)
+    for column in (unit_idx, tiers["src"], tiers["src2"], tiers["dst"]):
+        signature = signature * width + (column + 1)
     rows_with_traffic = np.flatnonzero(moves)
     if rows_with_traffic.size == 0:
         return nbytes, latency
-    uniq, inverse = np.unique(signature[rows_with_traffic], axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
+    inverse, uniq_codes = pd.factorize(signature[rows_with_traffic])
+    uniq = []
+    for code in uniq_codes:
+        fields = []
+        for _ in range(4):
+            code, rest = divmod(int(code), width)
+            fields.append(rest - 1)
+        uniq.append((code, *reversed(fields)))
     read = frame["bytes_read"].to_numpy()
     read2 = frame["bytes_read2"].to_numpy()
     write = frame["bytes_written"].to_numpy()

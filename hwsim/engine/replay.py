@@ -19,10 +19,12 @@ stream that runs out of ops loads the next batch, so a trace larger than memory 
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from collections.abc import Iterator
 
 import numpy as np
+import pandas as pd
 import simpy
 
 from hwsim.engine.costs import batch_costs
@@ -41,10 +43,8 @@ class Replay:
         self._batches: Iterator = trace.iter_batches(batch_rows)
         self._exhausted = False
         self._rows_loaded = 0
-        self.records: list = []  # per batch: the time-independent record columns
-        self.times: list[tuple[list[int], list[int], list[int]]] = []  # ready, start, end
-        self._ops: list[tuple | None] = []  # per batch: per-op tuples used by the event loop
-        self._left: list[int] = []  # per batch: ops not yet finished (to drop _ops early)
+        self.records: list[dict] = []  # per batch: the time-independent record columns
+        self.times: list[array] = []  # per batch: ready, start, end cycles interleaved
         self._queues: dict[str, deque] = {}
         self._pending: set[int] = set()
         self._waiters: dict[int, simpy.Event] = {}
@@ -71,74 +71,99 @@ class Replay:
             return False
         costs = batch_costs(self.machine, frame, self.trace.source, self._rows_loaded + 1)
         self._rows_loaded += len(frame)
-        b = len(self.records)
         self.records.append(static_records(costs, self.machine))
         n = len(frame)
-        self._left.append(n)
-        self.times.append(([0] * n, [0] * n, [0] * n))
+        times = array("q", bytes(24 * n))  # ready, start, end cycles of op i at 3i, 3i+1, 3i+2
+        self.times.append(times)
         self.channel_busy += costs.busy.sum(axis=0)
         self.channel_bytes += costs.bytes.sum(axis=0)
-        rows, cols = np.nonzero(costs.busy)
-        cycles = costs.busy[rows, cols].tolist()
-        claims: list[list[tuple[int, int]]] = [[] for _ in range(n)]
-        for r, c, cyc in zip(rows.tolist(), cols.tolist(), cycles, strict=True):
-            claims[r].append((c, cyc))
-        self._ops.append(tuple(zip(costs.op_ids, costs.deps, costs.unit.tolist(), costs.compute.tolist(),
-                                   costs.latency.tolist(), claims, strict=True)))
-        for i, stream in enumerate(costs.streams):
-            self._queues[stream].append((b, i))
+        # Each op claims the channels where its busy row is non-zero; ops share a handful of
+        # patterns, so the channel index tuples are built once per pattern.
+        mask = costs.busy > 0
+        bits = 1 << np.arange(mask.shape[1], dtype=np.int64)
+        pattern_codes, patterns = pd.factorize(mask @ bits)
+        empty = np.empty(1, dtype=object)
+        empty[0] = ()
+        sets_by_pattern = np.repeat(empty, len(patterns))
+        held = np.repeat(empty, n)  # per op: the cycles it holds each claimed channel
+        for code, pattern in enumerate(patterns.tolist()):
+            if not pattern:
+                continue
+            channels = np.flatnonzero(pattern & bits).tolist()
+            sets_by_pattern[code] = tuple(channels)
+            rows = np.flatnonzero(pattern_codes == code)
+            columns = [costs.busy[rows, c].tolist() for c in channels]
+            held[rows] = np.fromiter(zip(*columns, strict=True), dtype=object, count=len(rows))
+        channel_sets = sets_by_pattern[pattern_codes].tolist()
+        channel_cycles = held.tolist()
+        free_lists = [*self.unit_free, None]  # unit index -1 (no unit) picks None
+        columns = (costs.op_ids, costs.deps, [free_lists[u] for u in costs.unit.tolist()],
+                   costs.compute.tolist(), costs.latency.tolist(), channel_sets, channel_cycles, times)
+        stream_codes, stream_names = pd.factorize(np.asarray(costs.streams, dtype=object))
+        for code, stream in enumerate(stream_names):
+            self._queues[stream].append((columns, np.flatnonzero(stream_codes == code).tolist()))
         self._pending.update(costs.op_ids)
         return True
 
     def _stream(self, queue: deque):
+        """One stream: its ops in order. ``queue`` holds (batch columns, row indices) chunks."""
         env = self.env
+        timeout, peek = env.timeout, env.peek
         pending, waiters = self._pending, self._waiters
-        channel_free, unit_free = self.channel_free, self.unit_free
+        channel_free = self.channel_free
+        now = env.now  # this stream's time; may run ahead of env.now (see below)
         while True:
             if not queue:
                 while not queue and not self._exhausted:
                     self._load_next()
                 if not queue:
                     return
-            b, i = queue.popleft()
-            op_id, deps, unit, compute, latency, claims = self._ops[b][i]
-            for dep in deps:
-                if dep in pending:
-                    event = waiters.get(dep)
-                    if event is None:
-                        event = waiters[dep] = env.event()
-                    yield event
-            now = env.now
-            start = now
-            if unit >= 0:
-                frees = unit_free[unit]
-                slot = 0 if len(frees) == 1 else frees.index(min(frees))
-                if frees[slot] > start:
-                    start = frees[slot]
-            end = start + compute
-            if claims:
-                memory_end = start
-                for channel, cycles in claims:
-                    begin = channel_free[channel]
-                    if begin < start:
-                        begin = start
-                    finish = begin + cycles
-                    channel_free[channel] = finish
-                    if finish > memory_end:
-                        memory_end = finish
-                memory_end += latency
-                if memory_end > end:
-                    end = memory_end
-            if unit >= 0:
-                frees[slot] = end
-            ready_t, start_t, end_t = self.times[b]
-            ready_t[i], start_t[i], end_t[i] = now, start, end
-            if end > now:
-                yield env.timeout(end - now)
-            pending.discard(op_id)
-            self._left[b] -= 1
-            if not self._left[b]:
-                self._ops[b] = None
-            event = waiters.pop(op_id, None)
-            if event is not None:
-                event.succeed()
+            (op_ids, all_deps, units, computes, latencies, channel_sets, channel_cycles,
+             times), rows = queue.popleft()
+            for i in rows:
+                op_id = op_ids[i]
+                for dep in all_deps[i]:
+                    if dep in pending:
+                        event = waiters.get(dep)
+                        if event is None:
+                            event = waiters[dep] = env.event()
+                        yield event
+                        now = env.now
+                start = now
+                frees = units[i]
+                if frees is not None:
+                    slot = 0 if len(frees) == 1 else frees.index(min(frees))
+                    if frees[slot] > start:
+                        start = frees[slot]
+                end = start + computes[i]
+                channels = channel_sets[i]
+                if channels:
+                    memory_end = start
+                    for channel, cycles in zip(channels, channel_cycles[i], strict=True):
+                        begin = channel_free[channel]
+                        finish = (begin if begin > start else start) + cycles
+                        channel_free[channel] = finish
+                        if finish > memory_end:
+                            memory_end = finish
+                    memory_end += latencies[i]
+                    if memory_end > end:
+                        end = memory_end
+                if frees is not None:
+                    frees[slot] = end
+                j = 3 * i
+                times[j] = now
+                times[j + 1] = start
+                times[j + 2] = end
+                # Event coarsening: when this op ends before any other scheduled event, nothing
+                # else can claim a unit or channel in between, so yielding a timeout would only
+                # resume this same process next. Advance this stream's clock instead. An op
+                # that others wait on still yields, so they wake at its real end.
+                if end > now:
+                    if op_id in waiters or end >= peek():
+                        yield timeout(end - env.now)
+                    now = end
+                pending.discard(op_id)
+                if waiters:
+                    event = waiters.pop(op_id, None)
+                    if event is not None:
+                        event.succeed()

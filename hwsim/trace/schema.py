@@ -130,11 +130,12 @@ def normalize_frame(frame: pd.DataFrame, source: str, state: ValidationState) ->
         else:
             filled = values.astype(object).where(values.notna(), col.default)
             out[col.name] = np.array([str(v) for v in filled], dtype=object)
-    typed = pd.DataFrame(out)
+    # Text columns stay numpy object arrays: the engine reads them as such, and converting
+    # to and from Arrow-backed strings on every batch costs more than the replay itself.
+    typed = pd.DataFrame({name: pd.Series(values, dtype=object) if name in STR_COLUMNS else values
+                          for name, values in out.items()})
     _check_rows(typed, source, first_row, state)
     _fill_derived(typed)
-    for name in STR_COLUMNS:
-        typed[name] = typed[name].astype("string")
     state.rows += n
     return typed
 
@@ -224,15 +225,18 @@ def _check_shapes(t: pd.DataFrame, fail_at) -> None:
 
 
 def _check_ids_and_deps(t: pd.DataFrame, source: str, first_row: int, state: ValidationState) -> None:
+    """Check ids are unique and deps point backwards; rewrite deps canonically ("3;7")."""
     seen = state.seen_ids
     ids = t["op_id"].to_numpy()
     deps = t["deps"].to_numpy()
+    canonical = deps.copy()
     for i in range(len(t)):
         op_id = int(ids[i])
         if op_id in seen:
             raise _fail(source, first_row + i, "op_id", f"duplicate op_id {op_id}", op_id)
         text = deps[i]
         if text:
+            parsed = []
             for part in text.split(";"):
                 part = part.strip()
                 if not part:
@@ -247,7 +251,10 @@ def _check_ids_and_deps(t: pd.DataFrame, source: str, first_row: int, state: Val
                     raise _fail(source, first_row + i, "deps",
                                 f"op {dep} is not defined on an earlier row (deps must point backwards)",
                                 op_id)
+                parsed.append(str(dep))
+            canonical[i] = ";".join(parsed)
         seen.add(op_id)
+    t["deps"] = pd.Series(canonical, dtype=object, index=t.index)
 
 
 def _fill_derived(t: pd.DataFrame) -> None:
@@ -263,7 +270,5 @@ def _fill_derived(t: pd.DataFrame) -> None:
 
 
 def parse_deps(text: str) -> tuple[int, ...]:
-    """Parse a validated ``deps`` cell ("3;7") into op ids."""
-    if not text:
-        return ()
-    return tuple(int(p) for p in text.split(";") if p.strip())
+    """Parse a validated (canonical) ``deps`` cell ("3;7") into op ids."""
+    return tuple(map(int, text.split(";"))) if text else ()

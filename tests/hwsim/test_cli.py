@@ -1,0 +1,65 @@
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from hwsim.cli.main import main
+
+from ..conftest import ARCH, EXAMPLES, ROOT
+
+
+def test_run_writes_records_summary_config_and_meta(tmp_path, capsys):
+    out = tmp_path / "run"
+    status = main(["run", "--arch", str(ARCH / "h200.yaml"), "--trace", str(EXAMPLES / "offload.csv"),
+                   "--out", str(out), "--csv", "--set", "components.pcie.bandwidth=126 GB/s"])
+    assert status == 0
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["machine.resolved.yaml", "records.csv", "records.parquet", "summary.json", "trace_meta.json"]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["throughput_unit"] == "frame/s"
+    printed = capsys.readouterr().out
+    for fragment in ("total", "cycles", "throughput", "busiest", "hbm", "energy", str(out)):
+        assert fragment in printed
+
+
+@pytest.mark.parametrize(("args", "fragment"), [
+    (["--set", "components.link.bandwith=1"], "components.link.bandwith: unknown key (did you mean 'bandwidth'?)"),
+    (["--set", "components.pcie.bandwidth=1"], "override components.pcie.bandwidth: no key components.pcie"),
+    (["--set", "nokeyvalue"], "--set 'nokeyvalue': expected key.path=value"),
+])
+def test_bad_option_is_one_line_and_exit_2(tmp_path, capsys, args, fragment):
+    status = main(["run", "--arch", str(ARCH / "tiny.yaml"), "--trace", str(EXAMPLES / "gemm.csv"),
+                   "--out", str(tmp_path / "o"), *args])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert fragment in err
+    assert err.count("\n") == 1 and err.startswith("hwsim: error: ")
+
+
+def test_bad_trace_names_file_row_and_column(tmp_path, capsys):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("op_id,kind\n0,sync\n1,gem\n")
+    status = main(["run", "--arch", str(ARCH / "tiny.yaml"), "--trace", str(bad), "--out", str(tmp_path / "o")])
+    assert status == 2
+    assert f"{bad}: row 2 (op_id 1), column 'kind'" in capsys.readouterr().err
+
+
+def test_overflow_fails_unless_allowed(tmp_path, capsys):
+    trace = tmp_path / "big.csv"
+    trace.write_text("op_id,kind,dst,bytes_written\n0,alloc,weights,2000000000\n")
+    args = ["run", "--arch", str(ARCH / "tiny.yaml"), "--trace", str(trace), "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    assert "the working set does not fit (hbm: peak 2 GB > capacity 1.074 GB)" in capsys.readouterr().err
+    assert main([*args, "--allow-overflow"]) == 0
+    assert "OVERFLOW" in capsys.readouterr().out
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hwsim.cli.main", "--debug", "run", "--arch",
+                           str(tmp_path / "missing.yaml"), "--trace", str(EXAMPLES / "gemm.csv"),
+                           "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
+    assert proc.returncode != 0
+    assert "Traceback" in proc.stderr and "no such machine file" in proc.stderr
