@@ -9,7 +9,11 @@ import sys
 from hwsim.errors import HwsimError
 
 #: Subcommand modules, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
-SUBCOMMANDS = ("hwsim.cli.run_cmd", "hwsim.cli.trace_cmd", "hwsim.cli.demo_cmd")
+SUBCOMMANDS = (
+    "hwsim.cli.run_cmd", "hwsim.cli.trace_cmd", "hwsim.cli.validate_cmd", "hwsim.cli.energy_cmd",
+    "hwsim.cli.compare_cmd", "hwsim.cli.report_cmd", "hwsim.cli.sweep_cmd", "hwsim.cli.regress_cmd",
+    "hwsim.cli.demo_cmd",
+)
 
 EXIT_USER_ERROR = 2
 
