@@ -27,6 +27,10 @@ def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:
     energy = summary["energy"]
     lines.append(f"  energy      {energy['total_j']:.4g} J (leakage {energy['leakage_pj'] / 1e12:.3g} J), "
                  f"{summary['energy_per_work_unit_j']:.4g} J/{summary['work_unit']}")
+    for space, spill in summary.get("spills", {}).items():
+        lines.append(f"  SPILL       {space}: {spill['from']} -> {spill['to']} (peak "
+                     f"{format_quantity(spill['peak_bytes'], 'bytes')} > free "
+                     f"{format_quantity(spill['free_bytes'], 'bytes')})")
     if summary["overflow"]:
         lines.append(f"  OVERFLOW    working set exceeds capacity of: {', '.join(summary['overflow'])}")
     return lines

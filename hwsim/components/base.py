@@ -12,6 +12,7 @@ Each implementation module registers its classes with :func:`register`, beside t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, ClassVar
 
@@ -19,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.errors import ConfigError, did_you_mean
+from hwsim.units import BASE_UNIT
 
 REGISTRY: dict[str, type[Component]] = {}
 
@@ -47,7 +49,17 @@ def component_class(kind: str, where: str) -> type[Component]:
 def _load_builtin_components() -> None:
     # Imported here, not at module top, so that the registry fills when first needed and
     # importing hwsim.components.base alone has no side effects.
-    from hwsim.components import link, matrix_engine, memory, systolic, vector  # noqa: F401
+    from hwsim.components import (  # noqa: F401
+        cam,
+        dma,
+        link,
+        matrix_engine,
+        memory,
+        similarity,
+        sram,
+        systolic,
+        vector,
+    )
 
 
 class Component:
@@ -67,22 +79,32 @@ class Component:
         return float(getattr(self.config, "leakage_power", 0.0))
 
     def energy_constants(self) -> list[dict[str, Any]]:
-        """Rows (component, constant, value, unit, source) for the provenance table."""
-        source = getattr(self.config, "source", "")
+        """Rows (component, kind, constant, value, unit, source) for the provenance table:
+        every energy and leakage field, with its own provenance note or the component's source."""
         rows = []
-        for key, unit in (("energy_per_flop", "pJ/FLOP"), ("energy_per_bit", "pJ/bit"),
-                          ("leakage_power", "W")):
-            if hasattr(self.config, key):
-                rows.append({"component": self.name, "constant": key,
-                             "value": getattr(self.config, key), "unit": unit, "source": source})
+        for f in dataclasses.fields(self.config):
+            dimension = f.metadata.get("unit", "")
+            if dimension in ("energy", "energy_bit", "power"):
+                rows.append(self._constant_row(f.name, BASE_UNIT[dimension]))
         return rows
+
+    def _constant_row(self, key: str, unit: str) -> dict[str, Any]:
+        notes = getattr(self.config, "provenance", {}) or {}
+        return {"component": self.name, "kind": self.kind, "constant": key,
+                "value": float(getattr(self.config, key)), "unit": unit,
+                "source": notes.get(key) or getattr(self.config, "source", "") or "(no source given)"}
 
 
 class ComputeUnit(Component):
     """A component that executes ops (systolic array, matrix engine, vector unit, ...)."""
 
-    #: op kinds this unit can execute, in the order a machine prefers when dispatching.
-    handles: ClassVar[tuple[str, ...]] = ()
+    #: op kinds this unit can execute, with a preference: a machine dispatches each kind to
+    #: the unit that prefers it most (ties: YAML order). 3 = a unit built for the kind,
+    #: 2 = the natural home, 1 = can do it, 0 = emulation of last resort.
+    handles: ClassVar[dict[str, int]] = {}
+    #: True for units (DMA engines) whose ops move bytes from ``src`` to ``dst`` along the
+    #: full route, through a bandwidth queue of the unit's own.
+    moves_data: ClassVar[bool] = False
 
     @property
     def clock_hz(self) -> float:
@@ -108,7 +130,7 @@ class ComputeUnit(Component):
         own = self.cycles(ops)
         if self.clock_hz == self.ref_clock_hz:
             return own
-        return np.ceil(own * (self.ref_clock_hz / self.clock_hz)).astype(np.int64)
+        return ceil_cycles(own * (self.ref_clock_hz / self.clock_hz))
 
     def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
         """Dynamic compute energy of each op in picojoules (FLOPs x energy per FLOP)."""
@@ -125,15 +147,35 @@ class MemoryResource(Component):
 
     @property
     def latency_cycles(self) -> int:
-        return int(math.ceil(self.config.latency * self.ref_clock_hz))
+        return seconds_to_cycles(self.config.latency, self.ref_clock_hz)
 
-    def busy_cycles(self, nbytes: np.ndarray) -> np.ndarray:
-        """Cycles this resource is occupied moving ``nbytes`` (int64, rounded up)."""
-        return np.ceil(nbytes / self.bytes_per_cycle).astype(np.int64)
+    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None,
+                    role: str = "read") -> np.ndarray:
+        """Cycles this resource is occupied moving ``nbytes`` (int64, rounded up).
 
-    def energy_pj(self, nbytes: np.ndarray) -> np.ndarray:
-        """Energy of moving ``nbytes`` across this resource, in picojoules."""
+        ``ops`` (the rows the bytes belong to) and ``role`` ("read", "write" or "transit")
+        let pattern-sensitive resources such as banked SRAM charge bank conflicts.
+        """
+        return ceil_cycles(nbytes / self.bytes_per_cycle)
+
+    def channel_energy_pj(self, nbytes: np.ndarray, role: str = "read") -> np.ndarray:
+        """Energy of moving ``nbytes`` through this resource in ``role``, in picojoules."""
         return nbytes * 8.0 * self.config.energy_per_bit
+
+
+#: Tolerance when rounding a time up to whole cycles: 7 ns x 1 GHz is 7.000000000000001
+#: in binary floating point and must count as 7 cycles, not 8.
+CYCLE_EPSILON = 1e-6
+
+
+def seconds_to_cycles(seconds: float, clock_hz: float) -> int:
+    """Whole cycles (rounded up) that ``seconds`` last at ``clock_hz``."""
+    return int(math.ceil(seconds * clock_hz - CYCLE_EPSILON)) if seconds > 0 else 0
+
+
+def ceil_cycles(cycles: np.ndarray) -> np.ndarray:
+    """Round fractional cycle counts up to int64, ignoring floating-point dust."""
+    return np.ceil(np.asarray(cycles, dtype=np.float64) - CYCLE_EPSILON).clip(min=0).astype(np.int64)
 
 
 def ceil_div(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:

@@ -26,6 +26,7 @@ class Link(MemoryResource):
         energy_per_bit: float = param(0.0, unit="energy_bit", help="transfer energy, pJ/bit")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the figures come from")
+        provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
     def __init__(self, name, config, ref_clock_hz) -> None:
         super().__init__(name, config, ref_clock_hz)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.components.base import ComputeUnit, ceil_div, register
+from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register
 from hwsim.config.fields import param
 from hwsim.errors import ConfigError
 
@@ -27,7 +27,7 @@ from hwsim.errors import ConfigError
 class MatrixEngine(ComputeUnit):
     """Tensor-core style engine with per-precision peaks and tile/wave quantisation."""
 
-    handles = ("gemm", "attention", "state_update", "similarity")
+    handles = {"gemm": 2, "attention": 2, "state_update": 1, "similarity": 1}
 
     @dataclass(frozen=True, kw_only=True)
     class Config:
@@ -44,6 +44,7 @@ class MatrixEngine(ComputeUnit):
         energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP, pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the figures come from")
+        provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
     def __init__(self, name, config, ref_clock_hz) -> None:
         super().__init__(name, config, ref_clock_hz)
@@ -64,7 +65,7 @@ class MatrixEngine(ComputeUnit):
         cfg = self.config
         kind = ops["kind"].to_numpy()
         peak = self.flops_per_cycle(ops["dtype"].to_numpy()) * cfg.efficiency
-        out = np.ceil(ops["flops"].to_numpy() / peak).astype(np.int64)
+        out = ceil_cycles(ops["flops"].to_numpy() / peak)
         gemm = kind == "gemm"
         if gemm.any():
             m, n, k, batch = (ops[c].to_numpy()[gemm] for c in ("m", "n", "k", "batch"))
@@ -72,5 +73,5 @@ class MatrixEngine(ComputeUnit):
             waves = ceil_div(tiles, cfg.num_units)
             tile_flops = 2 * cfg.tile_m * cfg.tile_n * ceil_div(k, cfg.tile_k) * cfg.tile_k
             per_unit = peak[gemm] / cfg.num_units
-            out[gemm] = np.ceil(waves * tile_flops / per_unit).astype(np.int64)
+            out[gemm] = ceil_cycles(waves * tile_flops / per_unit)
         return out

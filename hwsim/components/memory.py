@@ -25,3 +25,4 @@ class MemoryTier(MemoryResource):
         energy_per_bit: float = param(0.0, unit="energy_bit", help="access energy, pJ/bit")
         leakage_power: float = param(0.0, unit="power", help="static / refresh power, W")
         source: str = param("", unit="text", help="where the figures come from")
+        provenance: dict = param({}, unit="map:text", help="per-constant source notes")

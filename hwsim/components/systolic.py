@@ -57,7 +57,7 @@ def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str) -> np.ndarray:
 class SystolicArray(ComputeUnit):
     """A rows x cols array of MAC units; ``count`` identical arrays run ops in parallel."""
 
-    handles = ("gemm", "attention")
+    handles = {"gemm": 2, "attention": 2}
 
     @dataclass(frozen=True, kw_only=True)
     class Config:
@@ -71,6 +71,7 @@ class SystolicArray(ComputeUnit):
         energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP (MAC = 2 FLOPs), pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the energy and timing figures come from")
+        provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
     def cycles(self, ops: pd.DataFrame) -> np.ndarray:
         cfg = self.config

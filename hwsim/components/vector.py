@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from hwsim.components.base import ComputeUnit, ceil_div, register
+from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register
 from hwsim.config.fields import param
 
 
@@ -19,8 +19,8 @@ class VectorUnit(ComputeUnit):
     per ``lanes`` elements it touches (so a FLOP-free gather or top-k still costs time).
     """
 
-    handles = ("vector", "elementwise", "state_update", "similarity", "topk", "gather",
-               "cam_search", "cam_write", "attention", "gemm")
+    handles = {"vector": 2, "elementwise": 2, "state_update": 2, "similarity": 1, "topk": 1,
+               "gather": 1, "cam_search": 0, "cam_write": 0, "attention": 0, "gemm": 0}
 
     @dataclass(frozen=True, kw_only=True)
     class Config:
@@ -33,10 +33,11 @@ class VectorUnit(ComputeUnit):
         energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP, pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the figures come from")
+        provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
     def cycles(self, ops: pd.DataFrame) -> np.ndarray:
         cfg = self.config
         flops = ops["flops"].to_numpy(dtype=np.float64)
-        compute = np.ceil(flops / (cfg.lanes * cfg.flops_per_lane)).astype(np.int64)
+        compute = ceil_cycles(flops / (cfg.lanes * cfg.flops_per_lane))
         touch = ceil_div(ops["elements"].to_numpy(), cfg.lanes)
         return np.maximum(compute, touch)

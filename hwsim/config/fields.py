@@ -52,13 +52,24 @@ def build_config(cls: type, data: Any, where: str) -> Any:
             raise ConfigError(f"{_join(where, key)}: unknown key{did_you_mean(str(key), tuple(known))}")
     hints = typing.get_type_hints(cls)
     values = {}
+    notes = {}
     for name, f in known.items():
         path = _join(where, name)
         if name not in data:
             if f.default is MISSING and f.default_factory is MISSING:
                 raise ConfigError(f"{path}: required key is missing ({f.metadata.get('help', '')})")
             continue
-        values[name] = _convert(data[name], f, hints[name], path)
+        raw = data[name]
+        if isinstance(raw, dict) and "ref" in raw and f.metadata.get("unit") in ("energy", "energy_bit", "power"):
+            from hwsim.energy.library import resolve  # only machines that use references need it
+
+            values[name], notes[name] = resolve(raw, f.metadata["unit"], path)
+            continue
+        values[name] = _convert(raw, f, hints[name], path)
+    if notes:
+        if "provenance" not in known:
+            raise ConfigError(f"{where}: energy references need a component with a provenance field")
+        values["provenance"] = {**notes, **values.get("provenance", {})}
     return cls(**values)
 
 
@@ -84,6 +95,8 @@ def _convert(value: Any, f: dataclasses.Field, hint: Any, path: str) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
         dim = unit.split(":", 1)[1]
+        if dim == "text":
+            return {str(k): str(v) for k, v in value.items()}
         return {str(k): _number(v, dim, f, _join(path, str(k))) for k, v in value.items()}
     number = _number(value, unit, f, path)
     if hint is int or hint == "int":

@@ -68,10 +68,19 @@ class MachineConfig:
             "description": self.description,
             "source": self.source,
             "clock_hz": self.clock_hz,
-            "components": {c.name: {"kind": c.kind, **to_plain(c.config)} for c in self.components},
+            "components": {c.name: {"kind": c.kind, "role": _role(c.kind), **to_plain(c.config)}
+                           for c in self.components},
             "placement": dict(self.placement),
             "dispatch": dict(self.dispatch),
         }
+
+
+def _role(kind: str) -> str:
+    """"compute", "tier" or "link": how reports and summaries treat a component kind."""
+    cls = component_class(kind, kind)
+    if issubclass(cls, Link):
+        return "link"
+    return "tier" if issubclass(cls, MemoryResource) else "compute"
 
 
 def load_arch(path: str | os.PathLike, overrides: dict[str, Any] | list[str] | None = None) -> MachineConfig:
@@ -215,6 +224,10 @@ def _check_wiring(machine: MachineConfig, source: str) -> None:
                 if end not in tiers:
                     raise ConfigError(f"{source}: components.{spec.name}.between: {end!r} is not a "
                                       f"memory tier{did_you_mean(str(end), tiers)}")
+        spill_to = getattr(spec.config, "spill_to", "")
+        if spill_to and (spill_to not in tiers or spill_to == spec.name):
+            raise ConfigError(f"{source}: components.{spec.name}.spill_to: {spill_to!r} is not another "
+                              f"memory tier{did_you_mean(spill_to, tiers)}")
     for space, tier in machine.placement.items():
         if tier not in tiers:
             raise ConfigError(f"{source}: placement.{space}: {tier!r} is not a memory tier"

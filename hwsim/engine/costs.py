@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.engine.machine import Machine
+from hwsim.errors import TraceError
 from hwsim.trace.schema import parse_deps
 
 NO_TIER = -1
@@ -39,6 +40,7 @@ class BatchCosts:
     busy: np.ndarray             # int64 [n, channels] cycles each channel is occupied
     energy_compute_pj: np.ndarray
     energy_memory_pj: np.ndarray
+    channel_energy_pj: np.ndarray  # float64 [channels] energy of this batch per channel
     alloc_tier: np.ndarray       # tier index for alloc/free ops, -1 otherwise
     alloc_delta: np.ndarray      # signed bytes allocated (+) or freed (-)
 
@@ -85,17 +87,16 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
         if rows.any():
             unit = machine.units[name]
             sub = frame[rows]
+            over = getattr(unit, "over_capacity", None)
+            if over is not None and over(sub).any():
+                first = int(np.flatnonzero(rows)[np.argmax(over(sub))])
+                raise TraceError(f"{where(first)}, column 'elements': more entries than {name!r} holds "
+                                 f"({unit.config.entries * unit.config.count})")
             compute[rows] = unit.ref_cycles(sub)
             energy_compute[rows] = unit.energy_pj(sub)
 
-    nbytes, latency = _route_bytes(machine, frame, kinds, unit_idx, tiers, unit_names, tier_names)
-    busy = np.zeros_like(nbytes)
-    energy_memory = np.zeros(n, dtype=np.float64)
-    for c, channel in enumerate(machine.channels):
-        column = nbytes[:, c]
-        if column.any():
-            busy[:, c] = channel.resource.busy_cycles(column)
-            energy_memory += channel.resource.energy_pj(column.astype(np.float64))
+    nbytes, busy, energy, latency = _route(machine, frame, kinds, unit_idx, tiers, unit_names, tier_names)
+    energy_memory = energy.sum(axis=1)
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)
@@ -113,70 +114,78 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
         frame=frame, op_ids=frame["op_id"].tolist(), streams=frame["stream"].tolist(), deps=deps,
         unit=unit_idx, compute=compute, latency=latency, bytes=nbytes, busy=busy,
         energy_compute_pj=energy_compute, energy_memory_pj=energy_memory,
+        channel_energy_pj=energy.sum(axis=0),
         alloc_tier=alloc_tier, alloc_delta=alloc_delta)
 
 
-def _route_bytes(machine: Machine, frame: pd.DataFrame, kinds: np.ndarray, unit_idx: np.ndarray,
-                 tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str]):
-    """Bytes per channel and path latency per op, grouped by (kind class, unit, tiers)."""
+def _route(machine: Machine, frame: pd.DataFrame, kinds: np.ndarray, unit_idx: np.ndarray,
+           tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str]):
+    """Bytes, busy cycles and energy per channel, and path latency, per op.
+
+    Ops are grouped by (moves data?, unit, src, src2, dst tiers): a handful of groups per
+    batch, each handled with whole-array numpy operations.
+    """
     n = len(frame)
-    nbytes = np.zeros((n, len(machine.channels)), dtype=np.int64)
+    shape = (n, len(machine.channels))
+    nbytes = np.zeros(shape, dtype=np.int64)
+    busy = np.zeros(shape, dtype=np.int64)
+    energy = np.zeros(shape, dtype=np.float64)
     latency = np.zeros(n, dtype=np.int64)
-    moves = np.isin(kinds, ("alloc", "free", "sync"), invert=True)
-    unitless = moves & (unit_idx < 0)
-    # One integer per (unit-less?, unit, src, src2, dst) combination; a handful per batch.
+    traffic = np.isin(kinds, ("alloc", "free", "sync"), invert=True)
+    movers = {u for u, name in enumerate(unit_names) if machine.units[name].moves_data}
+    moves = traffic & ((unit_idx < 0) | np.isin(unit_idx, list(movers)))
     width = max(len(unit_names), len(tier_names)) + 2
-    signature = unitless.astype(np.int64)
+    signature = moves.astype(np.int64)
     for column in (unit_idx, tiers["src"], tiers["src2"], tiers["dst"]):
         signature = signature * width + (column + 1)
-    rows_with_traffic = np.flatnonzero(moves)
+    rows_with_traffic = np.flatnonzero(traffic)
     if rows_with_traffic.size == 0:
-        return nbytes, latency
-    inverse, uniq_codes = pd.factorize(signature[rows_with_traffic])
-    uniq = []
-    for code in uniq_codes:
-        fields = []
-        for _ in range(4):
-            code, rest = divmod(int(code), width)
-            fields.append(rest - 1)
-        uniq.append((code, *reversed(fields)))
+        return nbytes, busy, energy, latency
+    inverse, codes = pd.factorize(signature[rows_with_traffic])
     read = frame["bytes_read"].to_numpy()
     read2 = frame["bytes_read2"].to_numpy()
     write = frame["bytes_written"].to_numpy()
-    for g, (is_unitless, u, src, src2, dst) in enumerate(uniq):
-        rows = rows_with_traffic[inverse == g]
-        if is_unitless:
+
+    def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray) -> int:
+        sub = frame.iloc[rows]
+        for channel, role in zip(path, roles, strict=True):
+            resource = machine.channels[channel].resource
+            nbytes[rows, channel] += amount
+            busy[rows, channel] += resource.busy_cycles(amount, sub, role)
+            energy[rows, channel] += resource.channel_energy_pj(amount.astype(np.float64), role)
+        return int(sum(machine.channels[c].resource.latency_cycles for c in path))
+
+    for group, code in enumerate(codes.tolist()):
+        fields = []
+        for _ in range(4):
+            code, rest = divmod(code, width)
+            fields.append(rest - 1)
+        is_move, (dst, src2, src, u) = code, fields
+        rows = rows_with_traffic[inverse == group]
+        if is_move:
+            # A copy: read the source tier, cross the links, write the destination tier
+            # (and queue on the DMA group's own bandwidth when a DMA engine runs it).
             path = machine.route(tier_names[src], tier_names[dst])
-            _add(nbytes, rows, path, read[rows])
-            latency[rows] = _latency(machine, path)
+            roles = ("read",) + ("transit",) * (len(path) - 2) + ("write",) if len(path) > 1 else ("read",)
+            if u >= 0:
+                path, roles = (*path, machine.channel_index[unit_names[u]]), (*roles, "transit")
+            lat = charge(rows, path, roles, read[rows])
+            if u >= 0:
+                lat += int(machine.units[unit_names[u]].cycles(frame.iloc[rows[:1]])[0])
+            latency[rows] = lat
             continue
         home = machine.units[unit_names[u]].home
         lat = 0
         for tier, amount in ((src, read), (src2, read2)):
             if tier != NO_TIER:
-                path = _toward_unit(machine.route(tier_names[tier], home), tier_names[tier] == home)
-                _add(nbytes, rows, path, amount[rows])
-                lat = max(lat, _latency(machine, path))
+                # Bytes read from a remote tier stream into the unit; they are not written
+                # into its home tier on the way, so the home tier is not on the path.
+                path = machine.route(tier_names[tier], home)
+                path = path if tier_names[tier] == home else path[:-1]
+                lat = max(lat, charge(rows, path, ("read",) + ("transit",) * (len(path) - 1), amount[rows]))
         if dst != NO_TIER:
             path = machine.route(home, tier_names[dst])
             path = path if tier_names[dst] == home else path[1:]
-            _add(nbytes, rows, path, write[rows])
-            lat = max(lat, _latency(machine, path))
+            lat = max(lat, charge(rows, path, ("transit",) * (len(path) - 1) + ("write",), write[rows]))
         latency[rows] = lat
-    return nbytes, latency
-
-
-def _toward_unit(path: tuple[int, ...], local: bool) -> tuple[int, ...]:
-    # Bytes read from a remote tier stream into the unit; they are not written into its
-    # home tier on the way, so the home tier's channel is dropped from the path.
-    return path if local else path[:-1]
-
-
-def _add(nbytes: np.ndarray, rows: np.ndarray, path: tuple[int, ...], amount: np.ndarray) -> None:
-    for channel in path:
-        nbytes[rows, channel] += amount
-
-
-def _latency(machine: Machine, path: tuple[int, ...]) -> int:
-    return int(sum(machine.channels[c].resource.latency_cycles for c in path))
-
+    return nbytes, busy, energy, latency

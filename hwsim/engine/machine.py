@@ -17,8 +17,10 @@ from hwsim.config.machine import MachineConfig
 from hwsim.errors import ConfigError, TraceError, did_you_mean
 from hwsim.trace.schema import KINDS
 
-#: Op kinds that occupy no compute unit: pure data movement and bookkeeping.
-UNITLESS_KINDS = ("transfer", "alloc", "free", "sync")
+#: Op kinds that never occupy a compute unit (bookkeeping).
+BOOKKEEPING_KINDS = ("alloc", "free", "sync")
+#: Op kinds that run without a unit when the machine has none for them (a plain copy).
+UNITLESS_OK = ("transfer",)
 
 
 @dataclass(frozen=True)
@@ -48,25 +50,30 @@ class Machine:
             a, b = link.config.between
             self.channels.append(Channel(f"{name}:{a}->{b}", link))
             self.channels.append(Channel(f"{name}:{b}->{a}", link))
+        for name, unit in self.units.items():
+            if unit.moves_data:  # a DMA group: its bandwidth is a queue of its own
+                self.channels.append(Channel(name, unit))
         self.channel_index = {ch.name: i for i, ch in enumerate(self.channels)}
         self._routes: dict[tuple[str, str], tuple[int, ...]] = {}
+        self.moved_spaces: dict[str, str] = {}  # space -> tier, decided per run (spills)
 
     # -- dispatch -----------------------------------------------------------------------
     @cached_property
     def dispatch(self) -> dict[str, str]:
-        """Op kind → unit name: the YAML's ``dispatch`` first, else the first unit (in YAML
-        order) that handles the kind."""
+        """Op kind → unit name: the YAML's ``dispatch`` first, else the unit that prefers the
+        kind most (ties: YAML order)."""
         table = {}
         for kind in KINDS:
-            if kind in UNITLESS_KINDS:
+            if kind in BOOKKEEPING_KINDS:
                 continue
             if kind in self.config.dispatch:
                 table[kind] = self.config.dispatch[kind]
                 continue
+            best = -1
             for name, unit in self.units.items():
-                if kind in unit.handles:
-                    table[kind] = name
-                    break
+                preference = unit.handles.get(kind, -1)
+                if preference > best:
+                    table[kind], best = name, preference
         return table
 
     def unit_for(self, kind: str, explicit: str, where: str) -> str | None:
@@ -78,7 +85,7 @@ class Machine:
             if kind not in self.units[explicit].handles:
                 raise TraceError(f"{where}, column 'unit': {explicit!r} cannot run {kind!r} ops")
             return explicit
-        if kind in UNITLESS_KINDS:
+        if kind in BOOKKEEPING_KINDS or (kind in UNITLESS_OK and kind not in self.dispatch):
             return None
         if kind not in self.dispatch:
             raise TraceError(f"{where}, column 'kind': machine {self.config.name!r} has no unit that "
@@ -88,6 +95,8 @@ class Machine:
     # -- placement ----------------------------------------------------------------------
     def tier_of(self, space: str, where: str) -> str:
         """The tier that holds logical ``space`` (``placement.default`` as a fallback)."""
+        if space in self.moved_spaces:
+            return self.moved_spaces[space]
         placement = self.config.placement
         if space in placement:
             return placement[space]
@@ -97,6 +106,14 @@ class Machine:
             return placement["default"]
         raise TraceError(f"{where}: space {space!r} is not placed on machine {self.config.name!r} "
                          f"(add placement.{space} or placement.default to the machine YAML)")
+
+    def with_moved_spaces(self, moved: dict[str, str]) -> Machine:
+        """A copy of this machine whose ``moved`` spaces live on other tiers (spills)."""
+        copy = Machine.__new__(Machine)
+        copy.__dict__.update(self.__dict__)
+        copy.moved_spaces = dict(moved)
+        copy.__dict__.pop("dispatch", None)
+        return copy
 
     # -- routing ------------------------------------------------------------------------
     def route(self, src_tier: str, dst_tier: str) -> tuple[int, ...]:

@@ -25,8 +25,8 @@ COLUMN_ORDER = (
 
 
 def resource_names(machine: Machine) -> list[str]:
-    """Tiers then links, in YAML order: one ``bytes_<name>`` record column each."""
-    return list(machine.tiers) + list(machine.links)
+    """Tiers, links, then DMA groups, in YAML order: one ``bytes_<name>`` record column each."""
+    return list(dict.fromkeys(ch.resource.name for ch in machine.channels))
 
 
 def static_records(costs: BatchCosts, machine: Machine) -> dict[str, np.ndarray]:

@@ -51,6 +51,7 @@ class Replay:
         self.channel_free = [0] * len(machine.channels)
         self.channel_busy = np.zeros(len(machine.channels), dtype=np.int64)
         self.channel_bytes = np.zeros(len(machine.channels), dtype=np.int64)
+        self.channel_energy = np.zeros(len(machine.channels), dtype=np.float64)
         self.unit_free = [[0] * unit.instances for unit in machine.units.values()]
 
     def run(self) -> None:
@@ -77,6 +78,7 @@ class Replay:
         self.times.append(times)
         self.channel_busy += costs.busy.sum(axis=0)
         self.channel_bytes += costs.bytes.sum(axis=0)
+        self.channel_energy += costs.channel_energy_pj
         # Each op claims the channels where its busy row is non-zero; ops share a handful of
         # patterns, so the channel index tuples are built once per pattern.
         mask = costs.busy > 0

@@ -9,6 +9,7 @@ import pandas as pd
 
 from hwsim.config.machine import MachineConfig
 from hwsim.engine.machine import Machine
+from hwsim.engine.placement import plan_spills
 from hwsim.engine.records import finish_records
 from hwsim.engine.replay import Replay
 from hwsim.errors import CapacityError
@@ -35,14 +36,20 @@ def simulate(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: 
     ``allow_overflow`` (then ``summary["overflow"]`` lists the tiers that did not fit).
     """
     built = machine if isinstance(machine, Machine) else Machine(machine)
+    spills = plan_spills(built, trace)
+    if spills:
+        built = built.with_moved_spaces({s.space: s.to_tier for s in spills})
     replay = Replay(built, trace, batch_rows=batch_rows)
     replay.run()
     records = finish_records(replay.records, replay.times)
     config = built.config.to_dict()
+    config["spills"] = {s.space: s.to_dict() for s in spills}
     names = [ch.name for ch in built.channels]
-    summary = summarize(records, config, trace.meta.to_dict(),
-                        dict(zip(names, replay.channel_busy.tolist(), strict=True)),
-                        dict(zip(names, replay.channel_bytes.tolist(), strict=True)))
+    summary = summarize(records, config, trace.meta.to_dict(), {
+        "busy": dict(zip(names, replay.channel_busy.tolist(), strict=True)),
+        "bytes": dict(zip(names, replay.channel_bytes.tolist(), strict=True)),
+        "energy_pj": dict(zip(names, replay.channel_energy.tolist(), strict=True)),
+    })
     if summary["overflow"] and not allow_overflow:
         details = "; ".join(
             f"{name}: peak {format_quantity(summary['tiers'][name]['peak_occupancy_bytes'], 'bytes')} "

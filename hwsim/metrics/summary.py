@@ -38,8 +38,12 @@ def occupancy_timeline(records: pd.DataFrame, tier: str) -> pd.DataFrame:
 
 
 def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[str, Any],
-              channel_busy: dict[str, int], channel_bytes: dict[str, int]) -> dict[str, Any]:
-    """Build the summary dict (JSON-ready, deterministic key order when dumped sorted)."""
+              channels: dict[str, dict[str, float]]) -> dict[str, Any]:
+    """Build the summary dict (JSON-ready; dump with sorted keys for byte-stable files).
+
+    ``channels`` holds the replay's totals per memory channel (a tier, one direction of a
+    link, or a DMA group): ``{"busy": {...}, "bytes": {...}, "energy_pj": {...}}``.
+    """
     clock = float(machine["clock_hz"])
     total_cycles = int(records["end_cycle"].max()) if len(records) else 0
     seconds = total_cycles / clock
@@ -47,54 +51,54 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
     unit_name = trace_meta.get("work_unit") or "op"
     if work_units <= 0:
         work_units, unit_name = float(len(records)), "op"
-    throughput = work_units / seconds if seconds > 0 else 0.0
     components = machine["components"]
+    busy, moved = channels["busy"], channels["bytes"]
+
+    def share(cycles: float) -> float:
+        return cycles / total_cycles if total_cycles else 0.0
+
+    def rate(amount: float) -> float:
+        return amount / seconds if seconds else 0.0
 
     units = {}
+    per_component = records.groupby("component", observed=True, sort=True).agg(
+        ops=("op_id", "size"), flops=("flops", "sum"))
+    spans = (records["end_cycle"] - records["start_cycle"]).groupby(records["component"], observed=True).sum()
     for name, cfg in components.items():
-        if "memory" not in cfg:
+        if cfg["role"] != "compute":
             continue
-        mine = records[records["component"] == name]
-        instances = int(cfg.get("count", 1))
-        busy = int((mine["end_cycle"] - mine["start_cycle"]).sum())
-        flops = int(mine["flops"].sum())
-        units[name] = {
-            "kind": cfg["kind"],
-            "ops": int(len(mine)),
-            "busy_cycles": busy,
-            "utilization": busy / (total_cycles * instances) if total_cycles else 0.0,
-            "flops": flops,
-            "achieved_flops_per_s": flops / seconds if seconds else 0.0,
-        }
+        instances = int(cfg.get("count", 1)) * int(cfg.get("queue_depth", 1))
+        ops = int(per_component["ops"].get(name, 0))
+        flops = int(per_component["flops"].get(name, 0))
+        span = int(spans.get(name, 0))
+        units[name] = {"kind": cfg["kind"], "ops": ops, "busy_cycles": span,
+                       "utilization": share(span / instances), "flops": flops,
+                       "achieved_flops_per_s": rate(flops)}
+        if name in moved:
+            units[name]["bytes"] = int(moved[name])
+            units[name]["queue_utilization"] = share(busy[name])
 
     tiers, links = {}, {}
     peaks = peak_occupancy(records)
     for name, cfg in components.items():
-        if cfg["kind"] == "link":
+        if cfg["role"] == "link":
             directions = {}
-            for channel, nbytes in channel_bytes.items():
+            for channel, nbytes in moved.items():
                 if channel.startswith(f"{name}:"):
-                    busy = channel_busy[channel]
                     directions[channel.split(":", 1)[1]] = {
-                        "bytes": int(nbytes),
-                        "bandwidth_bytes_per_s": nbytes / seconds if seconds else 0.0,
-                        "utilization": busy / total_cycles if total_cycles else 0.0,
-                    }
+                        "bytes": int(nbytes), "bandwidth_bytes_per_s": rate(nbytes),
+                        "utilization": share(busy[channel])}
             links[name] = {"bytes": int(sum(d["bytes"] for d in directions.values())),
                            "directions": directions}
-        elif "capacity" in cfg and "bandwidth" in cfg:
-            nbytes = int(channel_bytes.get(name, 0))
+        elif cfg["role"] == "tier":
             peak = peaks.get(name, 0.0)
-            tiers[name] = {
-                "bytes": nbytes,
-                "bandwidth_bytes_per_s": nbytes / seconds if seconds else 0.0,
-                "utilization": channel_busy.get(name, 0) / total_cycles if total_cycles else 0.0,
-                "capacity_bytes": float(cfg["capacity"]),
-                "peak_occupancy_bytes": peak,
-                "fits": peak <= float(cfg["capacity"]),
-            }
+            tiers[name] = {"kind": cfg["kind"], "bytes": int(moved.get(name, 0)),
+                           "bandwidth_bytes_per_s": rate(moved.get(name, 0)),
+                           "utilization": share(busy.get(name, 0)),
+                           "capacity_bytes": float(cfg["capacity"]), "peak_occupancy_bytes": peak,
+                           "fits": peak <= float(cfg["capacity"])}
 
-    energy = _energy(records, components, seconds, channel_bytes)
+    energy = _energy(records, components, seconds, channels["energy_pj"])
     utilisations = {n: u["utilization"] for n, u in units.items()}
     utilisations.update({n: t["utilization"] for n, t in tiers.items()})
     for n, link in links.items():
@@ -109,7 +113,7 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
         "seconds": seconds,
         "work_unit": unit_name,
         "work_units": work_units,
-        "throughput": throughput,
+        "throughput": rate(work_units),
         "throughput_unit": f"{unit_name}/s",
         "busiest_component": busiest,
         "busiest_utilization": utilisations.get(busiest, 0.0),
@@ -119,20 +123,24 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
         "energy": energy,
         "energy_per_work_unit_j": energy["total_j"] / work_units if work_units else 0.0,
         "overflow": sorted(n for n, t in tiers.items() if not t["fits"]),
+        "placement": machine.get("placement", {}),
+        "spills": machine.get("spills", {}),
     }
 
 
 def _energy(records: pd.DataFrame, components: dict[str, Any], seconds: float,
-            channel_bytes: dict[str, int]) -> dict[str, Any]:
+            channel_energy: dict[str, float]) -> dict[str, Any]:
+    """Dynamic energy by component (compute + every channel it owns) and by op kind, plus
+    leakage power x run time for every component."""
     by_component: dict[str, float] = {}
     compute = records.groupby("component", observed=True, sort=True)["energy_compute_pj"].sum()
     for name, value in compute.items():
         if value:
             by_component[str(name)] = float(value)
-    for channel, nbytes in sorted(channel_bytes.items()):
+    for channel, value in sorted(channel_energy.items()):
         name = channel.split(":", 1)[0]
-        per_bit = float(components[name].get("energy_per_bit", 0.0))
-        by_component[name] = by_component.get(name, 0.0) + nbytes * 8.0 * per_bit
+        if value:
+            by_component[name] = by_component.get(name, 0.0) + float(value)
     leakage = {}
     for name, cfg in components.items():
         watts = float(cfg.get("leakage_power", 0.0))

@@ -1,0 +1,94 @@
+"""``hwsim trace``: generate a workload trace from a model preset and a scenario.
+
+::
+
+    hwsim trace worldkv --preset lingbot-world-fast --param keep_ratio=0.25 --seed 1 -o wkv.parquet
+    hwsim trace --list                # families, presets and every parameter with its source
+    hwsim trace deltanet2 --list      # one family
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from hwsim.errors import ConfigError
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    """Register ``hwsim trace`` on the main parser's subcommands."""
+    p = sub.add_parser("trace", help="generate a workload trace from a preset",
+                       description="Generate an operation trace for a workload family from a "
+                                   "model preset, parameter overrides and a seed.")
+    p.add_argument("family", nargs="?", help="workload family (see --list)")
+    p.add_argument("--preset", help="model preset of the family (see --list)")
+    p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a parameter; the value is read as a YAML scalar (repeatable)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("-o", "--out", help="output trace file (.parquet or .csv)")
+    p.add_argument("--list", action="store_true",
+                   help="list families, presets and parameters (with sources) and exit")
+    p.set_defaults(handler=run)
+
+
+def parse_params(items: list[str]) -> dict[str, str]:
+    """``["a=1", "b=x"]`` -> ``{"a": "1", "b": "x"}``; raises ConfigError on a malformed item."""
+    params: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--param {item!r}: expected KEY=VALUE")
+        params[key.strip()] = value.strip()
+    return params
+
+
+def run(args: argparse.Namespace) -> int:
+    """List families or generate one trace and write it; raises ConfigError on bad input."""
+    from hwsim.trace import write_trace
+    from workloads.registry import FAMILIES, generate_trace, get_family
+
+    if args.list:
+        names = [args.family] if args.family else list(FAMILIES)
+        print("\n".join(describe_lines([get_family(name).describe() for name in names])))
+        return 0
+    if not args.family:
+        raise ConfigError(f"trace: name a workload family ({', '.join(FAMILIES)}) or use --list")
+    family = get_family(args.family)
+    if not args.preset:
+        raise ConfigError(f"trace {family.name}: --preset is required "
+                          f"(one of: {', '.join(family.presets())})")
+    if not args.out:
+        raise ConfigError(f"trace {family.name}: -o/--out is required (a .parquet or .csv file)")
+    trace = generate_trace(family.name, args.preset, parse_params(args.params), seed=args.seed)
+    path = write_trace(trace, args.out)
+    meta = trace.meta
+    print(f"{family.name}/{args.preset}: {trace.num_ops:,} ops, {meta.work_units:g} "
+          f"{meta.work_unit}s -> {path}")
+    return 0
+
+
+def describe_lines(families: list[dict[str, Any]]) -> list[str]:
+    """People-readable lines for ``--list``: family, presets, then each parameter's value and source."""
+    lines: list[str] = []
+    for fam in families:
+        lines.append(f"{fam['family']}: {fam['summary']} (work unit: {fam['work_unit']})")
+        for preset, info in fam["presets"].items():
+            lines.append(f"  preset {preset}")
+            if info["description"]:
+                lines.append(f"    {info['description']}")
+            width = max(len(row["name"]) for row in info["params"])
+            for row in info["params"]:
+                value = _format_value(row["value"])
+                choices = f" [{'|'.join(row['choices'])}]" if row.get("choices") else ""
+                lines.append(f"    {row['name']:<{width}}  {value:<10}  {row['source']}")
+                lines.append(f"    {'':<{width}}  {'':<10}  {row['help']}{choices}")
+        lines.append("")
+    return lines[:-1] if lines else lines
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value == "":
+        return '""'
+    return str(value)

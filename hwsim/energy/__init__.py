@@ -1,0 +1,1 @@
+"""Energy constants with provenance: published figures, their node, and explicit scaling."""

@@ -1,0 +1,99 @@
+"""A tiny progress line for multi-run work (comparisons, sweeps).
+
+On a terminal it keeps one updating line on stderr with done/total, failures, rate and ETA::
+
+    with Progress(len(jobs), "compare") as bar:
+        for job in jobs:
+            ...
+            bar.advance()              # or bar.advance(failed=True)
+
+It prints nothing when the stream is not a TTY (logs, CI, pipes) or when ``quiet=True``, so
+it never changes a program's captured output. Wall-clock time is used only for the
+displayed rate and ETA, never for results.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import TextIO
+
+
+class Progress:
+    """Count finished (and failed) items out of ``total`` and show it on a TTY.
+
+    ``stream`` defaults to ``sys.stderr``; ``min_interval`` (seconds) limits redraws.
+    """
+
+    def __init__(self, total: int, label: str = "", *, quiet: bool = False,
+                 stream: TextIO | None = None, min_interval: float = 0.1) -> None:
+        if total < 0:
+            raise ValueError(f"total must be >= 0, got {total}")
+        self.total = int(total)
+        self.label = label
+        self.done = 0
+        self.failed = 0
+        self._stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self._stream, "isatty", None)
+        self.enabled = not quiet and bool(isatty and isatty())
+        self._min_interval = min_interval
+        self._start = time.monotonic()
+        self._last_draw = -float("inf")
+        self._width = 0
+
+    def __enter__(self) -> Progress:
+        self._start = time.monotonic()
+        self._draw(force=True)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def advance(self, n: int = 1, failed: bool = False) -> None:
+        """Mark ``n`` more items finished; ``failed=True`` counts them as failures too."""
+        self.done += n
+        if failed:
+            self.failed += n
+        self._draw(force=self.done >= self.total)
+
+    def line(self) -> str:
+        """The current progress text (without the carriage return)."""
+        elapsed = max(time.monotonic() - self._start, 1e-9)
+        rate = self.done / elapsed
+        parts = [f"{self.label} " if self.label else "", f"{self.done}/{self.total}"]
+        if self.failed:
+            parts.append(f" ({self.failed} failed)")
+        if self.done:
+            parts.append(f"  {rate:.3g}/s")
+            remaining = max(self.total - self.done, 0)
+            parts.append(f"  ETA {_clock(remaining / rate)}" if remaining else
+                         f"  in {_clock(elapsed)}")
+        return "".join(parts)
+
+    def close(self) -> None:
+        """Draw the final state and end the line (called by ``__exit__``)."""
+        if self.enabled:
+            self._draw(force=True)
+            self._stream.write("\n")
+            self._stream.flush()
+            self.enabled = False
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_draw < self._min_interval:
+            return
+        self._last_draw = now
+        text = self.line()
+        pad = " " * max(self._width - len(text), 0)  # erase the tail of a longer previous line
+        self._width = len(text)
+        self._stream.write(f"\r{text}{pad}")
+        self._stream.flush()
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"

@@ -1,0 +1,294 @@
+"""Running a sweep: plan the runs, execute them on Dask, save each one as it finishes, resume.
+
+A *run* is one design point on one trace. :func:`plan` resolves every point's machine
+config in the driver (so a bad axis key fails before anything runs) and gives each run a
+stable hash of (resolved machine config, trace identity). :func:`run_sweep` then executes
+the runs that are not yet saved:
+
+* no scheduler: a ``distributed.LocalCluster`` of ``workers`` processes (1 thread each) on
+  127.0.0.1 with the dashboard off; ``scheduler="tcp://host:8786"``: an existing cluster
+  (the workers must be able to read the trace files and import hwsim); ``workers=0``: in
+  this process, without Dask (for debugging);
+* each finished run is written at once, atomically, to ``DIR/points/<point_id>-t<i>.json``
+  by the driver; a run that raises is saved with ``status="failed"`` and its error, and the
+  others go on; a run lost with its worker is not saved and is rerun by ``resume``;
+* the tidy table ``DIR/results.parquet`` is assembled from the run files at the end.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hwsim.atomic import atomic_write_text
+from hwsim.config.machine import MachineConfig, load_arch
+from hwsim.errors import ConfigError, HwsimError
+from hwsim.results import dumps_json
+from hwsim.sweep.spec import SweepSpec, TraceSource, numeric
+from hwsim.sweep.table import MANIFEST, POINTS, RESULTS, build_table, metrics_row, write_table
+
+#: Seconds to wait for an existing scheduler to answer.
+CONNECT_TIMEOUT_S = 30
+
+
+@dataclass(frozen=True)
+class Run:
+    """One design point on one trace, ready to execute (picklable, sent to a worker)."""
+
+    point_id: str
+    trace_index: int
+    trace: TraceSource
+    values: dict[str, Any]
+    machine: MachineConfig | None
+    run_hash: str
+    fidelity: str
+    allow_overflow: bool
+    error: str = ""          # set when this point's machine config is invalid
+
+    @property
+    def name(self) -> str:
+        """File stem of the run's result: ``<point_id>-t<trace index>``."""
+        return f"{self.point_id}-t{self.trace_index}"
+
+    @property
+    def key(self) -> str:
+        """What a saved result must match to be reused: the run hash and the run settings."""
+        return _digest({"run": self.run_hash, "fidelity": self.fidelity, "overflow": self.allow_overflow})
+
+
+@dataclass
+class SweepOutcome:
+    """What :func:`run_sweep` did: run counts and where the table is."""
+
+    table: Path
+    runs: int
+    reused: int
+    ran: int
+    failed: int
+    missing: int
+    wall_s: dict[str, float] = field(default_factory=dict)   # run name -> seconds (this session)
+
+
+def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
+    """Every run of ``spec`` (points × traces), machine configs resolved and hashed.
+
+    Raises ConfigError naming the sweep file and the axis (or ``overrides``) when a key
+    does not exist in the machine; a point whose values are invalid becomes a failed run.
+    """
+    fidelity = fidelity or spec.fidelity
+    _check_keys(spec)
+    identities = [_trace_identity(t) for t in spec.traces]
+    runs = []
+    for point in spec.points():
+        try:
+            machine, error = load_arch(spec.machine, overrides={**spec.overrides, **point.values}), ""
+            config = machine.to_dict()
+            config.pop("source", None)  # the machine's path must not change the hash
+        except ConfigError as err:
+            machine, error, config = None, str(err), {"invalid": str(err)}
+        for index, (trace, identity) in enumerate(zip(spec.traces, identities, strict=True)):
+            runs.append(Run(point.point_id, index, trace, dict(point.values), machine,
+                            _digest({"machine": config, "trace": identity}), fidelity,
+                            spec.allow_overflow, error))
+    return runs
+
+
+def _check_keys(spec: SweepSpec) -> None:
+    try:
+        load_arch(spec.machine, overrides=spec.overrides)
+    except ConfigError as err:
+        raise ConfigError(f"{spec.source}: overrides: {err}") from None
+    for axis in spec.axes:
+        value = axis.grid_values()[0] if axis.values or axis.num else axis.at(0.0)
+        try:
+            load_arch(spec.machine, overrides={**spec.overrides, axis.key: value})
+        except ConfigError as err:
+            raise ConfigError(f"{spec.source}: axes.{axis.key}: {err}") from None
+
+
+def _trace_identity(trace: TraceSource) -> dict[str, Any]:
+    if trace.is_workload:
+        return {"family": trace.family, "preset": trace.preset, "params": trace.params, "seed": trace.seed}
+    return {"file_sha256": hashlib.sha256(Path(trace.path).read_bytes()).hexdigest()}
+
+
+def _digest(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# -- one run (executes on a worker) ------------------------------------------------------
+
+_TRACE_CACHE: dict[tuple, Any] = {}
+_TRACE_CACHE_SIZE = 4
+
+
+def load_trace(source: TraceSource):
+    """The trace of ``source`` (a file, or a workload generated on the worker), cached
+    per process for the last few sources so that points sharing a trace read it once."""
+    if source.is_workload:
+        key = ("workload", source.family, source.preset, json.dumps(source.params, sort_keys=True), source.seed)
+    else:
+        stat = os.stat(source.path)
+        key = ("file", source.path, stat.st_mtime_ns, stat.st_size)
+    if key not in _TRACE_CACHE:
+        if source.is_workload:
+            from workloads.registry import generate_trace  # imported only for workload specs
+            trace = generate_trace(source.family, source.preset, source.params, source.seed)
+        else:
+            from hwsim.trace.io import read_trace
+            trace = read_trace(source.path)
+        while len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:
+            _TRACE_CACHE.pop(next(iter(_TRACE_CACHE)))
+        _TRACE_CACHE[key] = trace
+    return _TRACE_CACHE[key]
+
+
+def execute_run(run: Run) -> dict[str, Any]:
+    """Run one point on one trace; never raises for a bad point: a failure is a result.
+
+    Returns ``{"key": ..., "row": {...table columns...}, "timing": {"wall_s": seconds}}``.
+    """
+    start = time.perf_counter()
+    row: dict[str, Any] = {"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,
+                           **{k: numeric(v) for k, v in run.values.items()},
+                           "fidelity": run.fidelity, "run_hash": run.run_hash}
+    try:
+        if run.machine is None:
+            raise ConfigError(run.error)
+        trace = load_trace(run.trace)
+        if run.fidelity == "roofline":
+            from hwsim.engine.analytic import roofline as engine
+        else:
+            from hwsim.engine.simulate import simulate as engine
+        summary = engine(run.machine, trace, allow_overflow=run.allow_overflow).summary
+        row.update(machine=summary["machine"], status="ok", error="", **metrics_row(summary))
+    except Exception as err:  # noqa: BLE001 - a failing point is recorded and the sweep goes on
+        text = str(err) if isinstance(err, HwsimError) else f"{type(err).__name__}: {err}"
+        row.update(machine=run.machine.name if run.machine else "", status="failed",
+                   error=" ".join(text.split()))
+    return {"key": run.key, "row": row, "timing": {"wall_s": time.perf_counter() - start}}
+
+
+# -- the sweep ---------------------------------------------------------------------------
+
+def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = None,
+              scheduler: str | None = None, fidelity: str | None = None, resume: bool = False,
+              retry_failed: bool = False, quiet: bool = False) -> SweepOutcome:
+    """Run every point of ``spec`` on every trace and write ``out/results.parquet``.
+
+    ``resume`` reuses saved runs whose hash and settings still match (``retry_failed``
+    also reruns saved failures). Raises HwsimError when ``out`` already holds runs and
+    ``resume`` is not set.
+    """
+    from hwsim.progress import Progress
+
+    out = Path(out)
+    points_dir = out / POINTS
+    runs = plan(spec, fidelity)
+    if not resume and points_dir.is_dir() and any(points_dir.glob("*.json")):
+        raise HwsimError(f"{out}: already holds sweep results; pass --resume to continue that sweep "
+                         "or choose another --out")
+    points_dir.mkdir(parents=True, exist_ok=True)
+    axes = [a.key for a in spec.axes]
+    atomic_write_text(out / MANIFEST, dumps_json({
+        "name": spec.name, "sweep_file": spec.source, "description": spec.description,
+        "fidelity": runs[0].fidelity if runs else (fidelity or spec.fidelity), "axes": axes,
+        "traces": [t.label for t in spec.traces], "runs": len(runs)}))
+    saved = {run.name: _saved(points_dir / f"{run.name}.json", run, retry_failed) for run in runs}
+    todo = [run for run in runs if saved[run.name] is None]
+    outcome = SweepOutcome(table=out / RESULTS, runs=len(runs), reused=len(runs) - len(todo), ran=0,
+                           failed=0, missing=0)
+    if not quiet:
+        print(f"sweep {spec.name}: {len(runs) // max(len(spec.traces), 1)} points x {len(spec.traces)} "
+              f"traces = {len(runs)} runs, {outcome.reused} already saved, {len(todo)} to run "
+              f"({runs[0].fidelity if runs else spec.fidelity})")
+
+    def save(result: dict[str, Any], run: Run) -> None:
+        atomic_write_text(points_dir / f"{run.name}.json", dumps_json(result))
+        saved[run.name] = result
+        outcome.ran += 1
+        outcome.wall_s[run.name] = result["timing"]["wall_s"]
+        bar.advance(failed=result["row"]["status"] != "ok")
+
+    with Progress(len(todo), "sweep", quiet=quiet) as bar:
+        try:
+            if todo and workers == 0:
+                for run in todo:
+                    save(execute_run(run), run)
+            elif todo:
+                _run_on_dask(todo, save, bar, workers, scheduler)
+        except KeyboardInterrupt:
+            print(f"hwsim: sweep interrupted; {sum(r is not None for r in saved.values())} of {len(runs)} "
+                  f"runs are saved in {points_dir}; rerun with --resume to finish", file=sys.stderr)
+            raise
+    rows = []
+    for run in runs:
+        result = saved[run.name]
+        if result is None:
+            outcome.missing += 1
+            rows.append({"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,
+                         **{k: numeric(v) for k, v in run.values.items()}, "fidelity": run.fidelity,
+                         "status": "missing", "error": "not run (worker lost); rerun with --resume",
+                         "run_hash": run.run_hash})
+        else:
+            outcome.failed += result["row"]["status"] != "ok"
+            rows.append(result["row"])
+    write_table(build_table(rows, axes), outcome.table, axes)
+    return outcome
+
+
+def _saved(path: Path, run: Run, retry_failed: bool) -> dict[str, Any] | None:
+    """The saved result of ``run`` if it is complete, current and not a failure to retry."""
+    try:
+        result = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if result.get("key") != run.key or "row" not in result:
+        return None
+    if retry_failed and result["row"].get("status") != "ok":
+        return None
+    return result
+
+
+def _run_on_dask(todo: list[Run], save: Callable[[dict, Run], None], bar, workers: int | None,
+                 scheduler: str | None) -> None:
+    """Submit ``todo`` to a local or remote Dask cluster; save results as they complete."""
+    from distributed import Client, LocalCluster, as_completed
+
+    cluster = None
+    if scheduler:
+        try:
+            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        except OSError as err:
+            raise HwsimError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+    else:
+        count = workers or min(os.cpu_count() or 1, len(todo))
+        cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
+                               dashboard_address=None, silence_logs=logging.ERROR)
+        client = Client(cluster)
+    try:
+        futures = {client.submit(execute_run, run, pure=False): run for run in todo}
+        for future in as_completed(futures):
+            run = futures.pop(future)
+            try:
+                result = future.result()
+            except Exception as err:  # noqa: BLE001 - a lost worker: leave the run for --resume
+                print(f"hwsim: {run.name}: lost ({type(err).__name__}: {err}); rerun with --resume",
+                      file=sys.stderr)
+                bar.advance(failed=True)
+                continue
+            save(result, run)
+            future.release()
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()

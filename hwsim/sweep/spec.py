@@ -1,0 +1,496 @@
+"""Sweep file (YAML) → validated :class:`SweepSpec` → the list of design points.
+
+A sweep names a base machine, the traces to replay on every point, and axes over dotted
+machine keys, combined as a ``grid`` (every combination), a ``zip`` (the i-th value of every
+axis together) or a seeded ``sample`` (``random`` or ``latin_hypercube``)::
+
+    machine: ../../arch_configs/systolic-128.yaml      # relative to this file
+    traces: [../../traces/examples/gemm.csv,
+             {family: hrm, preset: hrm-text-1b, params: {seq_len: 256}, seed: 0}]
+    axes:
+      components.hbm.bandwidth: [1 TB/s, 2 TB/s]       # a list of values
+      components.sram.capacity: {low: 8 MiB, high: 64 MiB, log: true, num: 4}
+    combine: grid
+    constraints: ["components.sram.capacity <= 32 MiB"]
+
+Constraints are written in a small expression language (see :func:`compile_expression`),
+parsed here and never handed to Python's ``eval``. Every error is a ConfigError naming the
+sweep file and the key path.
+"""
+
+from __future__ import annotations
+
+import ast
+import itertools
+import math
+import operator
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from hwsim.errors import ConfigError, did_you_mean
+from hwsim.units import BASE_UNIT, parse_quantity
+
+TOP_KEYS = ("name", "description", "machine", "overrides", "traces", "axes", "combine", "sample",
+            "constraints", "fidelity", "allow_overflow")
+COMBINE = ("grid", "zip", "sample")
+SAMPLE_METHODS = ("random", "latin_hypercube")
+FIDELITIES = ("event", "roofline")
+RANGE_KEYS = ("low", "high", "log", "num", "integer")
+TRACE_KEYS = ("label", "family", "preset", "params", "seed", "path")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One swept machine key: explicit ``values``, or a numeric range ``low``..``high``
+    (base units; ``log`` spacing; ``num`` values on a grid; ``integer`` rounds)."""
+
+    key: str
+    values: tuple[Any, ...] = ()
+    low: float = 0.0
+    high: float = 0.0
+    log: bool = False
+    num: int = 0
+    integer: bool = False
+
+    @property
+    def is_range(self) -> bool:
+        return not self.values
+
+    def grid_values(self) -> tuple[Any, ...]:
+        """The values a grid or zip takes: the list, or ``num`` evenly (log-)spaced values."""
+        if self.values:
+            return self.values
+        space = np.geomspace if self.log else np.linspace
+        return tuple(self._cast(v) for v in space(self.low, self.high, self.num))
+
+    def at(self, u: float) -> Any:
+        """The value at quantile ``u`` in [0, 1): a range point or a list choice."""
+        if self.values:
+            return self.values[min(int(u * len(self.values)), len(self.values) - 1)]
+        if self.log:
+            return self._cast(math.exp(math.log(self.low) + u * (math.log(self.high) - math.log(self.low))))
+        return self._cast(self.low + u * (self.high - self.low))
+
+    def _cast(self, value: float) -> Any:
+        return int(round(value)) if self.integer else float(value)
+
+
+@dataclass(frozen=True)
+class TraceSource:
+    """A trace file (absolute ``path``) or a workload spec (``family``, ``preset``, ``params``, ``seed``)."""
+
+    label: str
+    path: str = ""
+    family: str = ""
+    preset: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    @property
+    def is_workload(self) -> bool:
+        return bool(self.family)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One design point: its stable id and the value of every axis (``key -> value``)."""
+
+    point_id: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep file. ``machine`` and trace paths are absolute."""
+
+    source: str
+    name: str
+    machine: str
+    traces: tuple[TraceSource, ...]
+    axes: tuple[Axis, ...]
+    combine: str = "grid"
+    sample_method: str = "random"
+    sample_n: int = 0
+    sample_seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)
+    constraints: tuple[Expression, ...] = ()
+    fidelity: str = "event"
+    allow_overflow: bool = False
+    description: str = ""
+
+    def points(self) -> list[Point]:
+        """Every point that passes the constraints, in a deterministic order.
+
+        A point's id is its index among all combinations (or samples) before constraints,
+        so editing a constraint never renames the points that remain.
+        """
+        keys = [a.key for a in self.axes]
+        if self.combine == "grid":
+            combos = itertools.product(*(a.grid_values() for a in self.axes))
+        elif self.combine == "zip":
+            combos = zip(*(a.grid_values() for a in self.axes), strict=True)
+        else:
+            combos = self._samples()
+        rows = [dict(zip(keys, combo, strict=True)) for combo in combos]
+        width = max(4, len(str(len(rows) - 1)))
+        points = []
+        for index, values in enumerate(rows):
+            view = {k: numeric(v) for k, v in values.items()}
+            if all(rule.holds(view) for rule in self.constraints):
+                points.append(Point(f"p{index:0{width}d}", values))
+        return points
+
+    def _samples(self) -> list[tuple[Any, ...]]:
+        rng = np.random.default_rng(self.sample_seed)
+        n = self.sample_n
+        columns = []
+        for axis in self.axes:
+            if self.sample_method == "latin_hypercube":
+                # One sample in each of n equal strata per axis, strata shuffled per axis.
+                u = (rng.permutation(n) + rng.random(n)) / n
+            else:
+                u = rng.random(n)
+            columns.append([axis.at(float(x)) for x in u])
+        return list(zip(*columns, strict=True))
+
+
+def load_sweep(path: str | os.PathLike) -> SweepSpec:
+    """Read and validate a sweep file; raises ConfigError naming the file and key path."""
+    path = Path(path)
+    src = str(path)
+    if not path.exists():
+        raise ConfigError(f"{src}: no such sweep file")
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ConfigError(f"{src}:{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{src}: a sweep file must be a mapping at the top level")
+    _check_keys(raw, TOP_KEYS, f"{src}: ")
+    for required in ("machine", "traces", "axes"):
+        if required not in raw:
+            raise ConfigError(f"{src}: {required}: required key is missing")
+    machine = path.parent / str(raw["machine"])
+    if not machine.exists():
+        raise ConfigError(f"{src}: machine: no such file {raw['machine']!r} (looked in {path.parent})")
+    axes = _axes(raw["axes"], src)
+    combine = _choice(raw.get("combine", "grid"), COMBINE, f"{src}: combine")
+    sample = _sample(raw.get("sample"), combine, src)
+    for axis in axes:
+        if combine != "sample" and axis.is_range and axis.num < 1:
+            raise ConfigError(f"{src}: axes.{axis.key}: a range in a {combine} needs num (values to take)")
+    lengths = {a.key: len(a.grid_values()) for a in axes} if combine == "zip" else {}
+    if len(set(lengths.values())) > 1:
+        listed = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+        raise ConfigError(f"{src}: axes: zip needs axes of equal length ({listed})")
+    overrides = raw.get("overrides") or {}
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{src}: overrides: expected a mapping of key.path: value")
+    return SweepSpec(
+        source=src, name=str(raw.get("name") or path.stem), machine=str(machine.resolve()),
+        traces=_traces(raw["traces"], path.parent, src), axes=axes, combine=combine,
+        overrides={str(k): v for k, v in overrides.items()},
+        constraints=_constraints(raw.get("constraints") or [], [a.key for a in axes], src),
+        fidelity=_choice(raw.get("fidelity", "event"), FIDELITIES, f"{src}: fidelity"),
+        allow_overflow=_flag(raw.get("allow_overflow", False), f"{src}: allow_overflow"),
+        description=str(raw.get("description", "")), **sample)
+
+
+def _check_keys(block: dict, allowed: tuple[str, ...], prefix: str) -> None:
+    for key in block:
+        if key not in allowed:
+            raise ConfigError(f"{prefix}{key}: unknown key{did_you_mean(str(key), allowed)}")
+
+
+def _choice(value: Any, choices: tuple[str, ...], where: str) -> str:
+    if str(value) not in choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}{did_you_mean(str(value), choices)}")
+    return str(value)
+
+
+def _whole(value: Any, where: str, minimum: int | None = None) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise ConfigError(f"{where}: expected a whole number{bound}, got {value!r}")
+    return value
+
+
+def _flag(value: Any, where: str) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    return value
+
+
+def _traces(value: Any, base: Path, src: str) -> tuple[TraceSource, ...]:
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ConfigError(f"{src}: traces: expected at least one trace path or workload spec")
+    out = []
+    for i, item in enumerate(items):
+        where = f"{src}: traces[{i}]"
+        item = {"path": item} if isinstance(item, str) else item
+        if not isinstance(item, dict):
+            raise ConfigError(f"{where}: expected a path or a mapping {{family, preset, params, seed}}")
+        _check_keys(item, ("path", "label") if "path" in item else TRACE_KEYS, f"{where}.")
+        if "path" in item:
+            file = base / str(item["path"])
+            if not file.exists():
+                raise ConfigError(f"{where}: no such trace file {item['path']!r} (looked in {base})")
+            out.append(TraceSource(label=str(item.get("label") or item["path"]), path=str(file.resolve())))
+            continue
+        for key in ("family", "preset"):
+            if not item.get(key):
+                raise ConfigError(f"{where}.{key}: required for a workload spec (or give a path)")
+        params = item.get("params") or {}
+        if not isinstance(params, dict):
+            raise ConfigError(f"{where}.params: expected a mapping of parameter: value")
+        seed = _whole(item.get("seed", 0), f"{where}.seed")
+        params = {str(k): v for k, v in sorted(params.items())}
+        shown = "".join(f" {k}={v}" for k, v in params.items())
+        label = item.get("label") or f"{item['family']}:{item['preset']}{shown} seed={seed}"
+        out.append(TraceSource(label=str(label), family=str(item["family"]), preset=str(item["preset"]),
+                               params=params, seed=seed))
+    labels = [t.label for t in out]
+    for label in labels:
+        if labels.count(label) > 1:
+            raise ConfigError(f"{src}: traces: {label!r} appears twice (give one a label)")
+    return tuple(out)
+
+
+def _axes(value: Any, src: str) -> tuple[Axis, ...]:
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"{src}: axes: expected a mapping of dotted machine key: values")
+    out = []
+    for key, spec in value.items():
+        key, where = str(key), f"{src}: axes.{key}"
+        if isinstance(spec, list) and spec:
+            out.append(Axis(key, values=tuple(spec)))
+            continue
+        if not isinstance(spec, dict):
+            raise ConfigError(f"{where}: expected a non-empty list of values or a range {{low, high, log, num}}")
+        _check_keys(spec, RANGE_KEYS, f"{where}.")
+        if "low" not in spec or "high" not in spec:
+            raise ConfigError(f"{where}: a range needs low and high")
+        (low, low_dim), (high, high_dim) = _quantity(spec["low"], f"{where}.low"), _quantity(spec["high"], f"{where}.high")
+        if low_dim != high_dim and "count" not in (low_dim, high_dim):
+            raise ConfigError(f"{where}: low is a {low_dim} and high a {high_dim} quantity")
+        log = _flag(spec.get("log", False), f"{where}.log")
+        if not low < high or (log and low <= 0):
+            raise ConfigError(f"{where}: need 0 < low < high for a log range, low < high otherwise "
+                              f"(got {spec['low']!r} and {spec['high']!r})")
+        out.append(Axis(key, low=low, high=high, log=log, num=_whole(spec.get("num", 0), f"{where}.num", 0),
+                        integer=_flag(spec.get("integer", False), f"{where}.integer")))
+    return tuple(out)
+
+
+def _quantity(value: Any, where: str) -> tuple[float, str]:
+    """A number or a quantity string ("8 MiB") as a base-unit float and its dimension."""
+    parsed = None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        parsed = float(value), "count"
+    elif isinstance(value, str):
+        parsed = quantity_dimension(value)
+    if parsed is None:
+        raise ConfigError(f"{where}: cannot read {value!r} as a number or a quantity (e.g. '8 MiB', '2 TB/s')")
+    return parsed
+
+
+def _sample(value: Any, combine: str, src: str) -> dict[str, Any]:
+    if combine != "sample":
+        if value is not None:
+            raise ConfigError(f"{src}: sample: only used with combine: sample (combine is {combine!r})")
+        return {}
+    if not isinstance(value, dict):
+        raise ConfigError(f"{src}: sample: combine: sample needs sample: {{method, n, seed}}")
+    _check_keys(value, ("method", "n", "seed"), f"{src}: sample.")
+    return {"sample_method": _choice(value.get("method", "latin_hypercube"), SAMPLE_METHODS, f"{src}: sample.method"),
+            "sample_n": _whole(value.get("n"), f"{src}: sample.n", 1),
+            "sample_seed": _whole(value.get("seed", 0), f"{src}: sample.seed")}
+
+
+def _constraints(value: Any, keys: list[str], src: str) -> tuple[Expression, ...]:
+    if not isinstance(value, list):
+        value = [value]
+    out = []
+    for i, item in enumerate(value):
+        where = f"{src}: constraints[{i}]"
+        if isinstance(item, str):
+            out.append(compile_expression(item, keys, where))
+        elif isinstance(item, dict):
+            out.append(compile_rule(item, keys, where))
+        else:
+            raise ConfigError(f"{where}: expected an expression string or {{key, op, value}}")
+    return tuple(out)
+
+
+# -- constraints: a small expression language ---------------------------------------------
+#
+# A constraint is one expression over axis values: comparisons (chains allowed: "1 <= a < 8"),
+# ``and``/``or``/``not``, ``in``/``not in`` a list, + - * / %, numbers, quantities ("16 MiB",
+# "2 TB/s", compared in base units), quoted text, true/false, and min/max/abs/log2. An axis
+# key may be shortened to any unique dotted suffix ("sram.capacity"). The text is parsed with
+# Python's own grammar (``ast.parse``) and the tree is walked here, node type by node type:
+# names resolve only to axes and calls only to the four functions, so nothing is executed.
+
+_FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs, "log2": math.log2}
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge, "==": operator.eq,
+    "!=": operator.ne, "in": lambda a, b: a in b, "not in": lambda a, b: a not in b}
+_AST_COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!=",
+                ast.In: "in", ast.NotIn: "not in"}
+_AST_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+              ast.Div: operator.truediv, ast.Mod: operator.mod}
+_QUANTITY_TEXT = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*([A-Za-zµ]+(?:/[A-Za-z]+)?)")
+
+
+def quantity_dimension(text: str) -> tuple[float, str] | None:
+    """``"8 MiB" -> (8388608.0, "bytes")``; a bare number is a ``count``; None if neither."""
+    try:
+        return float(text), "count"
+    except ValueError:
+        pass
+    for dimension in BASE_UNIT:
+        try:
+            return parse_quantity(text, dimension), dimension
+        except ConfigError:
+            continue
+    return None
+
+
+def numeric(value: Any) -> Any:
+    """An axis value as constraints and tables see it: quantity text becomes a base-unit float."""
+    if isinstance(value, str):
+        parsed = quantity_dimension(value)
+        if parsed is not None:
+            return parsed[0]
+    return value
+
+
+class Expression:
+    """A compiled constraint; :meth:`holds` evaluates it on one point's (numeric) axis values."""
+
+    def __init__(self, text: str, fn: Callable[[dict[str, Any]], Any], where: str) -> None:
+        self.text, self._fn, self._where = text, fn, where
+
+    def holds(self, values: dict[str, Any]) -> bool:
+        """True when the point satisfies the constraint; ConfigError on a type mismatch."""
+        try:
+            result = self._fn(values)
+        except (TypeError, ZeroDivisionError, ValueError) as err:
+            raise ConfigError(f"{self._where}: cannot evaluate {self.text!r} ({err})") from None
+        if not isinstance(result, bool | np.bool_):
+            raise ConfigError(f"{self._where}: {self.text!r} is not a condition (gives {result!r})")
+        return bool(result)
+
+
+def compile_expression(text: str, keys: list[str], where: str) -> Expression:
+    """Compile constraint ``text`` over axis ``keys``; ConfigError names ``where`` on a bad input."""
+    def quantity(match: re.Match) -> str:
+        parsed = quantity_dimension(f"{match.group(1)} {match.group(2)}")
+        return match.group(0) if parsed is None else repr(parsed[0])
+
+    try:
+        tree = ast.parse(_QUANTITY_TEXT.sub(quantity, text).strip(), mode="eval")
+    except SyntaxError as err:
+        raise ConfigError(f"{where}: cannot parse {text!r} ({err.msg})") from None
+    return Expression(text, _compile(tree.body, keys, f"{where}: {text!r}"), where)
+
+
+def compile_rule(rule: dict[str, Any], keys: list[str], where: str) -> Expression:
+    """Compile ``{key: axis, op: "<=", value: 16 MiB}`` (op: <, <=, >, >=, ==, !=, in, not in)."""
+    for name in rule:
+        if name not in ("key", "op", "value"):
+            raise ConfigError(f"{where}.{name}: unknown key{did_you_mean(str(name), ('key', 'op', 'value'))}")
+    if set(rule) != {"key", "op", "value"}:
+        raise ConfigError(f"{where}: a rule needs key, op and value")
+    op = str(rule["op"])
+    if op not in _COMPARE:
+        raise ConfigError(f"{where}.op: {op!r} is not one of {', '.join(_COMPARE)}{did_you_mean(op, tuple(_COMPARE))}")
+    key = _resolve_key(str(rule["key"]), keys, f"{where}.key")
+    raw = rule["value"]
+    value = [numeric(v) for v in raw] if isinstance(raw, list) else numeric(raw)
+    compare = _COMPARE[op]
+    return Expression(f"{key} {op} {raw!r}", lambda v: compare(v[key], value), where)
+
+
+def _resolve_key(name: str, keys: list[str], where: str) -> str:
+    if name in keys:
+        return name
+    matches = [k for k in keys if k.endswith("." + name)]
+    if len(matches) == 1:
+        return matches[0]
+    if matches:
+        raise ConfigError(f"{where}: {name!r} is ambiguous ({', '.join(matches)})")
+    names = sorted({*keys, *(k.split(".", i)[-1] for k in keys for i in range(1, k.count(".") + 1))})
+    raise ConfigError(f"{where}: {name!r} is not an axis{did_you_mean(name, names)}")
+
+
+def _dotted(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        head = _dotted(node.value)
+        return None if head is None else f"{head}.{node.attr}"
+    return None
+
+
+def _compile(node: ast.AST, keys: list[str], where: str) -> Callable[[dict[str, Any]], Any]:
+    """A closure ``values -> result`` for an allowed node; ConfigError for anything else."""
+    sub = [_compile(child, keys, where) for child in _children(node, where)]
+    if isinstance(node, ast.Constant) and isinstance(node.value, int | float | str | bool):
+        value = node.value
+        return lambda v: value
+    name = _dotted(node)
+    if name is not None:
+        if name in ("true", "false"):
+            return lambda v: name == "true"
+        key = _resolve_key(name, keys, where)
+        return lambda v: v[key]
+    if isinstance(node, ast.BoolOp):
+        if isinstance(node.op, ast.And):
+            return lambda v: all(bool(f(v)) for f in sub)
+        return lambda v: any(bool(f(v)) for f in sub)
+    if isinstance(node, ast.UnaryOp):
+        return (lambda v: not sub[0](v)) if isinstance(node.op, ast.Not) else (lambda v: -sub[0](v))
+    if isinstance(node, ast.BinOp):
+        fn = _AST_ARITH[type(node.op)]
+        return lambda v: fn(sub[0](v), sub[1](v))
+    if isinstance(node, ast.Compare):
+        ops = [_COMPARE[_AST_COMPARE[type(op)]] for op in node.ops]
+        return lambda v: all(op(a, b) for op, a, b in zip(ops, (f(v) for f in sub[:-1]),
+                                                           (f(v) for f in sub[1:]), strict=True))
+    if isinstance(node, ast.List | ast.Tuple):
+        return lambda v: [f(v) for f in sub]
+    fn = _FUNCTIONS[node.func.id]  # _children allowed only these calls
+    return lambda v: fn(*(f(v) for f in sub))
+
+
+def _children(node: ast.AST, where: str) -> list[ast.AST]:
+    """The operands of an allowed node (in evaluation order); ConfigError names a bad one."""
+    if isinstance(node, ast.Constant | ast.Name) or (isinstance(node, ast.Attribute) and _dotted(node)):
+        return []
+    if isinstance(node, ast.BoolOp):
+        return list(node.values)
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not | ast.USub):
+        return [node.operand]
+    if isinstance(node, ast.BinOp) and type(node.op) in _AST_ARITH:
+        return [node.left, node.right]
+    if isinstance(node, ast.Compare) and all(type(op) in _AST_COMPARE for op in node.ops):
+        return [node.left, *node.comparators]
+    if isinstance(node, ast.List | ast.Tuple):
+        return list(node.elts)
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in _FUNCTIONS
+            and not node.keywords):
+        return list(node.args)
+    shown = ast.unparse(node) if hasattr(ast, "unparse") else type(node).__name__
+    raise ConfigError(f"{where}: {shown!r} is not allowed (use axis keys, numbers, quantities, "
+                      "comparisons, and/or/not, + - * / %, min/max/abs/log2)")
