@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 import pandas as pd
@@ -37,7 +37,7 @@ from hwsim.config.fields import param
 from hwsim.errors import ConfigError
 
 
-@lru_cache(maxsize=None)
+@cache
 def expected_max_load(n: int) -> float:
     """Expected size of the fullest bin when ``n`` balls fall uniformly into ``n`` bins.
 
