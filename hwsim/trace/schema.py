@@ -90,11 +90,40 @@ _NON_NEGATIVE = ("op_id", "m", "n", "k", "batch", "elements", "flops", "bytes_re
 
 
 class ValidationState:
-    """What validation remembers across row groups: op ids seen so far and rows consumed."""
+    """What validation remembers across row groups: the op ids seen so far and rows consumed.
+
+    Generated traces number their ops in increasing order; while that holds, ids are kept
+    as sorted int64 arrays (8 bytes per op) and checked with vectorised searches. The first
+    batch that breaks the order switches to a Python set.
+    """
 
     def __init__(self) -> None:
-        self.seen_ids: set[int] = set()
+        self.sorted_ids: list[np.ndarray] = []  # increasing ids, batch by batch
+        self.max_id = -1
+        self.seen_ids: set[int] | None = None  # only once ids stop increasing
         self.rows = 0
+
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Which of ``ids`` were seen before (bool array)."""
+        if self.seen_ids is not None:
+            return np.fromiter((int(i) in self.seen_ids for i in ids), dtype=bool, count=len(ids))
+        found = np.zeros(len(ids), dtype=bool)
+        for block in self.sorted_ids:
+            pos = np.searchsorted(block, ids).clip(max=len(block) - 1)
+            found |= block[pos] == ids
+        return found
+
+    def add(self, ids: np.ndarray) -> None:
+        increasing = len(ids) == 0 or (ids[0] > self.max_id and bool(np.all(np.diff(ids) > 0)))
+        if self.seen_ids is None and not increasing:
+            self.seen_ids = {int(i) for block in self.sorted_ids for i in block}
+            self.sorted_ids = []
+        if self.seen_ids is not None:
+            self.seen_ids.update(ids.tolist())
+        else:
+            self.sorted_ids.append(ids.copy())
+        if len(ids):
+            self.max_id = max(self.max_id, int(ids.max()))
 
 
 def _fail(source: str, row: int, column: str, message: str, op_id: object = None) -> TraceError:
@@ -128,8 +157,7 @@ def normalize_frame(frame: pd.DataFrame, source: str, state: ValidationState) ->
         if col.dtype == "int64":
             out[col.name] = _as_int(values, col, source, first_row, frame)
         else:
-            filled = values.astype(object).where(values.notna(), col.default)
-            out[col.name] = np.array([str(v) for v in filled], dtype=object)
+            out[col.name] = _as_text(values, col.default)
     # Text columns stay numpy object arrays: the engine reads them as such, and converting
     # to and from Arrow-backed strings on every batch costs more than the replay itself.
     typed = pd.DataFrame({name: pd.Series(values, dtype=object) if name in STR_COLUMNS else values
@@ -138,6 +166,23 @@ def normalize_frame(frame: pd.DataFrame, source: str, state: ValidationState) ->
     _fill_derived(typed)
     state.rows += n
     return typed
+
+
+def _as_text(values: pd.Series, default: object) -> np.ndarray:
+    """An object array of str, missing cells set to ``default`` (str() only where needed)."""
+    array = values.to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(array, skipna=False) == "string":
+        return array  # all str, none missing: the common case, checked in C
+    array = array.copy()
+    array[pd.isna(array)] = default
+    return np.array([str(v) for v in array], dtype=object)
+
+
+def _not_in(values: np.ndarray, allowed) -> np.ndarray:
+    """Mask of ``values`` outside ``allowed`` (hashes each distinct value once)."""
+    codes, uniques = pd.factorize(values)
+    bad = [i for i, u in enumerate(uniques) if u not in allowed]
+    return np.isin(codes, bad) if bad else np.zeros(len(values), dtype=bool)
 
 
 def _as_int(values: pd.Series, col: Column, source: str, first_row: int, frame: pd.DataFrame) -> np.ndarray:
@@ -171,17 +216,17 @@ def _check_rows(t: pd.DataFrame, source: str, first_row: int, state: ValidationS
         if low.any():
             fail_at(low, name, "must be >= -1")
     kinds = t["kind"].to_numpy()
-    unknown_kind = ~np.isin(kinds, list(KINDS))
+    unknown_kind = _not_in(kinds, KINDS)
     if unknown_kind.any():
         fail_at(unknown_kind, "kind",
                 lambda i: f"unknown kind {kinds[i]!r}{did_you_mean(str(kinds[i]), tuple(KINDS))}")
     dtypes = t["dtype"].to_numpy()
-    bad_dtype = ~np.isin(dtypes, list(DTYPE_BYTES))
+    bad_dtype = _not_in(dtypes, DTYPE_BYTES)
     if bad_dtype.any():
         fail_at(bad_dtype, "dtype",
                 lambda i: f"unknown dtype {dtypes[i]!r}{did_you_mean(str(dtypes[i]), tuple(DTYPE_BYTES))}")
     access = t["access"].to_numpy()
-    bad_access = ~np.isin(access, ACCESS_PATTERNS)
+    bad_access = _not_in(access, ACCESS_PATTERNS)
     if bad_access.any():
         fail_at(bad_access, "access", lambda i: f"must be one of {ACCESS_PATTERNS}, got {access[i]!r}")
     if (t["stream"].to_numpy() == "").any():
@@ -226,35 +271,60 @@ def _check_shapes(t: pd.DataFrame, fail_at) -> None:
 
 def _check_ids_and_deps(t: pd.DataFrame, source: str, first_row: int, state: ValidationState) -> None:
     """Check ids are unique and deps point backwards; rewrite deps canonically ("3;7")."""
-    seen = state.seen_ids
     ids = t["op_id"].to_numpy()
+    order_breaks = len(ids) > 1 and not bool(np.all(np.diff(ids) > 0))
+    if order_breaks or (len(ids) and ids[0] <= state.max_id):
+        # Ids not strictly increasing: find the first repeat the slow, exact way.
+        seen_here: set[int] = set()
+        earlier = state.contains(ids)
+        for i, op_id in enumerate(ids.tolist()):
+            if earlier[i] or op_id in seen_here:
+                raise _fail(source, first_row + i, "op_id", f"duplicate op_id {op_id}", op_id)
+            seen_here.add(op_id)
     deps = t["deps"].to_numpy()
-    canonical = deps.copy()
-    for i in range(len(t)):
-        op_id = int(ids[i])
-        if op_id in seen:
-            raise _fail(source, first_row + i, "op_id", f"duplicate op_id {op_id}", op_id)
-        text = deps[i]
-        if text:
+    with_deps = np.flatnonzero(deps != "")
+    if with_deps.size:
+        canonical = deps.copy()
+        rows, wanted = [], []
+        for i in with_deps.tolist():
             parsed = []
-            for part in text.split(";"):
+            for part in deps[i].split(";"):
                 part = part.strip()
                 if not part:
                     continue
                 try:
-                    dep = int(part)
+                    parsed.append(int(part))
                 except ValueError:
                     raise _fail(source, first_row + i, "deps",
                                 f"{part!r} is not an op_id (deps are integers separated by ';')",
-                                op_id) from None
-                if dep not in seen:
-                    raise _fail(source, first_row + i, "deps",
-                                f"op {dep} is not defined on an earlier row (deps must point backwards)",
-                                op_id)
-                parsed.append(str(dep))
-            canonical[i] = ";".join(parsed)
-        seen.add(op_id)
-    t["deps"] = pd.Series(canonical, dtype=object, index=t.index)
+                                int(ids[i])) from None
+            canonical[i] = ";".join(map(str, parsed))
+            rows.extend([i] * len(parsed))
+            wanted.extend(parsed)
+        _check_backwards(np.asarray(rows, dtype=np.int64), np.asarray(wanted, dtype=np.int64), ids,
+                         source, first_row, state)
+        t["deps"] = pd.Series(canonical, dtype=object, index=t.index)
+    state.add(ids)
+
+
+def _check_backwards(rows: np.ndarray, wanted: np.ndarray, ids: np.ndarray, source: str,
+                     first_row: int, state: ValidationState) -> None:
+    """Every dep must be an op defined on an earlier row (earlier batch, or earlier here)."""
+    ok = state.contains(wanted)
+    if len(ids) < 2 or bool(np.all(np.diff(ids) > 0)):
+        at = np.searchsorted(ids, wanted).clip(max=max(len(ids) - 1, 0))
+        ok |= (ids[at] == wanted) & (at < rows)
+        position = None
+    else:
+        position = {int(op_id): i for i, op_id in enumerate(ids.tolist())}
+    for row, dep, earlier in zip(rows.tolist(), wanted.tolist(), ok.tolist(), strict=True):
+        if earlier:
+            continue
+        at_row = position.get(dep) if position is not None else None
+        if at_row is None or at_row >= row:
+            raise _fail(source, first_row + row, "deps",
+                        f"op {dep} is not defined on an earlier row (deps must point backwards)",
+                        int(ids[row]))
 
 
 def _fill_derived(t: pd.DataFrame) -> None:

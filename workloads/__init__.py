@@ -1,0 +1,1 @@
+"""Workload models and numerical reference kernels for the hwsim accelerator simulator."""

@@ -1,0 +1,1 @@
+"""Helpers shared by the workload generators: the op-table builder, preset loading and layer templates."""
