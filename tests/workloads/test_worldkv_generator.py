@@ -382,3 +382,28 @@ def test_bad_parameters_fail_naming_the_parameter(params, name):
 def test_unknown_parameter_suggests_the_closest_name():
     with pytest.raises(ConfigError, match=r"'keep_ratoi'.*did you mean 'keep_ratio'"):
         worldkv.load_spec("lingbot-world-fast", {"keep_ratoi": "0.25"})
+
+
+def test_cam_retrieval_replaces_pose_scoring_with_cam_search_and_writes():
+    import numpy as np
+
+    import hwsim
+    from workloads.registry import generate_trace
+
+    params = {"num_layers": "2", "rollout_frames": "120", "retrieval_search": "cam"}
+    frame = generate_trace("worldkv", "lingbot-world-fast", params, seed=0).to_frame()
+    scored = generate_trace("worldkv", "lingbot-world-fast", {**params, "retrieval_search": "score"}, seed=0).to_frame()
+    kinds = frame["kind"].value_counts()
+    steps_with_retrieval = scored.loc[scored["tag"] == "pose_score", "step"].nunique()
+    assert kinds["cam_search"] == steps_with_retrieval > 0
+    assert kinds["cam_write"] == frame["step"].max() + 1  # one pose key per stored chunk
+    assert "pose_score" not in set(frame["tag"])
+    # the gathers (which chunks come back) are the same in both variants
+    cols = ["step", "layer", "bytes_read"]
+    np.testing.assert_array_equal(frame.loc[frame["tag"] == "retrieve_gather", cols].to_numpy(),
+                                  scored.loc[scored["tag"] == "retrieve_gather", cols].to_numpy())
+    from ..conftest import ARCH
+
+    result = hwsim.simulate(hwsim.load_arch(ARCH / "worldkv-asic.yaml"),
+                            hwsim.Trace.from_frame(frame), allow_overflow=True)
+    assert set(result.records.loc[result.records["kind"].isin(["cam_search", "cam_write"]), "component"]) == {"cam"}

@@ -161,21 +161,29 @@ def _retrieve(table: OpTable, spec: WorldKVSpec, plan: RolloutPlan, j: int,
         return np.full(L, -1, dtype=np.int64)
     n_cand = int(plan.candidates[j])
     extra = dict(step=j, phase="retrieve")
+    if spec.retrieval_search == "cam":
+        # The same chunks are selected; the search runs as one CAM lookup of the current
+        # chunk's quantised pose key over the banked chunks' keys.
+        search = [dict(kind="cam_search", tag="pose_cam_search", elements=n_cand, k=spec.pose_key_bits,
+                       flops=0, dst="act", bytes_written=len(selected) * 4, **extra)]
+    else:
+        search = [
+            dict(kind="similarity", tag="pose_score", elements=n_cand, k=POSE_WIDTH,
+                 flops=pose_scoring_flops(n_cand, spec.chunk_frames), src="act",
+                 bytes_read=(n_cand + spec.chunk_frames) * POSE_WIDTH * FP32, dst="act",
+                 bytes_written=n_cand * FP32, dtype="fp32", **extra),
+            dict(kind="topk", tag="pose_topk", elements=n_cand, k=len(selected), flops=0, src="act",
+                 bytes_read=n_cand * FP32, dst="act", bytes_written=len(selected) * 4, dtype="fp32",
+                 **extra)]
     ids = table.grid((1,), [
-        dict(kind="similarity", tag="pose_score", elements=n_cand, k=POSE_WIDTH,
-             flops=pose_scoring_flops(n_cand, spec.chunk_frames), src="act",
-             bytes_read=(n_cand + spec.chunk_frames) * POSE_WIDTH * FP32, dst="act",
-             bytes_written=n_cand * FP32, dtype="fp32", **extra),
-        dict(kind="topk", tag="pose_topk", elements=n_cand, k=len(selected), flops=0, src="act",
-             bytes_read=n_cand * FP32, dst="act", bytes_written=len(selected) * 4, dtype="fp32",
-             **extra),
+        *search,
         alloc("kv_window", _retrieved_bytes(spec, plan, j), "retrieved_kv", stream="copy", **extra),
     ])
     tokens = len(selected) * plan.store_tokens
     newest = store_ids[int(selected.max())]
     gather = dict(kind="gather", tag="retrieve_gather", stream="copy", elements=tokens,
                   k=2 * spec.d_model, src="kv_bank", bytes_read=tokens * spec.kv_bytes_per_token,
-                  dst="kv_window", access="strided", deps=(ids[0, 1], newest),
+                  dst="kv_window", access="strided", deps=(ids[0, len(search) - 1], newest),
                   layer=np.arange(L), **extra)
     return table.grid((L,), [gather])[:, 0]
 
@@ -190,6 +198,9 @@ def _store(table: OpTable, spec: WorldKVSpec, j: int, clean_kv: np.ndarray, stor
     L, d, c, fs = spec.num_layers, spec.d_model, spec.chunk_frames, spec.tokens_per_frame
     n_store = store_bytes // spec.kv_bytes_per_token
     table.one(**alloc("kv_bank", L * store_bytes, "kv_bank_grow", step=j, stream="copy", phase="store"))
+    if spec.retrieval_search == "cam":
+        table.one(kind="cam_write", tag="pose_key_write", elements=1, k=spec.pose_key_bits, step=j,
+                  phase="store", stream="copy")
     store = dict(kind="transfer", tag="bank_store", stream="copy", src="kv_window", dst="kv_bank",
                  bytes_read=store_bytes, step=j, phase="store")
     if not spec.compressed:

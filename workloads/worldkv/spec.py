@@ -66,6 +66,12 @@ class WorldKVSpec:
     trajectory_file_frames: str = spec_param("video", unit="text", choices=("video", "latent"),
                                              help="whether trajectory_file has one pose per video "
                                                   "frame or per latent frame")
+    retrieval_search: str = spec_param("score", unit="text", choices=("score", "cam"), source="[A] hardware variant",
+                                       help="how candidate chunks are found: score every candidate's pose "
+                                            "(similarity + top-k, Eq. 1.7-1.12) or search a CAM of quantised "
+                                            "pose keys (one cam_write per stored chunk, one cam_search per step)")
+    pose_key_bits: int = spec_param(64, minimum=1, source="[A] quantised pose key",
+                                    help="bits of the quantised pose key a CAM stores per chunk")
     compress_proxy_dim: int = spec_param(16, minimum=2, source="[A] kernel proxy",
                                          help="key width of the synthetic keys the compression "
                                               "kernel runs on (the kept count does not depend on it)")
