@@ -1,0 +1,40 @@
+"""``hwsim validate``: every numeric check passes, and a broken kernel makes it fail."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hwsim.cli.main import main
+from workloads import validate
+from workloads.deltanet2 import kernels as dn
+
+
+def test_every_check_passes_and_the_table_lists_them(capsys):
+    assert main(["validate"]) == 0
+    out = capsys.readouterr().out
+    assert "gdn2 chunked == recurrent (float32, T=103, partial chunk, with initial state)" in out
+    assert "worldkv window error vs full KV, retrieval on, rho=0.25" in out
+    assert "hrm numba kernel equals its numpy twin" in out
+    assert out.strip().endswith("0 failed")
+
+
+def test_retrieval_narrows_the_gap_to_full_kv_and_compression_widens_it():
+    checks = {c.name: c.error for c in validate.worldkv_fidelity_checks(np.random.default_rng(3))}
+    off = checks["worldkv window error vs full KV, retrieval off (sink + recent)"]
+    on = [checks[f"worldkv window error vs full KV, retrieval on, rho={rho}"] for rho in (0.25, 0.5, 1.0)]
+    assert on[2] < on[1] <= on[0] < off
+
+
+def test_a_broken_chunked_kernel_fails_validation(monkeypatch, capsys):
+    real = dn.gdn2_chunked
+
+    def off_by_a_little(*args, **kwargs):
+        o, s = real(*args, **kwargs)
+        return o * (1 + 1e-6), s
+
+    monkeypatch.setattr(dn, "gdn2_chunked", off_by_a_little)
+    monkeypatch.setattr(validate, "worldkv_fidelity_checks", lambda rng: [])
+    monkeypatch.setattr(validate, "flop_checks", lambda: [])
+    assert main(["validate"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL" in out and "gdn2 chunked == recurrent (float64" in out
