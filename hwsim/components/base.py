@@ -127,7 +127,7 @@ class ComputeUnit(Component):
 
     def ref_cycles(self, ops: pd.DataFrame) -> np.ndarray:
         """Busy cycles of each op in the machine's reference clock (rounded up)."""
-        own = self.cycles(ops)
+        own = self.cycles(ops) + seconds_to_cycles(getattr(self.config, "op_overhead", 0.0), self.clock_hz)
         if self.clock_hz == self.ref_clock_hz:
             return own
         return ceil_cycles(own * (self.ref_clock_hz / self.clock_hz))

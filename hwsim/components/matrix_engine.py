@@ -9,6 +9,9 @@ count pays for a nearly empty last wave, as on real GPUs:
              / (peak_flops_per_cycle / num_units) / efficiency
 
 Other op kinds (attention, state updates) are charged their FLOPs at ``efficiency`` of peak.
+A GEMM with fewer rows than ``tile_m`` (decode: one token per sequence) uses the smallest
+power-of-two tile of at least ``min_tile_m`` rows that covers them, as GEMM libraries pick
+narrow tiles for skinny problems; ``op_overhead`` is a fixed cost per op (kernel launch).
 """
 
 from __future__ import annotations
@@ -21,6 +24,11 @@ import pandas as pd
 from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register
 from hwsim.config.fields import param
 from hwsim.errors import ConfigError
+
+
+def next_power_of_two(x: np.ndarray) -> np.ndarray:
+    """Smallest power of two >= x (x >= 1), element-wise."""
+    return np.left_shift(1, np.ceil(np.log2(np.maximum(x, 1))).astype(np.int64))
 
 
 @register("matrix_engine")
@@ -37,6 +45,8 @@ class MatrixEngine(ComputeUnit):
         tile_m: int = param(128, unit="count", minimum=1, help="output tile rows")
         tile_n: int = param(128, unit="count", minimum=1, help="output tile columns")
         tile_k: int = param(64, unit="count", minimum=1, help="reduction step of a tile")
+        min_tile_m: int = param(16, unit="count", minimum=1, help="fewest rows a tile may have (skinny GEMMs)")
+        op_overhead: float = param(0.0, unit="time", minimum=0.0, help="fixed time per op (launch), s")
         efficiency: float = param(1.0, unit="count", minimum=0.0, exclusive_minimum=True,
                                   help="fraction of peak a full tile sustains (0-1]")
         clock: float = param(0.0, unit="frequency", help="engine clock (0 = the machine clock)")
@@ -69,9 +79,10 @@ class MatrixEngine(ComputeUnit):
         gemm = kind == "gemm"
         if gemm.any():
             m, n, k, batch = (ops[c].to_numpy()[gemm] for c in ("m", "n", "k", "batch"))
-            tiles = ceil_div(m, cfg.tile_m) * ceil_div(n, cfg.tile_n) * batch
+            tile_m = np.minimum(cfg.tile_m, np.maximum(cfg.min_tile_m, next_power_of_two(m)))
+            tiles = ceil_div(m, tile_m) * ceil_div(n, cfg.tile_n) * batch
             waves = ceil_div(tiles, cfg.num_units)
-            tile_flops = 2 * cfg.tile_m * cfg.tile_n * ceil_div(k, cfg.tile_k) * cfg.tile_k
+            tile_flops = 2 * tile_m * cfg.tile_n * ceil_div(k, cfg.tile_k) * cfg.tile_k
             per_unit = peak[gemm] / cfg.num_units
             out[gemm] = ceil_cycles(waves * tile_flops / per_unit)
         return out

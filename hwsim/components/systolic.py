@@ -12,7 +12,10 @@ dataflow   Sr    Sc    T     cycles per fold
 ``is``     K     M     N     2R + C + T - 2
 =========  ====  ====  ====  ==========================
 
-and ``ceil(Sr / R) * ceil(Sc / C)`` folds run one after another. Per fold, OS streams T
+and ``ceil(Sr / R) * ceil(Sc / C)`` folds run one after another. A machine with ``count``
+arrays spreads one op's folds over all of them (``partition: folds``, the default, as a
+compiler does for one layer: ``ceil(folds / count)`` rounds) or runs independent ops on
+separate arrays (``partition: ops``). Per fold, OS streams T
 operand rows and drains the outputs (R + C - 2 cycles of skew); WS and IS first load the
 stationary operand (R cycles), then stream T rows through the skewed array. These are the
 row counts of SCALE-Sim's demand matrices; ``tests/hwsim/test_systolic.py`` rebuilds those
@@ -32,8 +35,8 @@ from hwsim.config.fields import param
 DATAFLOWS = ("os", "ws", "is")
 
 
-def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str) -> np.ndarray:
-    """SCALE-Sim compute cycles of an (m x k) @ (k x n) GEMM on a rows x cols array.
+def fold_geometry(m, n, k, rows: int, cols: int, dataflow: str) -> tuple[np.ndarray, np.ndarray]:
+    """(folds, cycles per fold) of an (m x k) @ (k x n) GEMM on a rows x cols array.
 
     Works element-wise on integer arrays. Raises ValueError for an unknown dataflow.
     """
@@ -49,7 +52,12 @@ def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str) -> np.ndarray:
         per_fold = 2 * rows + cols + t - 2
     else:
         raise ValueError(f"unknown dataflow {dataflow!r} (expected one of {DATAFLOWS})")
-    folds = ceil_div(sr, rows) * ceil_div(sc, cols)
+    return ceil_div(sr, rows) * ceil_div(sc, cols), per_fold
+
+
+def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str) -> np.ndarray:
+    """SCALE-Sim compute cycles of an (m x k) @ (k x n) GEMM on one rows x cols array."""
+    folds, per_fold = fold_geometry(m, n, k, rows, cols, dataflow)
     return folds * per_fold
 
 
@@ -65,7 +73,9 @@ class SystolicArray(ComputeUnit):
         cols: int = param(unit="count", minimum=1, help="processing elements per row")
         dataflow: str = param("os", unit="text", choices=DATAFLOWS,
                               help="os (output), ws (weight) or is (input) stationary")
-        count: int = param(1, unit="count", minimum=1, help="identical arrays that run ops concurrently")
+        count: int = param(1, unit="count", minimum=1, help="identical arrays")
+        partition: str = param("folds", unit="text", choices=("folds", "ops"),
+                               help="folds: one op's folds spread over all arrays; ops: one op per array")
         clock: float = param(0.0, unit="frequency", help="array clock (0 = the machine clock)")
         memory: str = param(unit="text", help="memory tier the array's operands stream from")
         energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP (MAC = 2 FLOPs), pJ")
@@ -73,22 +83,32 @@ class SystolicArray(ComputeUnit):
         source: str = param("", unit="text", help="where the energy and timing figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
+    @property
+    def instances(self) -> int:
+        return self.config.count if self.config.partition == "ops" else 1
+
     def cycles(self, ops: pd.DataFrame) -> np.ndarray:
         cfg = self.config
+        arrays = cfg.count if cfg.partition == "folds" else 1
         kind = ops["kind"].to_numpy()
         m, n, k, batch = (ops[c].to_numpy() for c in ("m", "n", "k", "batch"))
         out = np.zeros(len(ops), dtype=np.int64)
         gemm = kind == "gemm"
         if gemm.any():
-            out[gemm] = batch[gemm] * gemm_cycles(m[gemm], n[gemm], k[gemm], cfg.rows, cfg.cols, cfg.dataflow)
+            out[gemm] = self._spread(batch[gemm], m[gemm], n[gemm], k[gemm], arrays)
         attn = (kind == "attention") & (m > 0) & (n > 0) & (k > 0)
         if attn.any():
             # Q K^T is (m x k) @ (k x n); P V is (m x n) @ (n x k); both per head.
-            scores = gemm_cycles(m[attn], n[attn], k[attn], cfg.rows, cfg.cols, cfg.dataflow)
-            values = gemm_cycles(m[attn], k[attn], n[attn], cfg.rows, cfg.cols, cfg.dataflow)
-            out[attn] = batch[attn] * (scores + values)
+            out[attn] = (self._spread(batch[attn], m[attn], n[attn], k[attn], arrays)
+                         + self._spread(batch[attn], m[attn], k[attn], n[attn], arrays))
         other = ~(gemm | attn)
         if other.any():
-            macs_per_cycle = 2 * cfg.rows * cfg.cols
-            out[other] = ceil_div(ops["flops"].to_numpy()[other], macs_per_cycle)
+            flops_per_cycle = 2 * cfg.rows * cfg.cols * arrays
+            out[other] = ceil_div(ops["flops"].to_numpy()[other], flops_per_cycle)
         return out
+
+    def _spread(self, batch, m, n, k, arrays: int) -> np.ndarray:
+        """Cycles of ``batch`` GEMMs whose folds are dealt round-robin over ``arrays`` arrays."""
+        cfg = self.config
+        folds, per_fold = fold_geometry(m, n, k, cfg.rows, cfg.cols, cfg.dataflow)
+        return ceil_div(batch * folds, arrays) * per_fold

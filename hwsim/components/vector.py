@@ -28,6 +28,7 @@ class VectorUnit(ComputeUnit):
         flops_per_lane: float = param(2.0, unit="count", minimum=0.0, exclusive_minimum=True,
                                       help="FLOPs per lane per cycle (an FMA is 2)")
         count: int = param(1, unit="count", minimum=1, help="independent vector units")
+        op_overhead: float = param(0.0, unit="time", minimum=0.0, help="fixed time per op (launch), s")
         clock: float = param(0.0, unit="frequency", help="unit clock (0 = the machine clock)")
         memory: str = param(unit="text", help="memory tier the unit reads and writes through")
         energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP, pJ")

@@ -186,3 +186,17 @@ def test_run_folders_are_byte_identical_across_processes(tmp_path):
         outs.append(out)
     for name in ("records.parquet", "summary.json", "machine.resolved.yaml", "trace_meta.json"):
         assert (outs[0] / name).read_bytes() == (outs[1] / name).read_bytes(), name
+
+
+def test_skinny_gemm_uses_a_narrow_tile(tiny):
+    # m = 1 (decode): tile rows shrink to min_tile_m = 16, not the 32-row tile.
+    machine = hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml", overrides={"components.tensor.min_tile_m": 8})
+    rec = run(machine, [{"op_id": 0, "kind": "gemm", "m": 1, "n": 32 * 4, "k": 32}]).records.iloc[0]
+    # 4 tiles of 8 x 32 (one wave on 4 units), each 2*8*32*32 FLOPs at 512 FLOP/cycle per unit
+    assert rec["compute_cycles"] == 2 * 8 * 32 * 32 // 512
+
+
+def test_op_overhead_is_added_to_every_op(tiny):
+    machine = hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml", overrides={"components.vector.op_overhead": "50 ns"})
+    rec = run(machine, [{"op_id": 0, "kind": "vector", "flops": 1280}]).records.iloc[0]
+    assert rec["compute_cycles"] == 10 + 50

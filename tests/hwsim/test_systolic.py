@@ -82,3 +82,22 @@ def test_systolic_machine_charges_fold_cycles_per_batch_in_the_engine():
 def test_unknown_dataflow_is_rejected_at_load(tmp_path):
     with pytest.raises(hwsim.ConfigError, match=r"components.mxu.dataflow: 'rs' is not one of os, ws, is"):
         hwsim.load_arch(ARCH / "systolic-128.yaml", overrides={"components.mxu.dataflow": "rs"})
+
+
+def test_folds_of_one_op_spread_over_all_arrays():
+    trace = hwsim.Trace.from_ops([{"op_id": 0, "kind": "gemm", "m": 300, "n": 200, "k": 130, "batch": 3}])
+    folds = 3 * math.ceil(130 / 128) * math.ceil(200 / 128)   # ws: Sr = K, Sc = N; 12 folds
+    per_fold = 2 * 128 + 128 + 300 - 2
+    for count in (1, 2, 5):
+        machine = hwsim.load_arch(ARCH / "systolic-128.yaml", overrides={"components.mxu.count": count})
+        cycles = hwsim.simulate(machine, trace).records["compute_cycles"].iat[0]
+        assert cycles == math.ceil(folds / count) * per_fold
+
+
+def test_partition_by_ops_runs_independent_ops_on_separate_arrays():
+    machine = hwsim.load_arch(ARCH / "systolic-128.yaml", overrides={"components.mxu.partition": "ops"})
+    one = {"op_id": 0, "stream": "a", "kind": "gemm", "m": 128, "n": 128, "k": 128}
+    two = {"op_id": 1, "stream": "b", "kind": "gemm", "m": 128, "n": 128, "k": 128}
+    alone = hwsim.simulate(machine, hwsim.Trace.from_ops([one])).summary["total_cycles"]
+    both = hwsim.simulate(machine, hwsim.Trace.from_ops([one, two])).summary["total_cycles"]
+    assert both == alone  # count: 2 arrays, one op each
