@@ -18,11 +18,15 @@ KV_SPACES = ("kv_window", "kv_bank", "kv_cache")
 
 
 def kv_timeline(records: pd.DataFrame, clock_hz: float) -> pd.DataFrame:
-    """KV bytes allocated (window, bank, caches) over time: columns seconds, bytes."""
-    moves = records[(records["alloc_bytes"] != 0) & records["tag"].astype(str).str.contains("kv")]
+    """KV bytes allocated over time: columns seconds, working (the attention window, retrieved
+    chunks and context caches the accelerator attends over) and bank (WorldKV's chunk bank)."""
+    tags = records["tag"].astype(str)
+    moves = records[(records["alloc_bytes"] != 0) & tags.str.contains("kv")]
     ordered = moves.sort_values(["start_cycle", "op_id"], kind="stable")
+    bank = ordered["tag"].astype(str).str.startswith("kv_bank").to_numpy()
+    delta = ordered["alloc_bytes"].to_numpy()
     return pd.DataFrame({"seconds": ordered["start_cycle"].to_numpy() / clock_hz,
-                         "bytes": ordered["alloc_bytes"].cumsum().to_numpy()})
+                         "working": (delta * ~bank).cumsum(), "bank": (delta * bank).cumsum()})
 
 
 def row_of(run: Run, result: RunResult) -> dict[str, Any]:
@@ -30,16 +34,20 @@ def row_of(run: Run, result: RunResult) -> dict[str, Any]:
     s, records = result.summary, result.records
     retrieval = records[records["tag"].astype(str) == "retrieve_gather"]
     kv = kv_timeline(records, s["clock_hz"])
-    links = {name: link["bytes"] for name, link in s["links"].items()}
+    # Bytes over the links that reach the tier holding the KV bank (the host link).
+    bank_tier = result.machine["placement"].get("kv_bank", "")
+    host_links = [name for name, cfg in result.machine["components"].items()
+                  if cfg["role"] == "link" and bank_tier in cfg["between"]]
     return {
         "experiment": run.experiment, "label": run.label, "machine": run.machine, "x": run.x,
         "total_cycles": s["total_cycles"], "seconds": s["seconds"], "work_unit": s["work_unit"],
         "work_units": s["work_units"], "throughput": s["throughput"], "throughput_unit": s["throughput_unit"],
         "energy_j": s["energy"]["total_j"], "energy_per_unit_j": s["energy_per_work_unit_j"],
         "busiest": s["busiest_component"], "busiest_utilization": s["busiest_utilization"],
-        "peak_kv_bytes": float(kv["bytes"].max()) if len(kv) else 0.0,
+        "peak_kv_bytes": float(kv["working"].max()) if len(kv) else 0.0,
+        "peak_bank_bytes": float(kv["bank"].max()) if len(kv) else 0.0,
         "retrieval_bytes": int(retrieval["bytes_read"].sum()),
-        "link_bytes": int(sum(links.values())),
+        "host_link_bytes": int(sum(s["links"][name]["bytes"] for name in host_links)),
         "overflow": ",".join(s["overflow"]),
         "spills": ",".join(f"{k}->{v['to']}" for k, v in s["spills"].items()),
         "folder": f"runs/{run.folder}",

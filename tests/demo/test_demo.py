@@ -1,0 +1,57 @@
+"""The main job: its report files exist and its tables agree with the run folders."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pandas as pd
+import pytest
+
+from hwsim.cli.main import main
+from hwsim.demo.experiments import all_runs
+from hwsim.demo.page import key_ratios
+from hwsim.reports.tables import format_value
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    out = tmp_path_factory.mktemp("demo")
+    assert main(["demo", "--out", str(out), "--quiet"]) == 0
+    return out
+
+
+def test_demo_writes_report_results_and_one_folder_per_run(demo):
+    for name in ("index.html", "summary.md", "results.parquet", "results.csv", "roofline.png", "comparison.png",
+                 "worldkv.png", "kv_memory.png", "gdn2_scaling.png", "hrm_decode.png"):
+        assert (demo / name).is_file(), name
+    table = pd.read_parquet(demo / "results.parquet")
+    assert len(table) == len(all_runs())
+    for folder in table["folder"]:
+        assert (demo / folder / "summary.json").is_file()
+
+
+def test_results_table_equals_each_runs_summary(demo):
+    table = pd.read_parquet(demo / "results.parquet")
+    for _, row in table.iterrows():
+        summary = json.loads((demo / row["folder"] / "summary.json").read_text())
+        assert row["total_cycles"] == summary["total_cycles"]
+        assert row["throughput"] == pytest.approx(summary["throughput"])
+        assert row["energy_per_unit_j"] == pytest.approx(summary["energy_per_work_unit_j"])
+
+
+def test_html_embeds_every_figure_and_the_key_ratios(demo):
+    page = (demo / "index.html").read_text()
+    images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,', page)
+    assert len(images) == 6  # worldkv, kv memory, gdn2, hrm, roofline, comparison
+    ratios = key_ratios(pd.read_parquet(demo / "results.parquet"))
+    summary = (demo / "summary.md").read_text()
+    for name, value in ratios.items():
+        assert name in page and name in summary
+        assert f"| {name} | {format_value(round(value, 4))} |" in summary
+
+
+def test_worldkv_retrieval_beats_full_kv_and_gdn2_scales_flatter_than_softmax(demo):
+    ratios = key_ratios(pd.read_parquet(demo / "results.parquet"))
+    assert ratios["worldkv_over_full_h200"] > 1.0
+    assert ratios["gdn2_16k_over_2k"] > ratios["transformer_16k_over_2k"]
