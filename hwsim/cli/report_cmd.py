@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
 
     index = write_report(args.folder, **timeline_options(args))
     print(f"report   -> {index}")
-    print(f"summary  -> {index.parent / 'summary.md'}")
-    print(f"timeline -> {index.parent}/timeline*.json: {HOW_TO_OPEN}")
+    if (index.parent / "summary.md").is_file():
+        print(f"summary  -> {index.parent / 'summary.md'}")
+    if any(index.parent.glob("timeline*.json")):
+        print(f"timeline -> {index.parent}/timeline*.json: {HOW_TO_OPEN}")
     return 0
