@@ -18,9 +18,15 @@ SUBCOMMANDS = (
 EXIT_USER_ERROR = 2
 
 
+class Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line and exit status 2, like every other error."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USER_ERROR, f"hwsim: error: {self.prog}: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="hwsim", description="Cycle-approximate simulator of hardware accelerators.")
+    parser = Parser(prog="hwsim", description="Cycle-approximate simulator of hardware accelerators.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -7,6 +7,7 @@ import argparse
 from hwsim.cli.output import summary_lines
 from hwsim.config.machine import load_arch
 from hwsim.engine.simulate import simulate
+from hwsim.progress import Progress
 from hwsim.results import write_run
 from hwsim.trace.io import read_trace
 
@@ -29,7 +30,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     machine = load_arch(args.arch, overrides=args.overrides)
     trace = read_trace(args.trace)
-    result = simulate(machine, trace, allow_overflow=args.allow_overflow)
+    with Progress(trace.num_ops, "ops loaded", quiet=args.quiet) as bar:
+        result = simulate(machine, trace, allow_overflow=args.allow_overflow,
+                          on_batch=lambda rows: bar.advance(rows))
     out = write_run(result, args.out, csv=args.csv)
     if not args.quiet:
         print("\n".join(summary_lines(result.summary, str(args.trace))))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -36,8 +36,10 @@ from hwsim.trace.trace import Trace
 class Replay:
     """One replay of ``trace`` on ``machine``; call :meth:`run` once."""
 
-    def __init__(self, machine: Machine, trace: Trace, batch_rows: int = 65536) -> None:
+    def __init__(self, machine: Machine, trace: Trace, batch_rows: int = 65536,
+                 on_batch: Callable[[int], None] | None = None) -> None:
         self.machine = machine
+        self._on_batch = on_batch
         self.trace = trace
         self.env = simpy.Environment()
         self._batches: Iterator = trace.iter_batches(batch_rows)
@@ -72,6 +74,8 @@ class Replay:
             return False
         costs = batch_costs(self.machine, frame, self.trace.source, self._rows_loaded + 1)
         self._rows_loaded += len(frame)
+        if self._on_batch is not None:
+            self._on_batch(len(frame))
         self.records.append(static_records(costs, self.machine))
         n = len(frame)
         times = array("q", bytes(24 * n))  # ready, start, end cycles of op i at 3i, 3i+1, 3i+2

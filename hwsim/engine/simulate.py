@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,17 +30,18 @@ class RunResult:
 
 
 def simulate(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: bool = False,
-             batch_rows: int = 65536) -> RunResult:
+             batch_rows: int = 65536, on_batch: Callable[[int], None] | None = None) -> RunResult:
     """Replay ``trace`` on ``machine`` and summarise it.
 
     Raises CapacityError when the peak allocation of a tier exceeds its capacity, unless
     ``allow_overflow`` (then ``summary["overflow"]`` lists the tiers that did not fit).
+    ``on_batch(rows)`` is called as each batch of trace rows is loaded (progress display).
     """
     built = machine if isinstance(machine, Machine) else Machine(machine)
     spills = plan_spills(built, trace)
     if spills:
         built = built.with_moved_spaces({s.space: s.to_tier for s in spills})
-    replay = Replay(built, trace, batch_rows=batch_rows)
+    replay = Replay(built, trace, batch_rows=batch_rows, on_batch=on_batch)
     replay.run()
     records = finish_records(replay.records, replay.times)
     config = built.config.to_dict()

@@ -63,3 +63,11 @@ def test_debug_shows_the_traceback(tmp_path):
                            "--out", str(tmp_path / "o")], capture_output=True, text=True, cwd=ROOT)
     assert proc.returncode != 0
     assert "Traceback" in proc.stderr and "no such machine file" in proc.stderr
+
+
+def test_a_missing_option_is_one_line_and_exit_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["run", "--arch", "x.yaml"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert err == "hwsim: error: hwsim run: the following arguments are required: --trace, --out\n"
