@@ -27,6 +27,7 @@ import yaml
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
 from hwsim.components.link import Link
 from hwsim.config.fields import build_config, to_plain
+from hwsim.config.yaml_file import read_yaml_mapping
 from hwsim.errors import ConfigError, did_you_mean
 from hwsim.trace.schema import KINDS
 from hwsim.units import parse_quantity
@@ -97,25 +98,11 @@ def load_arch(path: str | os.PathLike, overrides: dict[str, Any] | list[str] | N
     return _validate(raw, str(path))
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
-    if not path.exists():
-        raise ConfigError(f"{path}: no such machine file")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a machine file must be a mapping at the top level")
-    return data
-
-
 def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     resolved = path.resolve()
     if resolved in seen:
         raise ConfigError(f"{path}: extends cycle ({' -> '.join(str(p) for p in (*seen, resolved))})")
-    data = _read_yaml(path)
+    data = read_yaml_mapping(path, "machine file")
     base_name = data.pop("extends", None)
     if base_name is None:
         return data

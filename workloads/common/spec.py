@@ -27,6 +27,7 @@ from typing import Any
 import yaml
 
 from hwsim.config.fields import build_config, to_plain
+from hwsim.config.yaml_file import read_yaml_mapping
 from hwsim.errors import ConfigError, did_you_mean
 from hwsim.trace import TraceMeta
 
@@ -169,14 +170,7 @@ def _parse_override(raw: Any, f: dataclasses.Field) -> Any:
 
 @lru_cache(maxsize=64)
 def _read_preset_cached(path: Path, mtime_ns: int, spec_cls: type) -> Preset:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: invalid YAML ({getattr(err, 'problem', err)})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: a preset must be a mapping with 'description' and 'params'")
+    data = read_yaml_mapping(path, "preset (a mapping with 'description' and 'params')")
     for key in data:
         if key not in _PRESET_KEYS:
             raise ConfigError(f"{path}: {key}: unknown key{did_you_mean(str(key), _PRESET_KEYS)}")
