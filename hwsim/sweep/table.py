@@ -64,29 +64,25 @@ def metrics_row(summary: dict[str, Any]) -> dict[str, Any]:
 
 def build_table(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:
     """One DataFrame from run rows, columns in the documented order, rows sorted."""
-    frame = pd.DataFrame(rows)
-    for column in (*HEAD, *axes, *STATUS, *METRICS, "run_hash"):
-        if column not in frame:
-            frame[column] = None
-    extra = sorted(c for c in frame.columns if c.startswith("bytes_"))
-    peaks = sorted(c for c in frame.columns if c.startswith("peak_bytes_"))
+    rows = sorted(rows, key=lambda r: (r["point_id"], r["trace_index"]))
+    names = {name for row in rows for name in row}
+    extra = sorted(c for c in names if c.startswith("bytes_"))
+    peaks = sorted(c for c in names if c.startswith("peak_bytes_"))
     order = [*HEAD, *axes, *STATUS, *METRICS, *extra, *peaks, "run_hash"]
-    frame = frame[order].sort_values(["point_id", "trace_index"], kind="stable").reset_index(drop=True)
-    for column in frame.columns:
-        frame[column] = _typed(frame[column], column in TEXT)
-    return frame
+    return pd.DataFrame({name: _typed([row.get(name) for row in rows], name in TEXT) for name in order})
 
 
-def _typed(column: pd.Series, text: bool) -> pd.Series:
-    """A deterministic dtype per column: text, whole numbers (nullable), floats, or text."""
-    values = column.dropna()
-    if text or values.map(lambda v: isinstance(v, str | dict | list)).any():
-        return column.map(lambda v: None if v is None or v != v else _text(v)).astype("string")
-    if values.map(lambda v: isinstance(v, bool)).all() and len(values):
-        return column.astype("boolean")
-    if values.map(lambda v: isinstance(v, int) and not isinstance(v, bool)).all():
-        return column.astype("Int64")
-    return column.astype("float64")
+def _typed(values: list[Any], text: bool) -> pd.Series:
+    """A deterministic dtype per column from its Python values: text, nullable booleans or
+    whole numbers, or floats (missing values stay missing)."""
+    present = [v for v in values if v is not None]
+    if text or any(isinstance(v, str | dict | list) for v in present):
+        return pd.Series([None if v is None else _text(v) for v in values], dtype="string")
+    if present and all(isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="boolean")
+    if all(isinstance(v, int) and not isinstance(v, bool) for v in present):
+        return pd.Series(values, dtype="Int64")
+    return pd.Series([float("nan") if v is None else float(v) for v in values], dtype="float64")
 
 
 def _text(value: Any) -> str:
@@ -96,7 +92,9 @@ def _text(value: Any) -> str:
 def write_table(frame: pd.DataFrame, path: str | os.PathLike, axes: list[str]) -> Path:
     """Write ``frame`` to Parquet atomically; the axis keys go into the file's metadata."""
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    table = table.replace_schema_metadata({PARQUET_KEY: json.dumps({"axes": axes}).encode()})
+    # Keep pandas' own metadata: it restores the nullable whole-number columns on reading.
+    meta = {**(table.schema.metadata or {}), PARQUET_KEY: json.dumps({"axes": axes}).encode()}
+    table = table.replace_schema_metadata(meta)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp)
     return Path(path)

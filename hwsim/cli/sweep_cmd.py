@@ -1,0 +1,51 @@
+"""``hwsim sweep``: run every point of a sweep file and write one tidy results table.
+
+Exit status: 0 when every run has a result (failed points included), 1 when runs were lost
+with their workers (rerun with ``--resume``), 2 for a bad sweep file or option.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hwsim.errors import HwsimError
+from hwsim.sweep.runner import run_sweep
+from hwsim.sweep.spec import FIDELITIES, load_sweep
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="run an architecture sweep (Dask)",
+                       description="Run every design point of a sweep file on every trace and write "
+                                   "DIR/results.parquet (one row per point x trace).")
+    p.add_argument("sweep", help="sweep file (YAML): base machine, traces, axes, constraints")
+    p.add_argument("--out", required=True, help="output folder (points/ and results.parquet)")
+    where = p.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=int, default=None, metavar="N",
+                       help="local worker processes (default: one per core; 0 = in this process, no Dask)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="an existing Dask scheduler, e.g. tcp://host:8786")
+    p.add_argument("--fidelity", choices=FIDELITIES, default=None,
+                   help="event (SimPy replay) or roofline (contention-free, fast); default: the sweep file's")
+    p.add_argument("--resume", action="store_true", help="keep saved runs of an interrupted sweep; run the rest")
+    p.add_argument("--retry-failed", action="store_true", help="with --resume: also rerun failed points")
+    p.add_argument("--quiet", action="store_true", help="no progress line; print only the table path")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.workers is not None and args.workers < 0:
+        raise HwsimError(f"--workers {args.workers}: expected 0 or more")
+    if args.retry_failed and not args.resume:
+        raise HwsimError("--retry-failed: only with --resume")
+    spec = load_sweep(args.sweep)
+    outcome = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
+                        fidelity=args.fidelity, resume=args.resume, retry_failed=args.retry_failed,
+                        quiet=args.quiet)
+    if not args.quiet:
+        print(f"  runs     {outcome.runs} ({outcome.reused} reused, {outcome.ran} run, "
+              f"{outcome.failed} failed, {outcome.missing} missing)")
+    print(f"  results  -> {outcome.table}")
+    if outcome.missing:
+        print(f"  {outcome.missing} runs were lost with their workers; rerun with --resume")
+        return 1
+    return 0

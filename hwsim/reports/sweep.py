@@ -1,0 +1,179 @@
+"""The sweep report: metrics against every axis, a Pareto front, and a Markdown table.
+
+Reads only a sweep folder's ``results.parquet`` (see :mod:`hwsim.sweep.table`) and writes
+
+* ``report/axis-<n>-<key>.png``: throughput and energy per work unit against each axis,
+  one colour per trace (every point drawn, the median per axis value joined by a line);
+* ``report/pareto-t<i>.png``: per trace, throughput (higher is better) against energy per
+  work unit (lower is better); non-dominated points are ringed and joined, and the colour
+  shows a third axis (an on-chip SRAM or capacity axis when there is one);
+* ``sweep.md``: counts, each trace's Pareto front and the full table, with the figures.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hwsim.atomic import atomic_write_text
+from hwsim.reports.tables import DPI, figure_png, markdown_table, new_figure, save_png
+
+RESULTS = "results.parquet"
+MARKDOWN = "sweep.md"
+FIGURES = "report"
+#: Rows of the full table written to the Markdown file; the Parquet file has them all.
+MAX_MARKDOWN_ROWS = 200
+TRACE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+
+
+def is_sweep_folder(path: str | os.PathLike) -> bool:
+    """True when ``path`` holds a sweep table written by ``hwsim sweep``."""
+    path = Path(path)
+    if not (path / RESULTS).is_file():
+        return False
+    import pyarrow.parquet as pq
+    return b"hwsim.sweep" in (pq.read_schema(path / RESULTS).metadata or {})
+
+
+def pareto_front(maximize: np.ndarray, minimize: np.ndarray) -> np.ndarray:
+    """Mask of the non-dominated points: no other point is at least as good on both
+    objectives and better on one. NaN points are never on the front."""
+    maximize, minimize = np.asarray(maximize, dtype=float), np.asarray(minimize, dtype=float)
+    front = np.zeros(len(maximize), dtype=bool)
+    valid = np.isfinite(maximize) & np.isfinite(minimize)
+    order = np.lexsort((-maximize, minimize))     # cheapest first; best first among equals
+    best, last = -np.inf, None
+    for i in order[valid[order]].tolist():
+        if maximize[i] > best:
+            front[i], best, last = True, maximize[i], (minimize[i], maximize[i])
+        elif (minimize[i], maximize[i]) == last:  # an exact duplicate of a front point
+            front[i] = True
+    return front
+
+
+def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_options: object) -> Path:
+    """Draw the figures and write ``sweep.md`` for sweep folder ``path``; return the Markdown path.
+
+    ``color_axis`` picks the axis shown as colour in the Pareto plots (default: an axis
+    whose key mentions sram or capacity, else the first numeric axis).
+    """
+    from hwsim.sweep.table import read_results
+
+    folder = Path(path)
+    table, axes = read_results(folder)
+    figures = folder / FIGURES
+    ok = table[table["status"] == "ok"].copy()
+    ok["pareto"] = False
+    for _, rows in ok.groupby("trace_index", sort=True):
+        ok.loc[rows.index, "pareto"] = pareto_front(rows["throughput"].to_numpy(dtype=float),
+                                                    rows["energy_per_work_unit_j"].to_numpy(dtype=float))
+    color = color_axis or _default_color_axis(ok, axes)
+    images = []
+    for n, axis in enumerate(axes):
+        name = f"axis-{n}-{_slug(axis)}.png"
+        save_png(figure_png(_axis_figure(ok, axis)), figures / name)
+        images.append((f"metrics against {axis}", f"{FIGURES}/{name}"))
+    for index, rows in ok.groupby("trace_index", sort=True):
+        name = f"pareto-t{index}.png"
+        save_png(figure_png(_pareto_figure(rows, color)), figures / name)
+        images.append((f"Pareto front, {rows['trace'].iat[0]}", f"{FIGURES}/{name}"))
+    text = _markdown(table, ok, axes, images)
+    return atomic_write_text(folder / MARKDOWN, text)
+
+
+def _default_color_axis(ok: pd.DataFrame, axes: list[str]) -> str | None:
+    numeric = [a for a in axes if a in ok and pd.api.types.is_numeric_dtype(ok[a])]
+    for axis in numeric:
+        if re.search(r"sram|capacity", axis):
+            return axis
+    return numeric[0] if numeric else None
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-")[:60]
+
+
+def _positions(values: pd.Series) -> tuple[np.ndarray, list[str] | None]:
+    """x positions: numeric values as they are, text as 0, 1, 2 ... in sorted order."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values.to_numpy(dtype=float), None
+    labels = sorted(values.astype(str).unique())
+    return values.astype(str).map({v: i for i, v in enumerate(labels)}).to_numpy(dtype=float), labels
+
+
+def _axis_figure(ok: pd.DataFrame, axis: str):
+    """One row per trace (their units differ): throughput and energy per work unit vs ``axis``."""
+    from matplotlib.figure import Figure
+
+    groups = list(ok.groupby("trace_index", sort=True))
+    fig = Figure(figsize=(10.0, 2.6 * max(len(groups), 1) + 0.4), dpi=DPI)
+    grid = fig.subplots(max(len(groups), 1), 2, squeeze=False)
+    for t, (_, rows) in enumerate(groups):
+        x, labels = _positions(rows[axis])
+        colour = TRACE_COLORS[t % len(TRACE_COLORS)]
+        panels = (("throughput", f"{rows['throughput_unit'].iat[0]}"),
+                  ("energy_per_work_unit_j", f"J/{rows['work_unit'].iat[0]}"))
+        for ax, (column, unit) in zip(grid[t], panels, strict=True):
+            y = rows[column].to_numpy(dtype=float)
+            ax.scatter(x, y, s=14, color=colour, alpha=0.6)
+            medians = pd.Series(y).groupby(x).median()
+            ax.plot(medians.index, medians.to_numpy(), color=colour, linewidth=1, label="median")
+            ax.set_ylabel(unit)
+            ax.set_title(f"{column} - {rows['trace'].iat[0]}", fontsize=8)
+            if labels is not None:
+                ax.set_xticks(range(len(labels)), labels, rotation=30)
+            elif len(np.unique(x)) > 2 and x.min() > 0 and x.max() / x.min() >= 16:
+                ax.set_xscale("log")
+    for ax in grid[-1]:
+        ax.set_xlabel(axis)
+    fig.tight_layout()
+    return fig
+
+
+def _pareto_figure(rows: pd.DataFrame, color: str | None):
+    fig, ax = new_figure(7.0, 4.5)
+    x = rows["energy_per_work_unit_j"].to_numpy(dtype=float)
+    y = rows["throughput"].to_numpy(dtype=float)
+    front = rows["pareto"].to_numpy(dtype=bool)
+    if color and color in rows and pd.api.types.is_numeric_dtype(rows[color]):
+        shade = rows[color].to_numpy(dtype=float)
+        points = ax.scatter(x, y, c=shade, cmap="viridis", s=22, zorder=2)
+        fig.colorbar(points, ax=ax).set_label(color)
+    else:
+        ax.scatter(x, y, color="#1f77b4", s=22, zorder=2)
+    order = np.argsort(x[front], kind="stable")
+    ax.plot(x[front][order], y[front][order], color="#d62728", linewidth=1, zorder=1)
+    ax.scatter(x[front], y[front], s=80, facecolors="none", edgecolors="#d62728", linewidths=1.5,
+               zorder=3, label="Pareto front")
+    ax.set_xlabel(f"energy per {rows['work_unit'].iat[0]} (J)")
+    ax.set_ylabel(f"throughput ({rows['throughput_unit'].iat[0]})")
+    ax.set_title(str(rows["trace"].iat[0]), fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def _markdown(table: pd.DataFrame, ok: pd.DataFrame, axes: list[str], images: list[tuple[str, str]]) -> str:
+    counts = table["status"].value_counts().to_dict()
+    lines = [f"# Sweep: {table['point_id'].nunique()} points x {table['trace'].nunique()} traces", "",
+             ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "missing")) + " runs; "
+             f"fidelity {', '.join(sorted(table['fidelity'].dropna().unique()))}.", ""]
+    shown = ["point_id", *axes, "throughput", "throughput_unit", "energy_per_work_unit_j", "total_cycles"]
+    for _, rows in ok.groupby("trace_index", sort=True):
+        lines += [f"## {rows['trace'].iat[0]}: Pareto front (throughput vs energy per "
+                  f"{rows['work_unit'].iat[0]})", ""]
+        front = rows[rows["pareto"]].sort_values("energy_per_work_unit_j", kind="stable")
+        lines += [markdown_table(front[shown].reset_index(drop=True)), ""]
+    lines += ["## Figures", ""] + [f"![{alt}]({src})" for alt, src in images] + [""]
+    pareto = ok["pareto"].reindex(table.index).fillna(False).astype(bool)
+    full = table.assign(pareto=pareto)[["point_id", "trace", *axes, "status", "throughput",
+                                        "energy_per_work_unit_j", "total_cycles", "pareto", "error"]]
+    lines += ["## All runs", ""]
+    if len(full) > MAX_MARKDOWN_ROWS:
+        lines += [f"First {MAX_MARKDOWN_ROWS} of {len(full)} runs; results.parquet has them all.", ""]
+    lines += [markdown_table(full.head(MAX_MARKDOWN_ROWS)), ""]
+    return "\n".join(lines)

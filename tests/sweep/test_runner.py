@@ -1,0 +1,174 @@
+"""Running sweeps: one row per point x trace, failures recorded, nothing lost, resume, Dask."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pandas as pd
+import pytest
+
+from hwsim.cli.main import main
+from hwsim.errors import ConfigError
+from hwsim.sweep import load_sweep, plan, read_results, run_sweep
+from hwsim.sweep import runner as runner_module
+
+from ..conftest import ARCH, EXAMPLES
+
+# Two capacities: 2 MiB holds decode_state.csv's 1 MiB state but not gemm.csv's 4 MiB of
+# weights, so those two points fail.
+SWEEP = f"""
+name: tiny-capacity
+machine: {ARCH / 'tiny.yaml'}
+traces: [{EXAMPLES / 'gemm.csv'}, {EXAMPLES / 'decode_state.csv'}]
+axes:
+  components.hbm.capacity: [1 GiB, 2 MiB]
+  components.hbm.bandwidth: [32 GB/s, 64 GB/s]
+"""
+
+
+@pytest.fixture
+def sweep_file(tmp_path):
+    path = tmp_path / "sweep.yaml"
+    path.write_text(SWEEP)
+    return path
+
+
+def test_table_has_one_row_per_point_and_trace_with_axes_next_to_metrics(sweep_file, tmp_path):
+    outcome = run_sweep(load_sweep(sweep_file), tmp_path / "out", workers=0, quiet=True)
+    table, axes = read_results(tmp_path / "out")
+    assert (outcome.runs, outcome.ran, outcome.missing) == (8, 8, 0)
+    assert axes == ["components.hbm.capacity", "components.hbm.bandwidth"]
+    assert len(table) == 8 and list(table["point_id"]) == sorted(table["point_id"])
+    for column in ("point_id", "trace", *axes, "total_cycles", "seconds", "throughput", "throughput_unit",
+                   "energy_j", "energy_per_work_unit_j", "bytes_hbm", "peak_bytes_hbm", "busiest_component",
+                   "status", "error", "fidelity", "run_hash"):
+        assert column in table.columns
+    assert table["components.hbm.capacity"].iloc[0] == 2**30   # quantities in base units
+    assert table["run_hash"].nunique() == 8
+
+
+def test_a_failing_point_is_recorded_and_the_others_run(sweep_file, tmp_path):
+    outcome = run_sweep(load_sweep(sweep_file), tmp_path / "out", workers=0, quiet=True)
+    table, _ = read_results(tmp_path / "out")
+    failed = table[table["status"] == "failed"]
+    assert outcome.failed == len(failed) == 2  # 2 MiB x gemm.csv, at both bandwidths
+    assert failed["error"].str.contains("the working set does not fit").all()
+    assert failed["total_cycles"].isna().all()
+    assert (table["status"] == "ok").sum() == 6
+
+
+def test_each_run_is_saved_as_it_finishes_and_an_interrupted_sweep_resumes(sweep_file, tmp_path, monkeypatch):
+    out = tmp_path / "out"
+    real = runner_module.execute_run
+    calls = []
+
+    def interrupt_on_the_fourth(run):
+        calls.append(run.name)
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return real(run)
+
+    monkeypatch.setattr(runner_module, "execute_run", interrupt_on_the_fourth)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
+    assert sorted(p.stem for p in (out / "points").glob("*.json")) == sorted(calls[:3])
+    assert not (out / "results.parquet").exists()
+    monkeypatch.setattr(runner_module, "execute_run", real)
+    resumed = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
+    assert (resumed.reused, resumed.ran) == (3, 5)
+    run_sweep(load_sweep(sweep_file), tmp_path / "clean", workers=0, quiet=True)
+    assert (out / "results.parquet").read_bytes() == (tmp_path / "clean" / "results.parquet").read_bytes()
+
+
+def test_resume_recomputes_only_missing_or_stale_runs(sweep_file, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
+    (out / "points" / "p0000-t1.json").unlink()
+    stale = out / "points" / "p0003-t0.json"
+    stale.write_text(stale.read_text().replace('"key": "', '"key": "x'))
+    kept = out / "points" / "p0001-t0.json"
+    before = kept.stat().st_mtime_ns
+    outcome = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
+    assert (outcome.reused, outcome.ran) == (6, 2)
+    assert sorted(outcome.wall_s) == ["p0000-t1", "p0003-t0"]
+    assert kept.stat().st_mtime_ns == before
+
+
+def test_retry_failed_reruns_saved_failures(sweep_file, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
+    outcome = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, retry_failed=True, quiet=True)
+    assert (outcome.reused, outcome.ran) == (6, 2)
+
+
+def test_an_existing_sweep_folder_needs_resume(sweep_file, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep_file), "--out", str(out), "--workers", "0", "--quiet"]) == 0
+    assert main(["sweep", str(sweep_file), "--out", str(out), "--workers", "0"]) == 2
+    assert "already holds sweep results; pass --resume" in capsys.readouterr().err
+
+
+def test_lost_runs_are_reported_missing_and_filled_in_by_resume(sweep_file, tmp_path, monkeypatch, capsys):
+    def lose_every_other(todo, save, bar, workers, scheduler):
+        for run in todo[::2]:
+            save(runner_module.execute_run(run), run)
+        bar.advance(len(todo[1::2]), failed=True)
+
+    monkeypatch.setattr(runner_module, "_run_on_dask", lose_every_other)
+    out = tmp_path / "out"
+    assert main(["sweep", str(sweep_file), "--out", str(out), "--workers", "2", "--quiet"]) == 1
+    table, _ = read_results(out)
+    assert (table["status"] == "missing").sum() == 4
+    assert "rerun with --resume" in capsys.readouterr().out
+    monkeypatch.undo()
+    assert main(["sweep", str(sweep_file), "--out", str(out), "--workers", "0", "--resume", "--quiet"]) == 0
+    assert (read_results(out)[0]["status"] != "missing").all()
+
+
+def test_roofline_fidelity_fills_the_same_columns_and_is_never_slower(sweep_file, tmp_path):
+    run_sweep(load_sweep(sweep_file), tmp_path / "event", workers=0, quiet=True)
+    run_sweep(load_sweep(sweep_file), tmp_path / "roof", workers=0, fidelity="roofline", quiet=True)
+    event, _ = read_results(tmp_path / "event")
+    roof, _ = read_results(tmp_path / "roof")
+    assert list(event.columns) == list(roof.columns)
+    assert set(roof["fidelity"]) == {"roofline"}
+    ok = event["status"] == "ok"
+    assert (roof.loc[ok, "total_cycles"] <= event.loc[ok, "total_cycles"]).all()
+    assert (roof.loc[ok, "bytes_hbm"] == event.loc[ok, "bytes_hbm"]).all()
+
+
+def test_local_dask_cluster_gives_the_same_table_as_in_process(sweep_file, tmp_path):
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "serial"), "--workers", "0", "--quiet"]) == 0
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "dask"), "--workers", "2", "--quiet"]) == 0
+    serial = (tmp_path / "serial" / "results.parquet").read_bytes()
+    assert (tmp_path / "dask" / "results.parquet").read_bytes() == serial
+    manifest = json.loads((tmp_path / "dask" / "sweep.json").read_text())
+    assert manifest["runs"] == 8 and "time" not in json.dumps(manifest)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("workloads.registry") is None,
+                    reason="workload generators (workloads.registry) are not installed")
+def test_a_workload_spec_is_generated_on_the_worker(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text(f"machine: {ARCH / 'h200.yaml'}\n"
+                    "traces: [{family: transformer, preset: transformer-1.3b, "
+                    "params: {num_layers: 1, seq_len: 64, tokens_per_step: 64}, seed: 0}]\n"
+                    "axes: {components.hbm.bandwidth: [2 TB/s, 4 TB/s]}\n")
+    run_sweep(load_sweep(path), tmp_path / "out", workers=0, quiet=True)
+    table, _ = read_results(tmp_path / "out")
+    assert list(table["status"]) == ["ok", "ok"], list(table["error"])
+    assert table["trace"].iat[0] == "transformer:transformer-1.3b num_layers=1 seq_len=64 tokens_per_step=64 seed=0"
+    assert set(table["throughput_unit"]) == {"token/s"}
+    assert isinstance(table, pd.DataFrame)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("workloads.registry") is None,
+                    reason="workload generators (workloads.registry) are not installed")
+def test_a_bad_workload_parameter_names_the_sweep_file_and_trace(tmp_path):
+    path = tmp_path / "w.yaml"
+    path.write_text(f"machine: {ARCH / 'h200.yaml'}\n"
+                    "traces: [{family: transformer, preset: transformer-1.3b, params: {num_layerz: 1}}]\n"
+                    "axes: {components.hbm.bandwidth: [2 TB/s]}\n")
+    with pytest.raises(ConfigError, match=r"w.yaml: traces\[0\]: .*num_layerz"):
+        plan(load_sweep(path))
