@@ -14,9 +14,12 @@ Reports, for float32 ``gdn2_chunked`` at B = 1 (defaults T = 8192, H = 4, K = V 
 * cold (first call: Numba compile or cache load) and warm (best of several) times.
 
 Timings are wall-clock; other load on the machine inflates them, so warm figures take the
-best of ``--repeats`` runs. Multi-threaded BLAS degrades badly when another process holds a
-core; ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_kernels.py`` pins NumPy's BLAS to one
-thread, which also makes the chunked/recurrent comparison a single-core one.
+best of ``--repeats`` runs, and the chunked and recurrent runs alternate so that a passing
+burst of load hits both alike. The chunked kernel spreads its sequences over the cores
+(``--threads`` caps them; the recurrent kernel runs on one), and a process holding a core
+slows it accordingly. Multi-threaded BLAS degrades badly when another process holds a
+core; ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_kernels.py`` pins NumPy's BLAS (used
+here only for the matmul reference) to one thread.
 """
 
 from __future__ import annotations
@@ -66,6 +69,15 @@ def matmul_gflops(rng: np.random.Generator, n: int = 1024, repeats: int = 10) ->
     return 2 * n**3 / best_of(repeats, np.matmul, a, b) / 1e9
 
 
+def best_of_alternating(repeats: int, *calls) -> list[float]:
+    """Best-of-``repeats`` wall time of each ``(fn, args, kwargs)``, the calls taking turns."""
+    best = [float("inf")] * len(calls)
+    for _ in range(repeats):
+        for n, (fn, fn_args, fn_kwargs) in enumerate(calls):
+            best[n] = min(best[n], timed(fn, *fn_args, **fn_kwargs)[0])
+    return best
+
+
 def cache_note(*dispatchers) -> str:
     hits = sum(sum(d.stats.cache_hits.values()) for d in dispatchers)
     misses = sum(sum(d.stats.cache_misses.values()) for d in dispatchers)
@@ -80,22 +92,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--chunk-size", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None,
+                        help="cap on the chunked kernel's threads (default: all cores)")
     args = parser.parse_args(argv)
     # Runnable from a checkout without installing: the kernels load from the repo root.
     sys.path.insert(0, str(REPO_ROOT))
     kernels = importlib.import_module("workloads.deltanet2.kernels")
+    core = importlib.import_module("workloads.deltanet2.chunked_core")
     flops = importlib.import_module("workloads.deltanet2.flops")
+    if args.threads is not None:
+        cores = max(1, args.threads)
+        kernels._n_cores = lambda: cores
     T, H, K, C = args.seq_len, args.heads, args.dim, args.chunk_size
     rng = np.random.default_rng(args.seed)
     inputs = make_inputs(rng, T, H, K, K)
 
     cold_chunked, (o_c, _) = timed(kernels.gdn2_chunked, *inputs, chunk_size=C)
-    chunked_note = cache_note(kernels._prepare_chunks, kernels._invert_and_mask)
-    warm_chunked = best_of(args.repeats, kernels.gdn2_chunked, *inputs, chunk_size=C)
+    chunked_note = cache_note(core.chunked_items)
     cold_recurrent, (o_r, _) = timed(kernels.gdn2_recurrent, *inputs)
     recurrent_note = cache_note(kernels._recurrent_core)
-    warm_recurrent = best_of(max(1, args.repeats // 2), kernels.gdn2_recurrent, *inputs)
+    warm_chunked, warm_recurrent = best_of_alternating(
+        args.repeats, (kernels.gdn2_chunked, inputs, {"chunk_size": C}),
+        (kernels.gdn2_recurrent, inputs, {}))
     matmul = matmul_gflops(rng)
+    threads = kernels._chunked_workers(1, H, T, K, K)[0]
 
     flops_chunked = flops.gdn2_chunked_flops(T, H, K, K, C)
     flops_recurrent = flops.gdn2_recurrent_flops(T, H, K, K)
@@ -106,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
 
     blas = os.environ.get("OPENBLAS_NUM_THREADS", "library default")
     print(f"gdn2 float32, B=1 T={T} H={H} K=V={K} chunk={C}, BLAS threads: {blas}, "
-          f"cores: {os.cpu_count()}")
+          f"cores: {os.cpu_count()}, chunked kernel threads: {threads}")
     print(f"  chunked   cold {cold_chunked * 1e3:8.1f} ms ({chunked_note}), "
           f"warm {warm_chunked * 1e3:8.1f} ms, {flops_chunked / 1e9:.3f} GFLOP (Eq 2.19) "
           f"-> {achieved:6.1f} GFLOP/s")
