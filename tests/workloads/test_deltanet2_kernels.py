@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from workloads.deltanet2 import chunked_core as core
 from workloads.deltanet2 import flops
 from workloads.deltanet2 import kernels as nb
 from workloads.deltanet2 import kernels_numpy as ref
@@ -99,9 +100,8 @@ def test_chunked_equals_recurrent_float32(rng, variant, T, with_state):
     np.testing.assert_allclose(S_c, S_r, rtol=1e-4, atol=1e-4 * np.abs(S_r).max())
 
 
-def test_chunked_equals_recurrent_across_several_chunk_blocks(rng):
-    # 131 chunks of 2 tokens (the last one partial) span two work blocks, the second
-    # running past the end of the sequence.
+def test_chunked_equals_recurrent_over_many_tiny_chunks(rng):
+    # 131 chunks of 2 tokens, the last one partial, each padded to a whole 16-row tile.
     x = make_inputs(rng, B=1, T=261, H=1, K=4, V=3)
     o_c, S_c = call(nb, "gdn2", "chunked", x, chunk_size=2)
     o_r, S_r = call(nb, "gdn2", "recurrent", x)
@@ -120,6 +120,93 @@ def test_chunked_stays_exact_under_strong_decay(rng, dtype, decay):
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(o_c, o_r, rtol=0, atol=tol * max(1.0, np.abs(o_r).max()))
     np.testing.assert_allclose(S_c, S_r, rtol=0, atol=tol * max(1.0, np.abs(S_r).max()))
+
+
+@pytest.mark.parametrize("dtype, decay", [(np.float64, 0.3), (np.float32, 0.3), (np.float32, 3.0)],
+                         ids=["float64", "float32", "float32_strong_decay"])
+def test_chunked_equals_recurrent_at_sizes_that_leave_partial_tiles(rng, dtype, decay):
+    # C = 24, K = 21 and V = 37 fill neither the 16-column tiles nor the 6- and 4-row ones;
+    # the last chunk is partial. At decay 3 most chunks take the strong-decay path.
+    x = make_inputs(rng, B=1, T=75, H=2, K=21, V=37, dtype=dtype, decay=decay)
+    o_c, S_c = call(nb, "gdn2", "chunked", x, chunk_size=24)
+    o_r, S_r = call(nb, "gdn2", "recurrent", x)
+    tol = 1e-4 if dtype == np.float32 else 1e-10
+    np.testing.assert_allclose(o_c, o_r, rtol=0, atol=tol * max(1.0, np.abs(o_r).max()))
+    np.testing.assert_allclose(S_c, S_r, rtol=0, atol=tol * max(1.0, np.abs(S_r).max()))
+
+
+@pytest.mark.parametrize("cores, B, H, V", [(3, 1, 1, 96), (2, 1, 1, 70), (2, 2, 3, 20)],
+                         ids=["one_sequence_three_slices", "one_sequence_uneven_slices",
+                              "six_sequences"])
+def test_chunked_result_does_not_depend_on_threads_or_value_slices(rng, monkeypatch, cores,
+                                                                    B, H, V):
+    x = make_inputs(rng, B=B, T=50, H=H, K=12, V=V)
+    monkeypatch.setattr(nb, "_MIN_PARALLEL_WORK", 0)
+    monkeypatch.setattr(nb, "_n_cores", lambda: 1)
+    o_1, S_1 = call(nb, "gdn2", "chunked", x, chunk_size=16)
+    monkeypatch.setattr(nb, "_n_cores", lambda: cores)
+    threads, slices = nb._chunked_workers(B, H, 50, 12, V)
+    assert threads == min(cores, B * H * slices) and threads > 1
+    assert slices == (1 if B * H > 1 else min(cores, V // nb._MIN_SPLIT_COLUMNS))
+    o_n, S_n = call(nb, "gdn2", "chunked", x, chunk_size=16)
+    np.testing.assert_array_equal(o_n, o_1)
+    np.testing.assert_array_equal(S_n, S_1)
+    o_r, S_r = call(nb, "gdn2", "recurrent", x)
+    np.testing.assert_allclose(o_n, o_r, rtol=0, atol=1e-10)
+    np.testing.assert_allclose(S_n, S_r, rtol=0, atol=1e-10)
+
+
+def test_chunked_accepts_read_only_inputs(rng):
+    x = make_inputs(rng, T=40)
+    o, S = call(nb, "gdn2", "chunked", x, chunk_size=16)
+    for a in x.values():
+        a.setflags(write=False)
+    o_ro, S_ro = call(nb, "gdn2", "chunked", x, chunk_size=16)
+    np.testing.assert_array_equal(o_ro, o)
+    np.testing.assert_array_equal(S_ro, S)
+
+
+@pytest.mark.parametrize("dtype, limit, rtol", [(np.float32, 60.0, 2e-7),
+                                                (np.float64, 600.0, 1e-15)])
+def test_vectorised_exp_matches_numpy_within_the_safe_range(dtype, limit, rtol):
+    from numba import njit
+
+    @njit
+    def exp_small(x, out):
+        core._exp_small(x, out)
+
+    x = np.concatenate([np.linspace(-limit, limit, 20_001), [0.0, -1e-30, 1e-30]]).astype(dtype)
+    out = np.empty_like(x)
+    exp_small(x.copy(), out)
+    ref = np.exp(x.astype(np.float64))
+    np.testing.assert_allclose(out, ref, rtol=rtol, atol=0)
+
+
+def test_tile_products_match_numpy_for_every_mode(rng):
+    """``chunked_core._product``: out (+)= ± op(A) @ B, dense or with triangular blocks skipped."""
+    M, L, N = 28, 19, 32          # 4 wide (6-row) blocks and one 4-row block; 2 column tiles
+    idle = (np.zeros((1, 1, 1, 1)),) * 7   # nothing to prefetch (step 0)
+    plan = np.zeros(6, np.int64)
+
+    def product(A, B, out, init=False, negate=False, lower_a=False, lower_out=False,
+                transpose_a=False):
+        core._product(A, B, out, init, negate, lower_a, lower_out, transpose_a, idle, plan)
+        return out
+
+    A, B = rng.standard_normal((M, L)), rng.standard_normal((L, N))
+    start = rng.standard_normal((M, N + 16))   # out may be wider than the product
+    np.testing.assert_allclose(product(A, B, np.full((M, N), np.nan)), A @ B, atol=1e-12)
+    out = product(A, B, start.copy(), init=True, negate=True)
+    np.testing.assert_allclose(out[:, :N], start[:, :N] - A @ B, atol=1e-12)
+    np.testing.assert_array_equal(out[:, N:], start[:, N:])
+    np.testing.assert_allclose(product(np.ascontiguousarray(A.T), B, np.empty((M, N)),
+                                       transpose_a=True), A @ B, atol=1e-12)
+    Sq, Bsq = np.tril(rng.standard_normal((N, N))), rng.standard_normal((N, N))
+    np.testing.assert_allclose(product(Sq, Bsq, np.empty((N, N)), lower_a=True), Sq @ Bsq,
+                               atol=1e-12)
+    Asq = rng.standard_normal((N, L))          # square result: only its lower part is kept
+    out = product(Asq, B, np.zeros((N, N)), lower_out=True)
+    np.testing.assert_allclose(np.tril(out), np.tril(Asq @ B), atol=1e-12)
 
 
 @pytest.mark.parametrize("mode", ["recurrent", "chunked"])

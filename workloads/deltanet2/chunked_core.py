@@ -5,22 +5,24 @@ One call of :func:`chunked_items` runs whole sequences chunk after chunk with wo
 reused by every chunk. A work item is one (sequence, value-column slice) pair: the delta
 rule acts on the state's value columns independently, so a sequence can be split over the
 cores by columns when there are fewer sequences than cores (each slice then recomputes the
-gate algebra, scores and inverse).
+gate algebra and scores). Results do not depend on the split.
 
 Per chunk (C rows; S_0 = state entering the chunk, K×V):
 
-1. gate algebra (Eq 2.10–2.11, 2.18): Ē, Q_γ (C×K), K̄ᵀ, K_tailᵀ (K×C), X = Z = W ⊙ V, γ_C;
+1. gate algebra (Eq 2.10–2.11, 2.18): Ē, Q_γ, K̄, K_tail (C×K), Z = W ⊙ V, γ_C;
 2. scores T = strict_lower(Ē K̄ᵀ) and A_qk = lower(Q_γ K̄ᵀ) (Eq 2.12, 2.16);
-3. A = (I + T)^{-1} by forward substitution (Eq 2.13);
-4. X = Z − Ē S_0, then R = A X = U − Y S_0 (Eq 2.14–2.15): Y = A Ē and U = A Z are never
-   formed, which saves two C×C×K products;
-5. O = Q_γ S_0 + A_qk R (Eq 2.17) and S_C = Diag(γ_C) S_0 + K_tailᵀ R (Eq 2.18).
+3. R = (I + T)^{-1} (Z − Ē S_0) = U − Y S_0 (Eq 2.13–2.15) by blocked forward substitution:
+   neither the inverse A nor Y = A Ē and U = A Z is formed, which saves the C³/3 inverse
+   and two C×C×K products;
+4. O = Q_γ S_0 + A_qk R (Eq 2.17) and S_C = Diag(γ_C) S_0 + K_tailᵀ R (Eq 2.18).
 
-Every product runs through one register-tiled kernel (:func:`_tile`: a 4-row by two-vector
-block of the result, written as LLVM vector code so that the accumulators stay in registers)
-on zero-padded row-major buffers. Products with a triangular factor skip its zero blocks:
-the scores compute only the blocks on or below the diagonal, and A X and A_qk R stop each
-sum at the diagonal.
+Every product runs through one register-tiled kernel (:func:`_tile_typing`: a 6- or 4-row
+by two-vector block of the result, emitted as LLVM vector code so that the accumulators stay
+in registers) on zero-padded row-major buffers, at roughly BLAS speed without BLAS's packing
+and call overhead for these small products. Products with a triangular factor skip its zero
+blocks: the scores compute only the blocks on or below the diagonal, and A_qk R and the
+solve for R stop each sum at the diagonal. While a chunk computes, the next chunk's input
+rows are prefetched a few at a time (:func:`_prefetch_ahead`).
 
 Decays: K̄ = γ^{-1} ⊙ k overflows for strong decay (|G| over a chunk beyond ``limit``, 60
 in float32, 600 in float64). Such chunks get their scores from 16-token sub-chunks with
@@ -59,7 +61,7 @@ _PAD_COLUMNS = 16
 
 
 def _tile_intrinsic(rows):
-    """Build the intrinsic for tiles of ``rows`` rows (see :func:`_tile`)."""
+    """The tile intrinsic for ``rows`` rows (see :func:`_tile_typing`)."""
 
     def tile(typingctx, a, a_off, lda, a_step, b, b_off, ldb, c, c_off, ldc, n_k, init, negate):
         return _tile_typing(rows, a, a_off, lda, a_step, b, b_off, ldb, c, c_off, ldc, n_k,
@@ -76,11 +78,12 @@ def _tile_typing(rows, a, a_off, lda, a_step, b, b_off, ldb, c, c_off, ldc, n_k,
     C are float arrays of one dtype, addressed from their data pointers by element offsets:
     A[r, k] at ``a_off + r·lda + k·a_step`` (a_step = 1 for a row-major A, or lda = 1 to
     read a row-major array transposed), B[k, :] at ``b_off + k·ldb`` and C[r, :] at
-    ``c_off + r·ldc``, each row of B and C contiguous.
+    ``c_off + r·ldc``, each row of B and C contiguous. Subtracts the sum when ``negate``.
+
     The 2·rows vector accumulators live in registers across the loop over k, each step
     loading one row of B (two vectors), broadcasting ``rows`` elements of A and issuing
-    2·rows fused multiply-adds — the register blocking a BLAS micro-kernel uses, which Numba's
-    loop vectoriser does not produce on its own. Subtracts when ``negate``.
+    2·rows fused multiply-adds: the register blocking of a BLAS micro-kernel, which Numba's
+    loop vectoriser does not produce from plain loops.
     """
     arrays = (a, b, c)
     if not all(isinstance(x, types.Array) for x in arrays):
@@ -121,11 +124,11 @@ def _tile_typing(rows, a, a_off, lda, a_step, b, b_off, ldb, c, c_off, ldc, n_k,
             builder.module, ir.FunctionType(vec, [vec, vec, vec]), f"llvm.fmuladd.{suffix}")
         c_cells = [builder.add(builder.add(c_off, builder.mul(const(r), ldc)), const(h * lanes))
                    for r in range(rows) for h in range(2)]
+        zero = ir.Constant(vec, None)
         accumulators = []
-        for cell in c_cells:
+        for _ in c_cells:
             slot = cgutils.alloca_once(builder, vec)    # promoted to a register by LLVM
-            start = builder.load(pointer(C, cell, vec), align=itemsize)
-            builder.store(builder.select(init, start, ir.Constant(vec, None)), slot)
+            builder.store(zero, slot)
             accumulators.append(slot)
         a_rows = [builder.add(a_off, builder.mul(const(r), lda)) for r in range(rows)]
         undef = ir.Constant(vec, ir.Undefined)
@@ -139,15 +142,19 @@ def _tile_typing(rows, a, a_off, lda, a_step, b, b_off, ldb, c, c_off, ldc, n_k,
             for r in range(rows):
                 a_cell = builder.add(a_rows[r], builder.mul(k, a_step))
                 x = builder.load(pointer(A, a_cell, elt), align=itemsize)
-                x = builder.select(negate, builder.fneg(x), x)
                 x = builder.shuffle_vector(builder.insert_element(undef, x, first_lane), undef,
                                            broadcast)
                 for h in range(2):
                     slot = accumulators[2 * r + h]
                     builder.store(builder.call(fmuladd, [x, b_vecs[h], builder.load(slot)]),
                                   slot)
+        # The flags act once per tile, outside the loop: C = (init ? C : 0) ± sum.
         for cell, slot in zip(c_cells, accumulators, strict=True):
-            builder.store(builder.load(slot), pointer(C, cell, vec), align=itemsize)
+            ptr = pointer(C, cell, vec)
+            start = builder.select(init, builder.load(ptr, align=itemsize), zero)
+            total = builder.load(slot)
+            builder.store(builder.select(negate, builder.fsub(start, total),
+                                         builder.fadd(start, total)), ptr, align=itemsize)
         return context.get_dummy_value()
 
     return sig, codegen
@@ -155,6 +162,25 @@ def _tile_typing(rows, a, a_off, lda, a_step, b, b_off, ldb, c, c_off, ldc, n_k,
 
 _tile = _tile_intrinsic(_TILE_ROWS)
 _wide_tile = _tile_intrinsic(_WIDE_ROWS)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _round_up(x, m):  # pragma: no cover - compiled
+    return (x + m - 1) // m * m
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _wide_rows(M):  # pragma: no cover - compiled
+    """Rows of an M-row product (M a multiple of 4) that wide tiles cover: an even number of
+    6-row blocks, which leaves a multiple of 4 rows for the narrow tiles."""
+    return M // (2 * _WIDE_ROWS) * (2 * _WIDE_ROWS)
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _row_blocks(M):  # pragma: no cover - compiled
+    """Blocks of rows, hence prefetch steps, in an M-row :func:`_product`."""
+    wide = _wide_rows(M)
+    return wide // _WIDE_ROWS + (M - wide) // _TILE_ROWS
 
 
 @intrinsic
@@ -178,32 +204,54 @@ def _prefetch(typingctx, address):
 # Fields of a prefetch plan (an int64 array): the sequence (bi, h), the first token of the
 # next chunk, how many rows were fetched, how many to fetch, and how many per call.
 _PLAN_B, _PLAN_H, _PLAN_T, _PLAN_DONE, _PLAN_TOTAL, _PLAN_STEP = range(6)
+# Arrays a plan walks through, row by row: the six inputs and the output.
+_PLAN_ARRAYS = 7
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _prefetch_row(x, bi, h, t):  # pragma: no cover - compiled
+    """Prefetch row (bi, t, h) of x ``[B, T, H, D]`` (C-contiguous), if t < T."""
+    _, T, H, D = x.shape
+    if t < T:
+        row_bytes = D * x.itemsize
+        start = x.ctypes.data + ((bi * T + t) * H + h) * row_bytes
+        for offset in range(0, row_bytes, 64):
+            _prefetch(start + offset)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
 def _prefetch_ahead(arrays, plan):  # pragma: no cover - compiled
     """Prefetch the next ``plan[_PLAN_STEP]`` rows of the next chunk.
 
-    Row m of the plan is token ``plan[_PLAN_T] + m // len(arrays)`` of head plan[_PLAN_H]
-    in ``arrays[m % len(arrays)]`` (each ``[B, T, H, D]``, C-contiguous). One head's rows are
-    short runs far apart, which the hardware prefetchers follow poorly, and a burst of
-    software prefetches overflows the miss queues; a few rows after each block of a
-    product spread the fetches over the chunk's arithmetic.
+    Row m of the plan is token ``plan[_PLAN_T] + m // 7`` of sequence (plan[_PLAN_B],
+    plan[_PLAN_H]) in ``arrays[m % 7]`` (seven ``[B, T, H, D]`` arrays, C-contiguous; a
+    tuple indexed by constants, so their types may differ, e.g. read-only inputs). One
+    head's rows are short runs far apart, which the hardware prefetchers follow poorly,
+    and a burst of software prefetches overflows the miss queues; a few rows after each
+    block of a product spread the fetches over the chunk's arithmetic.
     """
-    n_arrays = len(arrays)
+    bi, h = plan[_PLAN_B], plan[_PLAN_H]
     for _ in range(plan[_PLAN_STEP]):
         done = plan[_PLAN_DONE]
         if done >= plan[_PLAN_TOTAL]:
             return
         plan[_PLAN_DONE] = done + 1
-        x = arrays[done % n_arrays]
-        _, T, H, D = x.shape
-        t = plan[_PLAN_T] + done // n_arrays
-        if t < T:
-            row_bytes = D * x.itemsize
-            start = x.ctypes.data + ((plan[_PLAN_B] * T + t) * H + plan[_PLAN_H]) * row_bytes
-            for offset in range(0, row_bytes, 64):
-                _prefetch(start + offset)
+        t = plan[_PLAN_T] + done // _PLAN_ARRAYS
+        which = done % _PLAN_ARRAYS
+        if which == 0:
+            _prefetch_row(arrays[0], bi, h, t)
+        elif which == 1:
+            _prefetch_row(arrays[1], bi, h, t)
+        elif which == 2:
+            _prefetch_row(arrays[2], bi, h, t)
+        elif which == 3:
+            _prefetch_row(arrays[3], bi, h, t)
+        elif which == 4:
+            _prefetch_row(arrays[4], bi, h, t)
+        elif which == 5:
+            _prefetch_row(arrays[5], bi, h, t)
+        else:
+            _prefetch_row(arrays[6], bi, h, t)
 
 
 @numba.njit(cache=True, nogil=True, error_model="numpy")
@@ -228,8 +276,7 @@ def _product(A, B, out, init, negate, lower_a, lower_out, transpose_a,
     N = B.shape[1]
     ldc = out.shape[1]
     width = 2 * _VECTOR_BYTES // A.itemsize
-    # Wide tiles over an even number of 6-row blocks leave a multiple of 4 rows.
-    wide_end = M // (2 * _WIDE_ROWS) * (2 * _WIDE_ROWS)
+    wide_end = _wide_rows(M)
     i = 0
     while i < M:
         rows = _WIDE_ROWS if i < wide_end else _TILE_ROWS
@@ -269,14 +316,9 @@ def _solve_unit_lower(Tm, X, n, arrays, plan):  # pragma: no cover - compiled
         _prefetch_ahead(arrays, plan)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
-def _round_up(x, m):  # pragma: no cover - compiled
-    return (x + m - 1) // m * m
-
-
 # -- exp(x) for |x| ≤ limit, in loops LLVM can vectorise ----------------------------------
-# Numba calls libm's exp one element at a time; for the C·K decays of each chunk that is
-# the single largest cost. Here exp(x) = 2^n · p(r) with n = round(x / ln 2) taken by the
+# Numba calls libm's exp one element at a time, which made the C·K decays γ of each chunk
+# a large share of the gate algebra. Here exp(x) = 2^n · p(r) with n = round(x / ln 2) taken by the
 # round-to-integer trick (x·log2 e + 1.5·2^m, m = mantissa bits), r = x − n·ln 2 in two parts,
 # p a Taylor polynomial (error below one ulp for |r| ≤ ln2 / 2) and 2^n added to the
 # exponent field of p. Only for finite |x| ≤ limit (60 in float32, 600 in float64), where
@@ -292,17 +334,17 @@ _F64 = (np.float64(1.5 * 2.0**52), np.float64(1.4426950408889634),
 _F64_MAGIC_BITS = np.int64(0x4338000000000000)
 
 
-def _exp_small(x, out, work):
-    """``out[:] = exp(x)`` for 1-D float arrays with every |x| ≤ limit; work is scratch."""
+def _exp_small(x, out):
+    """``out[:] = exp(x)`` for 1-D float arrays with every |x| ≤ limit; x is overwritten."""
     raise NotImplementedError  # pragma: no cover - replaced by the overload below in Numba
 
 
-def _exp_small_f32(x, out, work):  # pragma: no cover - compiled
+def _exp_small_f32(x, out):  # pragma: no cover - compiled
     magic, log2e, ln2_hi, ln2_lo, c = _F32
     for i in range(x.size):
         xi = x[i]
         t = xi * log2e + magic
-        work[i] = t
+        x[i] = t
         f = t - magic
         r = (xi - f * ln2_hi) - f * ln2_lo
         p = c[7]
@@ -313,17 +355,17 @@ def _exp_small_f32(x, out, work):  # pragma: no cover - compiled
         p = p * r + c[2]
         p = p * r + c[1]
         out[i] = p * r + c[0]
-    bits, nbits = out.view(np.int32), work.view(np.int32)
+    bits, nbits = out.view(np.int32), x.view(np.int32)
     for i in range(x.size):
         bits[i] += (nbits[i] - _F32_MAGIC_BITS) << 23
 
 
-def _exp_small_f64(x, out, work):  # pragma: no cover - compiled
+def _exp_small_f64(x, out):  # pragma: no cover - compiled
     magic, log2e, ln2_hi, ln2_lo, c = _F64
     for i in range(x.size):
         xi = x[i]
         t = xi * log2e + magic
-        work[i] = t
+        x[i] = t
         f = t - magic
         r = (xi - f * ln2_hi) - f * ln2_lo
         p = c[13]
@@ -340,28 +382,29 @@ def _exp_small_f64(x, out, work):  # pragma: no cover - compiled
         p = p * r + c[2]
         p = p * r + c[1]
         out[i] = p * r + c[0]
-    bits, nbits = out.view(np.int64), work.view(np.int64)
+    bits, nbits = out.view(np.int64), x.view(np.int64)
     for i in range(x.size):
         bits[i] += (nbits[i] - _F64_MAGIC_BITS) << 52
 
 
 # Compiled without reassociation, which would fold (t − magic) back to x·log2 e.
 @overload(_exp_small, jit_options={"nogil": True, "fastmath": {"contract"}, "error_model": "numpy"})
-def _exp_small_overload(x, out, work):
+def _exp_small_overload(x, out):
     return _exp_small_f32 if x.dtype == types.float32 else _exp_small_f64
 
 
 @numba.njit(cache=True, nogil=True, fastmath=_FASTMATH, error_model="numpy")
 def _prepare_chunk(q, k, v, g, b, w, bi, h, t0, n, v0, nv, scale, limit,
-                   G, gamma, work, gend, E, Qg, Kbar, Kt, X):  # pragma: no cover - compiled
+                   G, gamma, gend, E, Qg, Kt, X):  # pragma: no cover - compiled
     """Gate algebra of one chunk (Eq 2.10–2.11, 2.18); returns True where γ^{-1} is safe.
 
-    Rows t0 .. t0 + n − 1 of sequence (bi, h), value columns v0 .. v0 + nv − 1. Writes rows
-    < n of G (cumulative log decay, ``[C, K]``), gend = γ at row n − 1 (γ_C, as padding with
-    g = 0 leaves it unchanged), and rows < n of E = Ē, Qg = Q_γ, Kbar = K̄ (zeros when
-    unsafe), Kt = K_tail and X = Z = W ⊙ V; rows n .. C − 1 are zeroed, the padding past C,
-    K and nv is left as is. gamma and work are ``[C·K]`` scratch. Safe means every
-    |G| ≤ limit, so γ and γ^{-1} are finite and normal.
+    Rows t0 .. t0 + n − 1 of sequence (bi, h), value columns v0 .. v0 + nv − 1. Writes
+    gend = γ at row n − 1 (γ_C, as padding with g = 0 leaves it unchanged), and rows < n of
+    E = Ē, Qg = Q_γ, Kt = K_tail and X = Z = W ⊙ V; rows n .. C − 1 are zeroed, the padding
+    past C, K and nv is left as is. G and gamma are ``[C, K]``: when safe, G's rows < n end
+    up holding K̄ (rows n .. C − 1 zero); when not, G keeps the cumulative log decay (rows
+    < n) for :func:`_strong_decay_scores`. Safe means every |G| ≤ limit, so γ and γ^{-1}
+    are finite and normal.
 
     Direct indexing (no row views, whose reference counting costs atomics) and one store
     per loop: with more, LLVM's run-time alias checks exceed its budget and the loop stays
@@ -381,14 +424,13 @@ def _prepare_chunk(q, k, v, g, b, w, bi, h, t0, n, v0, nv, scale, limit,
         for i in range(K):
             good += abs(G[r, i]) <= limit
     ok = good == n * K
-    flat = G.reshape(C * K)[:n * K]
-    gam = gamma[:n * K]
+    flat, gam = G.reshape(C * K)[:n * K], gamma.reshape(C * K)[:n * K]
     if ok:
-        _exp_small(flat, gam, work[:n * K])
+        _exp_small(flat, gam)   # G becomes scratch
     else:
         for i in range(n * K):
             gam[i] = np.exp(flat[i])
-    gam = gamma.reshape(C, K)
+    gam = gamma
     for i in range(K):
         gend[i] = gam[n - 1, i]
     for r in range(n):
@@ -399,12 +441,10 @@ def _prepare_chunk(q, k, v, g, b, w, bi, h, t0, n, v0, nv, scale, limit,
             Qg[r, i] = gam[r, i] * q[bi, t, h, i] * scale
         if ok:
             for i in range(K):
-                Kbar[r, i] = k[bi, t, h, i] / gam[r, i]
+                G[r, i] = k[bi, t, h, i] / gam[r, i]     # K̄
             for i in range(K):
-                Kt[r, i] = gend[i] * Kbar[r, i]
+                Kt[r, i] = gend[i] * G[r, i]
         else:
-            for i in range(K):
-                Kbar[r, i] = 0.0
             for i in range(K):
                 Kt[r, i] = k[bi, t, h, i] * np.exp(G[n - 1, i] - G[r, i])
         for j in range(nv):
@@ -412,7 +452,8 @@ def _prepare_chunk(q, k, v, g, b, w, bi, h, t0, n, v0, nv, scale, limit,
     if n < C:
         E[n:C] = 0.0
         Qg[n:C] = 0.0
-        Kbar[n:C] = 0.0
+        if ok:
+            G[n:C] = 0.0
         Kt[n:C] = 0.0
         X[n:C] = 0.0
     return ok
@@ -500,11 +541,13 @@ def chunked_items(first, last, n_parts, q, k, v, g, b, w, scale, limit, C,
     n_chunks = -(-T // C)
     Cp, Kp = _round_up(C, _PAD_COLUMNS), _round_up(K, _TILE_ROWS)
     # The next chunk's rows of every input and of o are prefetched while a chunk computes,
-    # a few rows after each block of four result rows (about (6·Cp + Kp) / 4 blocks).
+    # a few rows after each block of result rows: five products of Cp rows, one of Kp
+    # rows and the Cp / 4 blocks of the solve.
     ahead = (g, k, b, q, v, w, o)
     plan = np.zeros(6, np.int64)
-    plan[_PLAN_TOTAL] = len(ahead) * C
-    plan[_PLAN_STEP] = -(-plan[_PLAN_TOTAL] * _TILE_ROWS // (6 * Cp + Kp))
+    plan[_PLAN_TOTAL] = _PLAN_ARRAYS * C
+    n_blocks = 5 * _row_blocks(Cp) + _row_blocks(Kp) + Cp // _TILE_ROWS
+    plan[_PLAN_STEP] = -(-plan[_PLAN_TOTAL] // n_blocks)
     for item in range(first, last):
         sq, part = item // n_parts, item % n_parts
         bi, h = sq // H, sq % H
@@ -515,19 +558,17 @@ def chunked_items(first, last, n_parts, q, k, v, g, b, w, scale, limit, C,
         Vp = _round_up(nv, _PAD_COLUMNS)
         # Work buffers, zero-padded to whole tiles, reused by every chunk of the item;
         # the padding stays zero throughout.
-        G = np.zeros((C, K), dt)
-        gamma = np.zeros(C * K, dt)
-        work = np.zeros(C * K, dt)
+        G = np.zeros((C, K), dt)           # log decays, then K̄
+        gamma = np.zeros((C, K), dt)
         gend = np.ones(Kp, dt)
         E = np.zeros((Cp, Kp), dt)
         Qg = np.zeros((Cp, Kp), dt)
-        Kbar = np.zeros((Cp, Kp), dt)
         KbT = np.zeros((Kp, Cp), dt)
         Kt = np.zeros((Cp, Kp), dt)
         Tm = np.zeros((Cp, Cp), dt)
         Aqk = np.zeros((Cp, Cp), dt)
         X = np.zeros((Cp, Vp), dt)         # Z, then Z − Ē S_0, then R
-        O = np.zeros((Cp, Vp), dt)
+        Out = np.zeros((Cp, Vp), dt)
         St = np.zeros((Kp, Vp), dt)
         er = np.zeros(K, dt)
         qr = np.zeros(K, dt)
@@ -542,10 +583,10 @@ def chunked_items(first, last, n_parts, q, k, v, g, b, w, scale, limit, C,
             n = min(C, T - t0)
             plan[_PLAN_T], plan[_PLAN_DONE] = t0 + C, 0
             if _prepare_chunk(q, k, v, g, b, w, bi, h, t0, n, v0, nv, scale, limit,
-                              G, gamma, work, gend, E, Qg, Kbar, Kt, X):
+                              G, gamma, gend, E, Qg, Kt, X):
                 for i in range(K):
                     for r in range(C):
-                        KbT[i, r] = Kbar[r, i]
+                        KbT[i, r] = G[r, i]
                 _product(E, KbT, Tm, False, False, False, True, False, ahead, plan)    # (2.12)
                 _product(Qg, KbT, Aqk, False, False, False, True, False, ahead, plan)  # (2.16)
                 for r in range(Cp):
@@ -555,16 +596,16 @@ def chunked_items(first, last, n_parts, q, k, v, g, b, w, scale, limit, C,
                 _strong_decay_scores(q, k, b, bi, h, t0, n, scale, limit, G,
                                      Tm, Aqk, er, qr, colk)
             _product(E, St, X, True, True, False, False, False, ahead, plan)  # Z − Ē S_0
-            _product(Qg, St, O, False, False, False, False, False, ahead, plan)  # Q_γ S_0
             _solve_unit_lower(Tm, X, n, ahead, plan)          # R = A (Z − Ē S_0) (2.13–15)
-            _product(Aqk, X, O, True, False, True, False, False, ahead, plan)  # (2.17)
+            _product(Qg, St, Out, False, False, False, False, False, ahead, plan)  # Q_γ S_0
+            _product(Aqk, X, Out, True, False, True, False, False, ahead, plan)  # (2.17)
+            for r in range(n):
+                for j in range(nv):
+                    o[bi, t0 + r, h, v0 + j] = Out[r, j]
             for i in range(K):                                # S_C (2.18)
                 for j in range(Vp):
                     St[i, j] *= gend[i]
             _product(Kt, X, St, True, False, False, False, True, ahead, plan)
-            for r in range(n):
-                for j in range(nv):
-                    o[bi, t0 + r, h, v0 + j] = O[r, j]
         for i in range(K):
             for j in range(nv):
                 Sq[i, v0 + j] = St[i, j]

@@ -13,12 +13,12 @@ per-head decay reproduces GDN bit for bit.
 q and k are used as given: callers L2-normalise them (FLA ``use_qk_l2norm_in_kernel=False``).
 Inputs are float32 or float64; outputs and the carried state use the input dtype.
 
-The recurrent kernel is a Numba loop over tokens. The chunked kernel works through blocks
-of chunks: a Numba pass does the gate algebra, every chunk-parallel product (Eq 2.12, 2.14,
-2.16, 2.17) is one batched NumPy matmul over the block's chunks and heads (Numba's own
-``np.dot`` would need SciPy's BLAS), a Numba forward substitution inverts I + T (Eq 2.13),
-and only the state hand-off (Eq 2.15, 2.18) loops over chunks. The Numba passes release
-the GIL and are split over the cores.
+The recurrent kernel is a Numba loop over tokens. The chunked kernel (``chunked_core``) runs
+each sequence chunk after chunk inside compiled code: gate algebra, the chunk's matrix
+products (through a register-tiled kernel of its own, no BLAS) and the state hand-off, with
+the work buffers cache-resident and triangular blocks skipped. Sequences are spread over the
+cores by threads (the compiled code releases the GIL); with fewer sequences than cores, a
+sequence is split by value columns, on which the delta rule acts independently.
 
 Decays: the scores use γ_r·γ_s^{-1}, which overflows for strong decay (|Σg| over a chunk
 beyond ~60 in float32, ~600 in float64). Such chunks are redone in 16-token sub-chunks with
@@ -51,6 +51,10 @@ _MIN_PARALLEL_WORK = 1 << 22
 
 # Value columns per work item below which a sequence is not split across threads.
 _MIN_SPLIT_COLUMNS = 32
+
+# Jobs per thread in _split_run: enough to even out uneven progress, few enough that each
+# job's work buffers are set up rarely.
+_JOBS_PER_WORKER = 8
 
 
 @numba.njit(cache=True, nogil=True)
@@ -115,13 +119,16 @@ def _chunked_workers(B: int, H: int, T: int, K: int, V: int) -> tuple[int, int]:
 def _split_run(kernel, n_items, n_workers, *args):
     """Run ``kernel(first, last, *args)`` over ``range(n_items)`` on up to n_workers threads.
 
-    The kernels release the GIL and write disjoint items; one worker runs on this thread.
+    The kernels release the GIL and write disjoint items. The items go out in up to
+    ``_JOBS_PER_WORKER`` jobs per thread, taken in turn by whichever thread is free, so a
+    core slowed by other load ends up with less of the work.
     """
     n_workers = min(n_workers, n_items)
     if n_workers <= 1:
         kernel(0, n_items, *args)
         return
-    bounds = np.linspace(0, n_items, n_workers + 1).astype(int)
+    n_jobs = min(n_items, _JOBS_PER_WORKER * n_workers)
+    bounds = np.linspace(0, n_items, n_jobs + 1).astype(int)
     with ThreadPoolExecutor(n_workers) as pool:
         jobs = [pool.submit(kernel, int(lo), int(hi), *args)
                 for lo, hi in pairwise(bounds)]
