@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
+import subprocess
+import sys
 
 import pandas as pd
 import pytest
@@ -13,7 +17,8 @@ from hwsim.errors import ConfigError
 from hwsim.sweep import load_sweep, plan, read_results, run_sweep
 from hwsim.sweep import runner as runner_module
 
-from ..conftest import ARCH, EXAMPLES
+from ..conftest import ARCH, EXAMPLES, ROOT
+from .interrupt import kill_when_saved, slow_sweep
 
 # Two capacities: 2 MiB holds decode_state.csv's 1 MiB state but not gemm.csv's 4 MiB of
 # weights, so those two points fail.
@@ -78,6 +83,24 @@ def test_each_run_is_saved_as_it_finishes_and_an_interrupted_sweep_resumes(sweep
     resumed = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
     assert (resumed.reused, resumed.ran) == (3, 5)
     run_sweep(load_sweep(sweep_file), tmp_path / "clean", workers=0, quiet=True)
+    assert (out / "results.parquet").read_bytes() == (tmp_path / "clean" / "results.parquet").read_bytes()
+
+
+def test_a_sweep_killed_mid_run_keeps_every_saved_run_and_resume_does_only_the_rest(tmp_path):
+    sweep, out = slow_sweep(tmp_path, points=8), tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    driver = subprocess.Popen([sys.executable, "-m", "hwsim", "sweep", str(sweep), "--out", str(out),
+                               "--workers", "0", "--quiet"], env=env)
+    kill_when_saved(driver, out / "points", count=3).join()
+    assert driver.wait(timeout=60) == -signal.SIGKILL   # killed, not finished
+    saved = sorted(p.stem for p in (out / "points").glob("*.json"))
+    assert 3 <= len(saved) < 8 and not (out / "results.parquet").exists()
+    for path in (out / "points").glob("*.json"):
+        json.loads(path.read_text())   # every saved run is whole: written atomically
+    resumed = run_sweep(load_sweep(sweep), out, workers=0, resume=True, quiet=True)
+    assert (resumed.reused, resumed.ran, resumed.missing) == (len(saved), 8 - len(saved), 0)
+    assert not set(resumed.wall_s) & set(saved)
+    run_sweep(load_sweep(sweep), tmp_path / "clean", workers=0, quiet=True)
     assert (out / "results.parquet").read_bytes() == (tmp_path / "clean" / "results.parquet").read_bytes()
 
 

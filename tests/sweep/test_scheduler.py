@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 
 import pytest
 
 from hwsim.cli.main import main
-from hwsim.sweep import runner
+from hwsim.sweep import load_sweep, run_sweep, runner
 
 from ..conftest import ARCH, EXAMPLES, ROOT
+from .interrupt import kill_when_saved, slow_sweep
 
 START_TIMEOUT_S = 45
 STOP_TIMEOUT_S = 5
@@ -25,9 +28,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@dataclass
+class Cluster:
+    address: str                        # tcp://127.0.0.1:<port>
+    workers: list[subprocess.Popen]
+
+
 @pytest.fixture
 def cluster(tmp_path):
-    """``tcp://127.0.0.1:<port>`` of a scheduler with two single-thread workers; always stopped."""
+    """A scheduler with two single-thread workers, each its own process; always stopped."""
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
@@ -44,7 +53,7 @@ def cluster(tmp_path):
         from distributed import Client
         with Client(address, timeout=START_TIMEOUT_S) as client:
             client.wait_for_workers(2, timeout=START_TIMEOUT_S)
-        yield address
+        yield Cluster(address, [process for process, _ in processes[1:]])
     finally:
         for process, _ in reversed(processes):
             process.terminate()
@@ -63,7 +72,8 @@ def test_sweep_runs_on_an_existing_scheduler_and_matches_a_local_run(cluster, tm
     sweep.write_text(f"machine: {ARCH / 'tiny.yaml'}\n"
                      f"traces: [{EXAMPLES / 'gemm.csv'}, {EXAMPLES / 'offload.csv'}]\n"
                      "axes:\n  components.link.bandwidth: [4 GB/s, 8 GB/s, 16 GB/s]\n")
-    assert main(["sweep", str(sweep), "--out", str(tmp_path / "remote"), "--scheduler", cluster, "--quiet"]) == 0
+    assert main(["sweep", str(sweep), "--out", str(tmp_path / "remote"), "--scheduler", cluster.address,
+                 "--quiet"]) == 0
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "local"), "--workers", "0", "--quiet"]) == 0
     remote = (tmp_path / "remote" / "results.parquet").read_bytes()
     assert remote == (tmp_path / "local" / "results.parquet").read_bytes()
@@ -79,3 +89,17 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, monkeypa
                    f"tcp://127.0.0.1:{free_port()}", "--quiet"])
     err = capsys.readouterr().err
     assert status == 2 and err.startswith("hwsim: error: --scheduler tcp://127.0.0.1:") and "cannot connect" in err
+
+
+def test_a_worker_killed_mid_sweep_loses_no_run(cluster, tmp_path):
+    sweep = slow_sweep(tmp_path, points=10)
+    out = tmp_path / "remote"
+    watcher = kill_when_saved(cluster.workers[0], out / "points", count=2)
+    outcome = run_sweep(load_sweep(sweep), out, scheduler=cluster.address, quiet=True)
+    watcher.join()
+    assert cluster.workers[0].wait(timeout=STOP_TIMEOUT_S) == -signal.SIGKILL
+    # Dask reran the killed worker's run on the other one: every run is saved and the
+    # table is the one an uninterrupted sweep gives.
+    assert (outcome.runs, outcome.ran, outcome.failed, outcome.missing) == (10, 10, 0, 0)
+    run_sweep(load_sweep(sweep), tmp_path / "local", workers=0, quiet=True)
+    assert (out / "results.parquet").read_bytes() == (tmp_path / "local" / "results.parquet").read_bytes()
