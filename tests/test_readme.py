@@ -1,11 +1,15 @@
-"""The README's Python examples run as written (from the repository root)."""
+"""The README's Python examples run as written (from the repository root), and the
+commands the README and docs show parse and name files that exist."""
 
 from __future__ import annotations
 
 import os
 import re
+import shlex
 
 import pytest
+
+from hwsim.cli.main import build_parser
 
 from .conftest import ROOT
 
@@ -22,3 +26,38 @@ def test_readme_python_example_runs(index, tmp_path, monkeypatch):
     code = BLOCKS[index].replace('"reports/', f'"{tmp_path}/')
     exec(compile(code, f"README.md[python block {index}]", "exec"), {"__name__": "readme"})
     assert os.getcwd() == str(ROOT)
+
+
+def shell_commands(text: str, program: str) -> list[list[str]]:
+    """Every ``program ...`` command in the ``sh`` blocks of ``text`` (continuations joined,
+    comments dropped), split into words."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = shlex.split(line, comments=True)
+            if words[:1] == [program] and not any(w.startswith("[") for w in words):  # not a synopsis
+                commands.append(words[1:])
+    return commands
+
+
+DOCUMENTED = [(path.name, words) for path in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+              for words in shell_commands(path.read_text(), "hwsim")]
+#: Folders of the repository that documented commands name files in.
+REPOSITORY_FOLDERS = ("arch_configs/", "examples/", "tests/", "traces/", "workloads/")
+
+
+def test_the_docs_show_hwsim_commands():
+    assert sum(name == "README.md" for name, _ in DOCUMENTED) >= 10
+
+
+@pytest.mark.parametrize(("doc", "words"), DOCUMENTED, ids=[" ".join(w[:2]) for _, w in DOCUMENTED])
+def test_documented_commands_parse_and_name_files_that_exist(doc, words):
+    parser = build_parser()
+    try:
+        parser.parse_args(words)
+    except SystemExit as stop:
+        pytest.fail(f"{doc}: 'hwsim {' '.join(words)}' does not parse (exit {stop.code})")
+    for word in words:
+        path = word.split("=", 1)[-1]
+        if path.startswith(REPOSITORY_FOLDERS):
+            assert (ROOT / path).exists(), f"{doc}: 'hwsim {' '.join(words)}' names {path}, which does not exist"

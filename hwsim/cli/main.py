@@ -22,7 +22,8 @@ class Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line and exit status 2, like every other error."""
 
     def error(self, message: str):
-        self.exit(EXIT_USER_ERROR, f"hwsim: error: {self.prog}: {message}\n")
+        where = self.prog.removeprefix("hwsim").strip()   # the subcommand, if any
+        self.exit(EXIT_USER_ERROR, f"hwsim: error: {where + ': ' if where else ''}{message}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:

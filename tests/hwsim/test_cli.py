@@ -70,4 +70,4 @@ def test_a_missing_option_is_one_line_and_exit_2(capsys):
         main(["run", "--arch", "x.yaml"])
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
-    assert err == "hwsim: error: hwsim run: the following arguments are required: --trace, --out\n"
+    assert err == "hwsim: error: run: the following arguments are required: --trace, --out\n"
