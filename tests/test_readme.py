@@ -8,6 +8,7 @@ import re
 import shlex
 
 import pytest
+import yaml
 
 from hwsim.cli.main import build_parser
 
@@ -29,11 +30,17 @@ def test_readme_python_example_runs(index, tmp_path, monkeypatch):
 
 
 def shell_commands(text: str, program: str) -> list[list[str]]:
-    """Every ``program ...`` command in the ``sh`` blocks of ``text`` (continuations joined,
-    comments dropped), split into words."""
+    """Every ``program ...`` command in the ``sh`` blocks of ``text`` and in the ``run:``
+    steps of its CI workflow (``yaml`` blocks with ``jobs:``), continuations joined and
+    comments dropped, split into words."""
+    scripts = re.findall(r"```sh\n(.*?)```", text, flags=re.S)
+    for block in re.findall(r"```yaml\n(.*?)```", text, flags=re.S):
+        workflow = yaml.safe_load(block)
+        if isinstance(workflow, dict) and "jobs" in workflow:
+            scripts += [step["run"] for job in workflow["jobs"].values() for step in job["steps"] if "run" in step]
     commands = []
-    for block in re.findall(r"```sh\n(.*?)```", text, flags=re.S):
-        for line in block.replace("\\\n", " ").splitlines():
+    for script in scripts:
+        for line in script.replace("\\\n", " ").splitlines():
             words = shlex.split(line, comments=True)
             if words[:1] == [program] and not any(w.startswith("[") for w in words):  # not a synopsis
                 commands.append(words[1:])
@@ -48,6 +55,7 @@ REPOSITORY_FOLDERS = ("arch_configs/", "examples/", "tests/", "traces/", "worklo
 
 def test_the_docs_show_hwsim_commands():
     assert sum(name == "README.md" for name, _ in DOCUMENTED) >= 10
+    assert any(name == "README.md" and words[0] == "regress" and "--junit" in words for name, words in DOCUMENTED)
 
 
 @pytest.mark.parametrize(("doc", "words"), DOCUMENTED, ids=[" ".join(w[:2]) for _, w in DOCUMENTED])
