@@ -9,6 +9,10 @@ import yaml
 
 from hwsim.errors import ConfigError
 
+#: libyaml's parser when PyYAML was built with it (same results, ~8x faster: a sweep reads
+#: its machine file once per point), else the pure-Python one.
+SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     """Parse ``path``; ``what`` ("machine file", "sweep file", ...) names it in errors.
@@ -19,7 +23,7 @@ def read_yaml_mapping(path: Path, what: str) -> dict[str, Any]:
     if not path.exists():
         raise ConfigError(f"{path}: no such {what}")
     try:
-        data = yaml.safe_load(path.read_text())
+        data = yaml.load(path.read_text(), Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark else ""
