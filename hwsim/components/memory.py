@@ -24,5 +24,7 @@ class MemoryTier(MemoryResource):
         channels: int = param(1, unit="count", minimum=1, help="independent channels (reported)")
         energy_per_bit: float = param(0.0, unit="energy_bit", help="access energy, pJ/bit")
         leakage_power: float = param(0.0, unit="power", help="static / refresh power, W")
+        on_chip: bool = param(False, unit="bool", help="on-chip storage (a flat SRAM): counts in a "
+                              "design's on-chip bytes")
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")

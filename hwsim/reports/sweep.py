@@ -4,14 +4,17 @@ Reads only a sweep folder's ``results.parquet`` (see :mod:`hwsim.sweep.table`) a
 
 * ``report/axis-<n>-<key>.png``: throughput and energy per work unit against each axis,
   one colour per trace (every point drawn, the median per axis value joined by a line);
-* ``report/pareto-t<i>.png``: per trace, throughput (higher is better) against energy per
-  work unit (lower is better); non-dominated points are ringed and joined, and the colour
-  shows a third axis (an on-chip SRAM or capacity axis when there is one);
+* ``report/pareto-t<i>.png``: per trace, throughput against energy per work unit, the points
+  on the Pareto front ringed. The front is over the sweep's objectives (``pareto`` in the
+  sweep file; by default throughput up, energy per work unit and on-chip bytes down), so a
+  point whose extra SRAM buys nothing is dominated. The colour shows the third objective
+  (or an SRAM or capacity axis);
 * ``sweep.md``: counts, each trace's Pareto front and the full table, with the figures.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from pathlib import Path
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.atomic import atomic_write_text
+from hwsim.errors import HwsimError
 from hwsim.reports.tables import DPI, figure_png, markdown_table, new_figure, save_png
 
 RESULTS = "results.parquet"
@@ -40,18 +44,20 @@ def is_sweep_folder(path: str | os.PathLike) -> bool:
 
 
 def pareto_front(maximize: np.ndarray, minimize: np.ndarray) -> np.ndarray:
-    """Mask of the non-dominated points: no other point is at least as good on both
-    objectives and better on one. NaN points are never on the front."""
-    maximize, minimize = np.asarray(maximize, dtype=float), np.asarray(minimize, dtype=float)
-    front = np.zeros(len(maximize), dtype=bool)
-    valid = np.isfinite(maximize) & np.isfinite(minimize)
-    order = np.lexsort((-maximize, minimize))     # cheapest first; best first among equals
-    best, last = -np.inf, None
-    for i in order[valid[order]].tolist():
-        if maximize[i] > best:
-            front[i], best, last = True, maximize[i], (minimize[i], maximize[i])
-        elif (minimize[i], maximize[i]) == last:  # an exact duplicate of a front point
-            front[i] = True
+    """Mask of the non-dominated points. ``maximize`` and ``minimize`` hold one objective
+    per column (``[n]`` or ``[n, k]``; either may have no columns). A point is dominated
+    when another is at least as good on every objective and better on one; exact
+    duplicates of a front point stay on it, and a point with a NaN objective never is."""
+    n = len(maximize) if np.ndim(maximize) else len(minimize)
+    cost = np.hstack([-np.asarray(maximize, dtype=float).reshape(n, -1),
+                      np.asarray(minimize, dtype=float).reshape(n, -1)])
+    valid = np.isfinite(cost).all(axis=1)
+    front = valid.copy()
+    candidates = cost[valid]
+    for i in np.flatnonzero(valid).tolist():
+        no_worse = (candidates <= cost[i]).all(axis=1)
+        better = (candidates < cost[i]).any(axis=1)
+        front[i] = not (no_worse & better).any()
     return front
 
 
@@ -65,13 +71,14 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
 
     folder = Path(path)
     table, axes = read_results(folder)
+    objectives = _objectives(folder, table)
     figures = folder / FIGURES
     ok = table[table["status"] == "ok"].copy()
     ok["pareto"] = False
     for _, rows in ok.groupby("trace_index", sort=True):
-        ok.loc[rows.index, "pareto"] = pareto_front(rows["throughput"].to_numpy(dtype=float),
-                                                    rows["energy_per_work_unit_j"].to_numpy(dtype=float))
-    color = color_axis or _default_color_axis(ok, axes)
+        ok.loc[rows.index, "pareto"] = pareto_front(rows[list(objectives["maximize"])].to_numpy(dtype=float),
+                                                    rows[list(objectives["minimize"])].to_numpy(dtype=float))
+    color = color_axis or _default_color_axis(ok, axes, objectives)
     images = []
     for n, axis in enumerate(axes):
         name = f"axis-{n}-{_slug(axis)}.png"
@@ -81,11 +88,34 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
         name = f"pareto-t{index}.png"
         save_png(figure_png(_pareto_figure(rows, color)), figures / name)
         images.append((f"Pareto front, {rows['trace'].iat[0]}", f"{FIGURES}/{name}"))
-    text = _markdown(table, ok, axes, images)
+    text = _markdown(table, ok, axes, images, objectives)
     return atomic_write_text(folder / MARKDOWN, text)
 
 
-def _default_color_axis(ok: pd.DataFrame, axes: list[str]) -> str | None:
+def _objectives(folder: Path, table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+    """The sweep's Pareto objectives (from its ``sweep.json``), each a column of ``table``."""
+    from hwsim.sweep.spec import DEFAULT_PARETO
+    from hwsim.sweep.table import MANIFEST
+
+    try:
+        chosen = json.loads((folder / MANIFEST).read_text()).get("pareto") or DEFAULT_PARETO
+    except (OSError, ValueError):
+        chosen = DEFAULT_PARETO
+    objectives = {sense: tuple(chosen.get(sense, ())) for sense in ("maximize", "minimize")}
+    for sense, names in objectives.items():
+        for name in names:
+            if name not in table:
+                raise HwsimError(f"{folder / MANIFEST}: pareto.{sense}: the results table has no column "
+                                 f"{name!r}")
+    return objectives
+
+
+def _default_color_axis(ok: pd.DataFrame, axes: list[str], objectives: dict[str, tuple[str, ...]]) -> str | None:
+    """The third objective when there is one, else an SRAM or capacity axis, else the first axis."""
+    shown = ("throughput", "energy_per_work_unit_j")
+    for name in (*objectives["maximize"], *objectives["minimize"]):
+        if name not in shown and pd.api.types.is_numeric_dtype(ok[name]) and ok[name].nunique() > 1:
+            return name
     numeric = [a for a in axes if a in ok and pd.api.types.is_numeric_dtype(ok[a])]
     for axis in numeric:
         if re.search(r"sram|capacity", axis):
@@ -157,15 +187,17 @@ def _pareto_figure(rows: pd.DataFrame, color: str | None):
     return fig
 
 
-def _markdown(table: pd.DataFrame, ok: pd.DataFrame, axes: list[str], images: list[tuple[str, str]]) -> str:
+def _markdown(table: pd.DataFrame, ok: pd.DataFrame, axes: list[str], images: list[tuple[str, str]],
+              objectives: dict[str, tuple[str, ...]]) -> str:
     counts = table["status"].value_counts().to_dict()
     lines = [f"# Sweep: {table['point_id'].nunique()} points x {table['trace'].nunique()} traces", "",
              ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "missing")) + " runs; "
              f"fidelity {', '.join(sorted(table['fidelity'].dropna().unique()))}.", ""]
+    goals = "; ".join(f"{sense} {', '.join(names)}" for sense, names in objectives.items() if names)
     shown = ["point_id", *axes, "throughput", "throughput_unit", "energy_per_work_unit_j", "total_cycles"]
+    shown += [name for names in objectives.values() for name in names if name not in shown]
     for _, rows in ok.groupby("trace_index", sort=True):
-        lines += [f"## {rows['trace'].iat[0]}: Pareto front (throughput vs energy per "
-                  f"{rows['work_unit'].iat[0]})", ""]
+        lines += [f"## {rows['trace'].iat[0]}: Pareto front ({goals})", ""]
         front = rows[rows["pareto"]].sort_values("energy_per_work_unit_j", kind="stable")
         lines += [markdown_table(front[shown].reset_index(drop=True)), ""]
     lines += ["## Figures", ""] + [f"![{alt}]({src})" for alt, src in images] + [""]

@@ -34,7 +34,7 @@ from hwsim.config.machine import MachineConfig, load_arch
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.results import dumps_json
 from hwsim.sweep.spec import SweepSpec, TraceSource, numeric
-from hwsim.sweep.table import MANIFEST, POINTS, RESULTS, build_table, metrics_row, write_table
+from hwsim.sweep.table import MANIFEST, POINTS, RESULTS, build_table, metrics_row, on_chip_bytes, write_table
 
 #: Seconds to wait for an existing scheduler to answer.
 CONNECT_TIMEOUT_S = 30
@@ -242,7 +242,8 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     atomic_write_text(out / MANIFEST, dumps_json({
         "name": spec.name, "sweep_file": spec.source, "description": spec.description,
         "fidelity": runs[0].fidelity if runs else (fidelity or spec.fidelity), "axes": axes,
-        "traces": [t.label for t in spec.traces], "runs": len(runs)}))
+        "traces": [t.label for t in spec.traces], "runs": len(runs),
+        "pareto": {sense: list(names) for sense, names in spec.pareto.items()}}))
     saved = {run.name: _saved(points_dir / f"{run.name}.json", run, retry_failed) for run in runs}
     # Trace-major order: a worker then replays one trace on many points in a row, and
     # keeps it in its trace cache.
@@ -275,15 +276,17 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     rows = []
     for run in runs:
         result = saved[run.name]
+        # Design metrics come from the point's machine, not from its run.
+        design = {"on_chip_bytes": on_chip_bytes(run.machine)} if run.machine is not None else {}
         if result is None:
             outcome.missing += 1
             rows.append({"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,
                          **{k: numeric(v) for k, v in run.values.items()}, "fidelity": run.fidelity,
                          "status": "missing", "error": "not run (worker lost); rerun with --resume",
-                         "run_hash": run.run_hash})
+                         "run_hash": run.run_hash, **design})
         else:
             outcome.failed += result["row"]["status"] != "ok"
-            rows.append(result["row"])
+            rows.append({**result["row"], **design})
     write_table(build_table(rows, axes), outcome.table, axes)
     return outcome
 

@@ -12,10 +12,12 @@ axis together) or a seeded ``sample`` (``random`` or ``latin_hypercube``)::
       components.sram.capacity: {low: 8 MiB, high: 64 MiB, log: true, num: 4}
     combine: grid
     constraints: ["components.sram.capacity <= 32 MiB"]
+    pareto: {maximize: [throughput], minimize: [energy_per_work_unit_j, on_chip_bytes]}
 
 Constraints are written in a small expression language (see :func:`compile_expression`),
 parsed here and never handed to Python's ``eval``. Every error is a ConfigError naming the
-sweep file and the key path.
+sweep file and the key path. ``pareto`` names the objectives of the report's Pareto front
+(table columns or axis keys; the default is the one shown).
 """
 
 from __future__ import annotations
@@ -40,12 +42,18 @@ from hwsim.sweep.constraints import (
 )
 
 TOP_KEYS = ("name", "description", "machine", "overrides", "traces", "axes", "combine", "sample",
-            "constraints", "fidelity", "allow_overflow")
+            "constraints", "fidelity", "allow_overflow", "pareto")
 COMBINE = ("grid", "zip", "sample")
 SAMPLE_METHODS = ("random", "latin_hypercube")
 FIDELITIES = ("event", "roofline")
 RANGE_KEYS = ("low", "high", "log", "num", "integer")
 TRACE_KEYS = ("label", "family", "preset", "params", "seed", "path")
+#: The default Pareto objectives: throughput up, energy per work unit and on-chip storage down.
+DEFAULT_PARETO = {"maximize": ("throughput",), "minimize": ("energy_per_work_unit_j", "on_chip_bytes")}
+#: Table columns a Pareto objective may name besides the axes and the per-tier ``bytes_*``
+#: and ``peak_bytes_*`` columns (see :mod:`hwsim.sweep.table`).
+OBJECTIVE_COLUMNS = ("throughput", "seconds", "total_cycles", "energy_j", "energy_per_work_unit_j",
+                     "busiest_utilization", "on_chip_bytes")
 
 
 @dataclass(frozen=True)
@@ -126,6 +134,7 @@ class SweepSpec:
     fidelity: str = "event"
     allow_overflow: bool = False
     description: str = ""
+    pareto: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PARETO))
 
     def points(self) -> list[Point]:
         """Every point that passes the constraints, in a deterministic order.
@@ -195,7 +204,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
         constraints=_constraints(raw.get("constraints") or [], [a.key for a in axes], src),
         fidelity=_choice(raw.get("fidelity", "event"), FIDELITIES, f"{src}: fidelity"),
         allow_overflow=_flag(raw.get("allow_overflow", False), f"{src}: allow_overflow"),
-        description=str(raw.get("description", "")), **sample)
+        description=str(raw.get("description", "")),
+        pareto=_pareto(raw.get("pareto"), [a.key for a in axes], src), **sample)
 
 
 def _check_keys(block: dict, allowed: tuple[str, ...], prefix: str) -> None:
@@ -308,6 +318,31 @@ def _sample(value: Any, combine: str, src: str) -> dict[str, Any]:
     return {"sample_method": _choice(value.get("method", "latin_hypercube"), SAMPLE_METHODS, f"{src}: sample.method"),
             "sample_n": _whole(value.get("n"), f"{src}: sample.n", 1),
             "sample_seed": _whole(value.get("seed", 0), f"{src}: sample.seed")}
+
+
+def _pareto(value: Any, keys: list[str], src: str) -> dict[str, tuple[str, ...]]:
+    """The Pareto objectives: ``{maximize: [...], minimize: [...]}`` of table columns or axes."""
+    if value is None:
+        return dict(DEFAULT_PARETO)
+    if not isinstance(value, dict) or not value:
+        raise ConfigError(f"{src}: pareto: expected {{maximize: [columns], minimize: [columns]}}")
+    _check_keys(value, ("maximize", "minimize"), f"{src}: pareto.")
+    known = (*OBJECTIVE_COLUMNS, *keys)
+    out: dict[str, tuple[str, ...]] = {}
+    for sense in ("maximize", "minimize"):
+        names = value.get(sense) or []
+        names = [names] if isinstance(names, str) else names
+        if not isinstance(names, list):
+            raise ConfigError(f"{src}: pareto.{sense}: expected a list of column names")
+        for name in map(str, names):
+            if name not in known and not name.startswith(("bytes_", "peak_bytes_")):
+                raise ConfigError(f"{src}: pareto.{sense}: unknown column {name!r}{did_you_mean(name, known)} "
+                                  f"(one of {', '.join(OBJECTIVE_COLUMNS)}, an axis, or bytes_<tier>)")
+        out[sense] = tuple(map(str, names))
+    chosen = [*out["maximize"], *out["minimize"]]
+    if not chosen or len(set(chosen)) < len(chosen):
+        raise ConfigError(f"{src}: pareto: name each objective once, at least one in all (got {chosen})")
+    return out
 
 
 def _constraints(value: Any, keys: list[str], src: str) -> tuple[Expression, ...]:

@@ -9,7 +9,8 @@ the same sweep always gives a byte-identical table. Columns, in order:
   ``status`` (``ok``, ``failed`` or ``missing``), ``error``;
 * ``total_cycles`` (reference-clock cycles), ``seconds``, ``throughput`` (work units/s) and
   ``throughput_unit``, ``work_unit``, ``energy_j`` (J), ``energy_per_work_unit_j`` (J/unit),
-  ``busiest_component``, ``busiest_utilization`` (0..1);
+  ``busiest_component``, ``busiest_utilization`` (0..1), ``on_chip_bytes`` (the point's
+  on-chip storage: SRAM capacity plus CAM key storage, bytes; a cost of the design);
 * ``bytes_<tier or link>`` (bytes moved) and ``peak_bytes_<tier>`` (peak occupancy, bytes);
 * ``run_hash``: a stable hash of (resolved machine config, trace identity).
 """
@@ -27,6 +28,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hwsim.atomic import atomic_path
+from hwsim.config.machine import MachineConfig
 
 RESULTS = "results.parquet"
 POINTS = "points"
@@ -36,7 +38,7 @@ PARQUET_KEY = b"hwsim.sweep"
 HEAD = ("point_id", "trace", "trace_index")
 STATUS = ("machine", "fidelity", "status", "error")
 METRICS = ("total_cycles", "seconds", "throughput", "throughput_unit", "work_unit", "energy_j",
-           "energy_per_work_unit_j", "busiest_component", "busiest_utilization")
+           "energy_per_work_unit_j", "busiest_component", "busiest_utilization", "on_chip_bytes")
 TEXT = ("point_id", "trace", "machine", "fidelity", "status", "error", "throughput_unit", "work_unit",
         "busiest_component", "run_hash")
 
@@ -60,6 +62,19 @@ def metrics_row(summary: dict[str, Any]) -> dict[str, Any]:
     for name, link in sorted(summary.get("links", {}).items()):
         row[f"bytes_{name}"] = int(link["bytes"])
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def on_chip_bytes(machine: MachineConfig) -> int:
+    """Bytes of on-chip storage in ``machine``: every SRAM's capacity (banked ``sram``
+    components and memory tiers marked ``on_chip``) and every CAM's keys (entries x key
+    bits x banks / 8). Off-chip tiers (HBM, DRAM, CXL, SSD) do not count."""
+    total = 0
+    for spec in machine.components:
+        if spec.kind == "sram" or (spec.kind == "memory_tier" and spec.config.on_chip):
+            total += int(spec.config.capacity)
+        elif spec.kind == "cam_unit":
+            total += spec.config.entries * spec.config.key_bits * spec.config.count // 8
+    return total
 
 
 def build_table(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:

@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+import json
 
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from hwsim.errors import ConfigError
 from hwsim.reports.sweep import is_sweep_folder, pareto_front, render_sweep
-from hwsim.sweep import load_sweep, run_sweep
+from hwsim.sweep import load_sweep, read_results, run_sweep
 
 from ..conftest import ARCH, EXAMPLES
 
@@ -15,6 +22,81 @@ def test_pareto_front_keeps_exactly_the_non_dominated_points():
     energy = np.array([2.0, 1.0, 3.0, 4.0, 1.5, 0.1, 3.0])
     # 0: 10@2; 1: 8@1; 2: 12@3 (and its duplicate 6); 3 loses to 2; 4 loses to 1; 5 is NaN.
     assert pareto_front(throughput, energy).tolist() == [True, True, True, False, False, False, True]
+
+
+def brute_force_front(up: np.ndarray, down: np.ndarray) -> list[bool]:
+    """Point i is on the front unless some j is >= on every maximised objective, <= on every
+    minimised one and strictly better on one; NaN points are off it."""
+    n = len(up)
+    valid = [bool(np.isfinite(up[i]).all() and np.isfinite(down[i]).all()) for i in range(n)]
+    front = []
+    for i in range(n):
+        dominated = any(valid[j] and all(up[j] >= up[i]) and all(down[j] <= down[i])
+                        and (any(up[j] > up[i]) or any(down[j] < down[i])) for j in range(n))
+        front.append(valid[i] and not dominated)
+    return front
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 25).flatmap(lambda n: st.tuples(
+    arrays(float, (n, 1), elements=st.sampled_from([1.0, 2.0, 3.0, np.nan])),
+    arrays(float, (n, 2), elements=st.sampled_from([0.5, 1.0, 2.0])))))
+def test_pareto_front_with_three_objectives_equals_a_brute_force_count(objectives):
+    up, down = objectives
+    assert pareto_front(up, down).tolist() == brute_force_front(up, down)
+
+
+SRAM_SWEEP = f"""
+machine: {ARCH / 'systolic-128.yaml'}
+traces: [{EXAMPLES / 'gemm.csv'}]
+axes:
+  components.mxu.rows: [64, 128]
+  components.sram.capacity: [16 MiB, 32 MiB]
+"""
+
+
+def test_extra_on_chip_sram_that_buys_nothing_is_off_the_default_front(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(SRAM_SWEEP)
+    run_sweep(load_sweep(sweep), tmp_path / "out", workers=0, quiet=True)
+    table, _ = read_results(tmp_path / "out")
+    # The flat on-chip SRAM tier's capacity is the point's on-chip storage.
+    assert table["on_chip_bytes"].tolist() == table["components.sram.capacity"].astype(int).tolist()
+    text = render_sweep(tmp_path / "out").read_text()
+    front = text.split("## All runs")[0]
+    # The 128-row array is faster and, leaking for less time, spends less energy per token;
+    # gemm.csv fits 16 MiB, so 32 MiB ties on both at twice the SRAM and is off the front.
+    assert "minimize energy_per_work_unit_j, on_chip_bytes" in front
+    on_front = [p for p in ("p0000", "p0001", "p0002", "p0003") if f"| {p} |" in front]
+    assert on_front == ["p0002"]
+    big = table.set_index("point_id").loc[["p0002", "p0003"]]
+    assert big["total_cycles"].nunique() == 1 and big["energy_per_work_unit_j"].nunique() == 1
+
+
+def test_pareto_objectives_come_from_the_sweep_file(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(SRAM_SWEEP + "pareto: {maximize: [components.sram.capacity], minimize: [total_cycles]}\n")
+    run_sweep(load_sweep(sweep), tmp_path / "out", workers=0, quiet=True)
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["pareto"] == {
+        "maximize": ["components.sram.capacity"], "minimize": ["total_cycles"]}
+    front = render_sweep(tmp_path / "out").read_text().split("## All runs")[0]
+    # 128 rows are faster; with SRAM maximised, only the 32 MiB 128-row point is on the front.
+    assert "| p0003 |" in front and "| p0000 |" not in front and "| p0001 |" not in front
+    assert "| p0002 |" not in front
+
+
+@pytest.mark.parametrize(("block", "message"), [
+    ("pareto: {maximize: [throughput], minimize: [energy_per_unit]}",
+     "pareto.minimize: unknown column 'energy_per_unit' (did you mean 'energy_per_work_unit_j'?)"),
+    ("pareto: {maximize: [throughput], minimize: [throughput]}", "pareto: name each objective once"),
+    ("pareto: {best: [throughput]}", "pareto.best: unknown key"),
+])
+def test_bad_pareto_objectives_name_the_sweep_file(tmp_path, block, message):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(SRAM_SWEEP + block + "\n")
+    with pytest.raises(ConfigError) as err:
+        load_sweep(sweep)
+    assert str(err.value).startswith(f"{sweep}: ") and message in str(err.value)
 
 
 def test_render_writes_a_figure_per_axis_and_trace_and_a_markdown_table(tmp_path):

@@ -13,9 +13,11 @@ import pandas as pd
 import pytest
 
 from hwsim.cli.main import main
+from hwsim.config.machine import load_arch
 from hwsim.errors import ConfigError
 from hwsim.sweep import load_sweep, plan, read_results, run_sweep
 from hwsim.sweep import runner as runner_module
+from hwsim.sweep.table import on_chip_bytes
 
 from ..conftest import ARCH, EXAMPLES, ROOT
 from .interrupt import kill_when_saved, slow_sweep
@@ -195,3 +197,12 @@ def test_a_bad_workload_parameter_names_the_sweep_file_and_trace(tmp_path):
                     "axes: {components.hbm.bandwidth: [2 TB/s]}\n")
     with pytest.raises(ConfigError, match=r"w.yaml: traces\[0\]: .*num_layerz"):
         plan(load_sweep(path))
+
+
+@pytest.mark.parametrize(("machine", "expected"), [
+    ("worldkv-asic.yaml", 256 * 2**20 + 65536 * 64 // 8),   # banked SRAM + CAM keys
+    ("systolic-128.yaml", 32 * 2**20),                        # a flat tier marked on_chip
+    ("h100-sxm.yaml", 0),                                     # HBM and CPU DRAM are off chip
+])
+def test_on_chip_bytes_counts_srams_and_cam_keys_only(machine, expected):
+    assert on_chip_bytes(load_arch(ARCH / machine)) == expected
