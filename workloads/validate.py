@@ -212,13 +212,14 @@ def flop_checks() -> list[Check]:
     expected = blocks * 3 * gdn2_recurrent_flops(5, H, K, V)
     checks = [Check("gdn2 decode: trace state-update FLOPs == recurrent kernel count",
                     abs(emitted - expected), 0, f"{emitted} vs {expected}")]
-    prefill = generate_trace("deltanet2", "gdn2-1.3b", {**dims, "mode": "prefill", "seq_len": "96",
-                                                        "tokens_per_step": "192", "chunk_size": "32"},
-                             seed=0).to_frame()
-    emitted = int(prefill.loc[prefill["tag"].str.startswith("chunk_"), "flops"].sum())
-    expected = blocks * 2 * gdn2_chunked_flops(96, H, K, V, 32)
-    checks.append(Check("gdn2 prefill: trace chunkwise FLOPs == chunked kernel count (T=96, C=32)",
-                        abs(emitted - expected), 0, f"{emitted} vs {expected}"))
+    for T in (96, 100):   # whole chunks, and a partial last chunk of 4 tokens
+        prefill = generate_trace("deltanet2", "gdn2-1.3b", {**dims, "mode": "prefill", "seq_len": str(T),
+                                                            "tokens_per_step": str(2 * T), "chunk_size": "32"},
+                                 seed=0).to_frame()
+        emitted = int(prefill.loc[prefill["tag"].str.startswith("chunk_"), "flops"].sum())
+        expected = blocks * 2 * gdn2_chunked_flops(T, H, K, V, 32)
+        checks.append(Check(f"gdn2 prefill: trace chunkwise FLOPs == chunked kernel count (T={T}, C=32)",
+                            abs(emitted - expected), 0, f"{emitted} vs {expected}"))
     wkv = {"num_layers": "2", "d_model": "256", "num_heads": "2", "head_dim": "128", "d_ff": "512",
            "tokens_per_frame": "64", "rollout_frames": "144"}
     frame = generate_trace("worldkv", "lingbot-world-fast", wkv, seed=0).to_frame()

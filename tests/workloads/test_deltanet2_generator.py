@@ -69,6 +69,19 @@ def test_small_prefill_gemm_and_core_flops_equal_closed_form(variant):
     assert (state.kind == "state_update").all() and (state.elements == spec.seq_len // spec.chunk_size).all()
 
 
+def test_a_partial_last_chunk_gets_its_own_kernels_at_its_own_length():
+    spec = small_spec(seq_len=18, tokens_per_step=36)          # 4 chunks of 4 and one of 2
+    frame = frame_of(spec)
+    core = frame[frame.tag.isin(CHUNK_TAGS) & (frame.layer == 0)]
+    assert list(core.tag) == list(CHUNK_TAGS) * 2
+    full, tail = core.iloc[:6], core.iloc[6:]
+    assert (full[full.kind == "gemm"].m == 4).all() and (tail[tail.kind == "gemm"].m == 2).all()
+    assert full[full.tag == "chunk_state"].elements.item() == 4 and tail[tail.tag == "chunk_state"].elements.item() == 1
+    K, V, H = spec.head_k_dim, spec.head_v_dim, spec.num_heads
+    assert full.flops.sum() == spec.num_seqs * H * 4 * chunk_flops(4, K, V)
+    assert tail.flops.sum() == spec.num_seqs * H * chunk_flops(2, K, V)
+
+
 def test_gate_projections_per_variant():
     tags = {v: set(frame_of(small_spec(variant=v)).tag) for v in ("gdn2", "kda", "gdn")}
     assert {"erase_proj", "write_proj", "decay_down", "decay_up"} <= tags["gdn2"]
@@ -196,7 +209,7 @@ def test_generation_is_deterministic_for_a_seed():
 
 
 @pytest.mark.parametrize("params, name", [
-    ({"seq_len": "100"}, "seq_len"),
+    ({"seq_len": "0"}, "seq_len"),
     ({"tokens_per_step": "3000"}, "tokens_per_step"),
     ({"num_heads": "-1"}, "num_heads"),
     ({"variant": "gdn3"}, "variant"),

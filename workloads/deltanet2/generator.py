@@ -41,7 +41,7 @@ from workloads.common.lm import (
 )
 from workloads.common.ops import OpTable
 from workloads.common.spec import trace_meta
-from workloads.deltanet2.flops import gdn2_chunked_flops, gdn2_recurrent_flops
+from workloads.deltanet2.flops import gdn2_chunk_flops, gdn2_recurrent_flops
 from workloads.deltanet2.spec import FAMILY, DeltaNet2Spec
 
 #: Per element: 2 x kernel multiply-adds of the depthwise conv, then SiLU (sigmoid + multiply).
@@ -75,18 +75,26 @@ def _gate_row_bytes(spec: DeltaNet2Spec) -> tuple[int, int, int]:
 
 
 def chunk_kernels(spec: DeltaNet2Spec, seqs: int, **extra) -> list[Template]:
-    """The chunkwise forward kernels K0..K5 of one mixer layer over ``seqs`` sequences."""
-    T, C = spec.seq_len, spec.chunk_size
+    """The chunkwise forward kernels K0..K5 of one mixer layer over ``seqs`` sequences.
+
+    The ⌊T/C⌋ full chunks form one set of six ops; a last partial chunk of T mod C tokens
+    (which the kernels run at its own length) forms a second set, shaped to that length.
+    """
+    full, tail = divmod(spec.seq_len, spec.chunk_size)
+    ops = _chunk_set(spec, seqs, spec.chunk_size, full, **extra) if full else []
+    return ops + (_chunk_set(spec, seqs, tail, 1, **extra) if tail else [])
+
+
+def _chunk_set(spec: DeltaNet2Spec, seqs: int, C: int, nc: int, **extra) -> list[Template]:
+    """K0..K5 over ``nc`` chunks of ``C`` tokens per sequence and head."""
     H, K, V = spec.num_heads, spec.head_k_dim, spec.head_v_dim
-    nc = T // C
     n = seqs * H * nc                     # (sequence, head, chunk) instances
-    rows = seqs * T * H                   # (token, head) rows
+    rows = seqs * nc * C * H              # (token, head) rows
     f_intra, f_solve = 4 * C * C * K, (C ** 3 - C) // 3
     f_wy, f_state, f_out = 2 * C * C * (K + V), 4 * C * K * V + 2 * K * V, 2 * C * K * V + 2 * C * C * V
-    total = seqs * gdn2_chunked_flops(T, H, K, V, C)
-    f_prep = total - n * (f_intra + f_solve + f_wy + f_state + f_out)
+    f_prep = n * (gdn2_chunk_flops(C, K, V) - (f_intra + f_solve + f_wy + f_state + f_out))
     if f_prep < 0:
-        raise ValueError("gdn2_chunked_flops is smaller than the dense chunkwise terms of Eq. 2.19")
+        raise ValueError("gdn2_chunk_flops is smaller than the dense chunkwise terms of Eq. 2.19")
     g_row, b_row, w_row = _gate_row_bytes(spec)
     qk_row = 2 * K * BF16
     tile = C * C * FP32

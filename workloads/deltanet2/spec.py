@@ -44,9 +44,6 @@ class DeltaNet2Spec(LMScenario):
 
     def __post_init__(self) -> None:
         validate_fields(self, FAMILY)
-        if self.mode != "decode":
-            check(self.seq_len % self.chunk_size == 0, FAMILY, "seq_len",
-                  f"must be a multiple of chunk_size ({self.chunk_size}), got {self.seq_len}")
         self.check_scenario(FAMILY)
         check(not self.hybrid or self.num_blocks % 2 == 0, FAMILY, "num_blocks",
               f"a hybrid model alternates mixer and SWA blocks, so it needs an even count, "
