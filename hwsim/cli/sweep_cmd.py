@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import argparse
 
+import pandas as pd
+
 from hwsim.errors import HwsimError
-from hwsim.sweep.runner import run_sweep
-from hwsim.sweep.spec import FIDELITIES, load_sweep
+from hwsim.sweep.runner import plan, run_sweep
+from hwsim.sweep.spec import FIDELITIES, SweepSpec, load_sweep
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run every design point of a sweep file on every trace and write "
                                    "DIR/results.parquet (one row per point x trace).")
     p.add_argument("sweep", help="sweep file (YAML): base machine, traces, axes, constraints")
-    p.add_argument("--out", required=True, help="output folder (points/ and results.parquet)")
+    p.add_argument("--out", help="output folder (points/ and results.parquet); required unless --dry-run")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, metavar="N",
                        help="local worker processes (default: one per core; 0 = in this process, no Dask)")
@@ -29,6 +31,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="keep saved runs of an interrupted sweep; run the rest")
     p.add_argument("--retry-failed", action="store_true", help="with --resume: also rerun failed points")
     p.add_argument("--quiet", action="store_true", help="no progress line; print only the table path")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the design points (after constraints) and check every point's machine; run nothing")
     p.set_defaults(handler=run)
 
 
@@ -38,6 +42,10 @@ def run(args: argparse.Namespace) -> int:
     if args.retry_failed and not args.resume:
         raise HwsimError("--retry-failed: only with --resume")
     spec = load_sweep(args.sweep)
+    if args.dry_run:
+        return _dry_run(spec, args.fidelity)
+    if not args.out:
+        raise HwsimError("--out: required (the folder for the sweep's results)")
     outcome = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                         fidelity=args.fidelity, resume=args.resume, retry_failed=args.retry_failed,
                         quiet=args.quiet)
@@ -49,3 +57,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {outcome.missing} runs were lost with their workers; rerun with --resume")
         return 1
     return 0
+
+
+def _dry_run(spec: SweepSpec, fidelity: str | None) -> int:
+    """Print every point with its values (and any invalid machine); 2 when a point is invalid."""
+    runs = [run for run in plan(spec, fidelity) if run.trace_index == 0]
+    total = len(runs)
+    rows = [{"point": run.point_id, **{k: f"{v:.4g}" if isinstance(v, float) else str(v)
+                                       for k, v in run.values.items()},
+             "machine": "ok" if not run.error else f"invalid: {run.error}"} for run in runs]
+    print(f"sweep {spec.name}: {total} points ({spec.combine}; {spec.combinations()} before constraints) x "
+          f"{len(spec.traces)} traces = {total * len(spec.traces)} runs, {fidelity or spec.fidelity}")
+    if rows:
+        print(pd.DataFrame(rows).to_string(index=False))
+    invalid = sum(bool(run.error) for run in runs)
+    if invalid:
+        print(f"{invalid} of {total} points have an invalid machine; they would be recorded as failed")
+    return 2 if invalid else 0

@@ -136,6 +136,13 @@ class SweepSpec:
     description: str = ""
     pareto: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PARETO))
 
+    def combinations(self) -> int:
+        """How many points the axes give before constraints drop any."""
+        if self.combine == "sample":
+            return self.sample_n
+        lengths = [len(a.grid_values()) for a in self.axes]
+        return math.prod(lengths) if self.combine == "grid" else lengths[0]
+
     def points(self) -> list[Point]:
         """Every point that passes the constraints, in a deterministic order.
 

@@ -206,3 +206,23 @@ def test_a_bad_workload_parameter_names_the_sweep_file_and_trace(tmp_path):
 ])
 def test_on_chip_bytes_counts_srams_and_cam_keys_only(machine, expected):
     assert on_chip_bytes(load_arch(ARCH / machine)) == expected
+
+
+def test_dry_run_lists_the_points_and_checks_their_machines_without_running(tmp_path, capsys):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{EXAMPLES / 'gemm.csv'}, {EXAMPLES / 'offload.csv'}]\n"
+                     "axes:\n  components.hbm.bandwidth: [32 GB/s, 64 GB/s, 128 GB/s]\n"
+                     "  components.link.bandwidth: [4 GB/s, 8 GB/s]\n"
+                     "constraints: ['hbm.bandwidth <= 64 GB/s']\n")
+    assert main(["sweep", str(sweep), "--dry-run"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "sweep sweep: 4 points (grid; 6 before constraints) x 2 traces = 8 runs, event"
+    assert [line.split()[0] for line in out[2:]] == ["p0000", "p0001", "p0002", "p0003"]
+    assert out[2].split() == ["p0000", "32", "GB/s", "4", "GB/s", "ok"]
+    assert list(tmp_path.iterdir()) == [sweep]
+
+    sweep.write_text(sweep.read_text().replace("4 GB/s, 8 GB/s]", "4 GB/s, -8 GB/s]"))
+    assert main(["sweep", str(sweep), "--dry-run"]) == 2
+    text = capsys.readouterr().out
+    assert "p0001" in text and "invalid: " in text and "components.link.bandwidth: must be > 0.0" in text
+    assert "2 of 4 points have an invalid machine" in text
