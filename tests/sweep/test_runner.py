@@ -226,3 +226,16 @@ def test_dry_run_lists_the_points_and_checks_their_machines_without_running(tmp_
     text = capsys.readouterr().out
     assert "p0001" in text and "invalid: " in text and "components.link.bandwidth: must be > 0.0" in text
     assert "2 of 4 points have an invalid machine" in text
+
+
+def test_gdn2_decode_example_state_stops_spilling_where_the_docs_say(tmp_path):
+    run_sweep(load_sweep(ROOT / "examples" / "sweeps" / "gdn2-decode-sram.yaml"), tmp_path / "out",
+              workers=0, quiet=True)
+    table, _ = read_results(tmp_path / "out")
+    assert (table["status"] == "ok").all()
+    mib = 2**20
+    for trace, fits_from in (("batch-1", 32 * mib), ("batch-4", 128 * mib), ("batch-8", 256 * mib)):
+        rows = table[table["trace"] == trace].set_index("components.sram.capacity")
+        spilled = rows["bytes_hbm"] > rows["bytes_hbm"].min()
+        # 18 MiB of state per sequence: HBM traffic is higher exactly while it does not fit.
+        assert spilled.to_dict() == {float(c): c < fits_from for c in rows.index}
