@@ -22,7 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check hwsim workloads tests benchmarks
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/bench_engine.py
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) reports .pytest_cache

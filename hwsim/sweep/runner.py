@@ -34,7 +34,15 @@ from hwsim.config.machine import MachineConfig, load_arch
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.results import dumps_json
 from hwsim.sweep.spec import SweepSpec, TraceSource, numeric
-from hwsim.sweep.table import MANIFEST, POINTS, RESULTS, build_table, metrics_row, on_chip_bytes, write_table
+from hwsim.sweep.table import (
+    MANIFEST,
+    POINTS,
+    RESULTS,
+    build_table,
+    metrics_row,
+    on_chip_bytes,
+    write_table,
+)
 
 #: Seconds to wait for an existing scheduler to answer.
 CONNECT_TIMEOUT_S = 30
