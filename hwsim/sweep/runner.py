@@ -11,7 +11,9 @@ the runs that are not yet saved:
   this process, without Dask (for debugging);
 * each finished run is written at once, atomically, to ``DIR/points/<point_id>-t<i>.json``
   by the driver; a run that raises is saved with ``status="failed"`` and its error, and the
-  others go on; a run lost with its worker is not saved and is rerun by ``resume``;
+  others go on; a run whose worker dies is rerun by Dask on another worker, and one lost
+  for good (its workers keep dying, or the cluster goes away) is not saved and is rerun by
+  ``resume``;
 * the tidy table ``DIR/results.parquet`` is assembled from the run files at the end.
 """
 
