@@ -1,6 +1,7 @@
 """A tiny progress line for multi-run work (comparisons, sweeps).
 
-On a terminal it keeps one updating line on stderr with done/total, failures, rate and ETA::
+On a terminal it keeps one updating line on stderr with done/total, failures, a bar, the
+number left, the rate and the ETA::
 
     with Progress(len(jobs), "compare") as bar:
         for job in jobs:
@@ -17,6 +18,9 @@ from __future__ import annotations
 import sys
 import time
 from typing import TextIO
+
+#: Characters of the bar drawn between the counts and the rate.
+BAR_WIDTH = 20
 
 
 class Progress:
@@ -60,12 +64,16 @@ class Progress:
         """The current progress text (without the carriage return)."""
         elapsed = max(time.monotonic() - self._start, 1e-9)
         rate = self.done / elapsed
+        remaining = max(self.total - self.done, 0)
+        filled = BAR_WIDTH * min(self.done, self.total) // max(self.total, 1)
         parts = [f"{self.label} " if self.label else "", f"{self.done}/{self.total}"]
         if self.failed:
             parts.append(f" ({self.failed} failed)")
+        parts.append(f" [{'#' * filled}{'.' * (BAR_WIDTH - filled)}]")
+        if remaining:
+            parts.append(f" {remaining} left")
         if self.done:
             parts.append(f"  {rate:.3g}/s")
-            remaining = max(self.total - self.done, 0)
             parts.append(f"  ETA {_clock(remaining / rate)}" if remaining else
                          f"  in {_clock(elapsed)}")
         return "".join(parts)

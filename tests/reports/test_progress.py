@@ -32,7 +32,8 @@ def test_progress_on_a_tty_shows_done_total_failures_rate_and_ends_the_line():
     stream = FakeTty()
     with Progress(4, "compare", stream=stream, min_interval=0.0) as bar:
         bar.advance()
-        assert "ETA" in bar.line() and "/s" in bar.line()
+        assert "ETA" in bar.line() and "/s" in bar.line() and " 3 left" in bar.line()
+        assert "[#####" + "." * 15 + "]" in bar.line()
         bar.advance(2, failed=True)
         bar.advance()
     text = stream.getvalue()
@@ -40,7 +41,8 @@ def test_progress_on_a_tty_shows_done_total_failures_rate_and_ends_the_line():
     assert "\rcompare 1/4" in text
     assert "compare 3/4 (2 failed)" in text
     final = text.rstrip("\n").split("\r")[-1]
-    assert final.startswith("compare 4/4 (2 failed)") and " in " in final
+    assert final.startswith("compare 4/4 (2 failed) [" + "#" * 20 + "]") and " in " in final
+    assert " left" not in final
     assert text.endswith("\n") and text.count("\n") == 1
 
 
