@@ -25,12 +25,15 @@ import pandas as pd
 from hwsim.atomic import atomic_write_text
 from hwsim.errors import HwsimError
 from hwsim.reports.tables import DPI, figure_png, markdown_table, new_figure, save_png
+from hwsim.units import format_quantity
 
 RESULTS = "results.parquet"
 MARKDOWN = "sweep.md"
 FIGURES = "report"
 #: Rows of the full table written to the Markdown file; the Parquet file has them all.
 MAX_MARKDOWN_ROWS = 200
+#: Up to this many distinct swept values get a tick each, labelled with the value itself.
+MAX_VALUE_TICKS = 12
 TRACE_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
@@ -71,7 +74,9 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
 
     folder = Path(path)
     table, axes = read_results(folder)
-    objectives = _objectives(folder, table)
+    manifest = _manifest(folder)
+    objectives = _objectives(folder, table, manifest)
+    dimensions = {"on_chip_bytes": "bytes", **manifest.get("axis_dimensions", {})}
     figures = folder / FIGURES
     ok = table[table["status"] == "ok"].copy()
     ok["pareto"] = False
@@ -82,25 +87,32 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
     images = []
     for n, axis in enumerate(axes):
         name = f"axis-{n}-{_slug(axis)}.png"
-        save_png(figure_png(_axis_figure(ok, axis)), figures / name)
+        save_png(figure_png(_axis_figure(ok, axis, dimensions.get(axis, ""))), figures / name)
         images.append((f"metrics against {axis}", f"{FIGURES}/{name}"))
     for index, rows in ok.groupby("trace_index", sort=True):
         name = f"pareto-t{index}.png"
-        save_png(figure_png(_pareto_figure(rows, color)), figures / name)
+        save_png(figure_png(_pareto_figure(rows, color, dimensions.get(color or "", ""))), figures / name)
         images.append((f"Pareto front, {rows['trace'].iat[0]}", f"{FIGURES}/{name}"))
     text = _markdown(table, ok, axes, images, objectives)
     return atomic_write_text(folder / MARKDOWN, text)
 
 
-def _objectives(folder: Path, table: pd.DataFrame) -> dict[str, tuple[str, ...]]:
+def _manifest(folder: Path) -> dict:
+    """The sweep's ``sweep.json`` (empty when missing or unreadable: the table suffices)."""
+    from hwsim.sweep.table import MANIFEST
+
+    try:
+        return json.loads((folder / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _objectives(folder: Path, table: pd.DataFrame, manifest: dict) -> dict[str, tuple[str, ...]]:
     """The sweep's Pareto objectives (from its ``sweep.json``), each a column of ``table``."""
     from hwsim.sweep.spec import DEFAULT_PARETO
     from hwsim.sweep.table import MANIFEST
 
-    try:
-        chosen = json.loads((folder / MANIFEST).read_text()).get("pareto") or DEFAULT_PARETO
-    except (OSError, ValueError):
-        chosen = DEFAULT_PARETO
+    chosen = manifest.get("pareto") or DEFAULT_PARETO
     objectives = {sense: tuple(chosen.get(sense, ())) for sense in ("maximize", "minimize")}
     for sense, names in objectives.items():
         for name in names:
@@ -135,7 +147,30 @@ def _positions(values: pd.Series) -> tuple[np.ndarray, list[str] | None]:
     return values.astype(str).map({v: i for i, v in enumerate(labels)}).to_numpy(dtype=float), labels
 
 
-def _axis_figure(ok: pd.DataFrame, axis: str):
+def tick_label(value: float, dimension: str) -> str:
+    """An axis value for a tick: a quantity in its unit (bytes in KiB/MiB/GiB/TiB when they
+    are whole numbers of them), or the plain number."""
+    if dimension == "bytes":
+        for prefix, scale in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
+            if value >= scale and (value / scale) * 4 == round((value / scale) * 4):
+                return f"{value / scale:g} {prefix}B"
+    return format_quantity(value, dimension) if dimension else f"{value:g}"
+
+
+def _value_ticks(ax, x: np.ndarray, dimension: str, axis: str = "x") -> None:
+    """Ticks at the swept values themselves (when there are few), labelled in their unit."""
+    from matplotlib.ticker import FuncFormatter, NullLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    values = np.unique(x[np.isfinite(x)])
+    if 0 < len(values) <= MAX_VALUE_TICKS:
+        target.set_ticks(values, [tick_label(v, dimension) for v in values])
+        target.set_minor_locator(NullLocator())
+    elif dimension:
+        target.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v, dimension)))
+
+
+def _axis_figure(ok: pd.DataFrame, axis: str, dimension: str = ""):
     """One row per trace (their units differ): throughput and energy per work unit vs ``axis``."""
     from matplotlib.figure import Figure
 
@@ -156,15 +191,18 @@ def _axis_figure(ok: pd.DataFrame, axis: str):
             ax.set_title(f"{column} - {rows['trace'].iat[0]}", fontsize=8)
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels, rotation=30)
-            elif len(np.unique(x)) > 2 and x.min() > 0 and x.max() / x.min() >= 16:
-                ax.set_xscale("log")
+            else:
+                if len(np.unique(x)) > 2 and x.min() > 0 and x.max() / x.min() >= 16:
+                    ax.set_xscale("log")
+                _value_ticks(ax, x, dimension)
+                ax.tick_params(axis="x", labelrotation=30)
     for ax in grid[-1]:
         ax.set_xlabel(axis)
     fig.tight_layout()
     return fig
 
 
-def _pareto_figure(rows: pd.DataFrame, color: str | None):
+def _pareto_figure(rows: pd.DataFrame, color: str | None, dimension: str = ""):
     fig, ax = new_figure(7.0, 4.5)
     x = rows["energy_per_work_unit_j"].to_numpy(dtype=float)
     y = rows["throughput"].to_numpy(dtype=float)
@@ -172,7 +210,9 @@ def _pareto_figure(rows: pd.DataFrame, color: str | None):
     if color and color in rows and pd.api.types.is_numeric_dtype(rows[color]):
         shade = rows[color].to_numpy(dtype=float)
         points = ax.scatter(x, y, c=shade, cmap="viridis", s=22, zorder=2)
-        fig.colorbar(points, ax=ax).set_label(color)
+        bar = fig.colorbar(points, ax=ax)
+        bar.set_label(color)
+        _value_ticks(bar.ax, shade, dimension, axis="y")
     else:
         ax.scatter(x, y, color="#1f77b4", s=22, zorder=2)
     order = np.argsort(x[front], kind="stable")

@@ -252,6 +252,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     atomic_write_text(out / MANIFEST, dumps_json({
         "name": spec.name, "sweep_file": spec.source, "description": spec.description,
         "fidelity": runs[0].fidelity if runs else (fidelity or spec.fidelity), "axes": axes,
+        "axis_dimensions": {a.key: a.dimension for a in spec.axes if a.dimension},
         "traces": [t.label for t in spec.traces], "runs": len(runs),
         "pareto": {sense: list(names) for sense, names in spec.pareto.items()}}))
     saved = {run.name: _saved(points_dir / f"{run.name}.json", run, retry_failed) for run in runs}

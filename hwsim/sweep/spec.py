@@ -68,6 +68,8 @@ class Axis:
     log: bool = False
     num: int = 0
     integer: bool = False
+    dimension: str = ""      # "bytes", "bandwidth", ... when the values are quantities
+
 
     @property
     def is_range(self) -> bool:
@@ -283,7 +285,7 @@ def _axes(value: Any, src: str) -> tuple[Axis, ...]:
     for key, spec in value.items():
         key, where = str(key), f"{src}: axes.{key}"
         if isinstance(spec, list) and spec:
-            out.append(Axis(key, values=tuple(spec)))
+            out.append(Axis(key, values=tuple(spec), dimension=_common_dimension(spec)))
             continue
         if not isinstance(spec, dict):
             raise ConfigError(f"{where}: expected a non-empty list of values or a range {{low, high, log, num}}")
@@ -298,8 +300,17 @@ def _axes(value: Any, src: str) -> tuple[Axis, ...]:
             raise ConfigError(f"{where}: need 0 < low < high for a log range, low < high otherwise "
                               f"(got {spec['low']!r} and {spec['high']!r})")
         out.append(Axis(key, low=low, high=high, log=log, num=_whole(spec.get("num", 0), f"{where}.num", 0),
-                        integer=_flag(spec.get("integer", False), f"{where}.integer")))
+                        integer=_flag(spec.get("integer", False), f"{where}.integer"),
+                        dimension=next((d for d in (low_dim, high_dim) if d != "count"), "")))
     return tuple(out)
+
+
+def _common_dimension(values: list[Any]) -> str:
+    """The dimension all of a list axis's values share when they are quantity strings, else ""."""
+    dimensions = {quantity_dimension(v)[1] if isinstance(v, str) and quantity_dimension(v) else None
+                  for v in values}
+    dimension = dimensions.pop() if len(dimensions) == 1 else None
+    return dimension if dimension not in (None, "count") else ""
 
 
 def _quantity(value: Any, where: str) -> tuple[float, str]:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
 from hwsim.errors import ConfigError
-from hwsim.reports.sweep import is_sweep_folder, pareto_front, render_sweep
+from hwsim.reports.sweep import is_sweep_folder, pareto_front, render_sweep, tick_label
 from hwsim.sweep import load_sweep, read_results, run_sweep
 
 from ..conftest import ARCH, EXAMPLES
@@ -116,3 +116,19 @@ def test_render_writes_a_figure_per_axis_and_trace_and_a_markdown_table(tmp_path
     text = page.read_text()
     assert "# Sweep: 8 points x 2 traces" in text and "Pareto front" in text
     assert "](report/pareto-t1.png)" in text and "| placement.kv_window |" in text
+
+
+@pytest.mark.parametrize(("value", "dimension", "label"), [
+    (16 * 2**20, "bytes", "16 MiB"), (1.5 * 2**30, "bytes", "1.5 GiB"), (1e6, "bytes", "1 MB"),
+    (819e9, "bandwidth", "819 GB/s"), (1.25, "power", "1.25 W"), (64.0, "", "64"),
+])
+def test_tick_labels_show_swept_values_in_their_unit(value, dimension, label):
+    assert tick_label(value, dimension) == label
+
+
+def test_axis_dimensions_are_recorded_for_the_report(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(SRAM_SWEEP.replace("axes:\n", "axes:\n  components.hbm_bus.bandwidth: {low: 1 TB/s, high: 2 TB/s, num: 2}\n"))
+    run_sweep(load_sweep(sweep), tmp_path / "out", workers=0, quiet=True)
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["axis_dimensions"] == {
+        "components.hbm_bus.bandwidth": "bandwidth", "components.sram.capacity": "bytes"}
