@@ -9,6 +9,7 @@ typed object the simulator uses.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import typing
 from dataclasses import MISSING, field, fields
 from typing import Any
@@ -50,7 +51,7 @@ def build_config(cls: type, data: Any, where: str) -> Any:
     for key in data:
         if key not in known:
             raise ConfigError(f"{_join(where, key)}: unknown key{did_you_mean(str(key), tuple(known))}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     values = {}
     notes = {}
     for name, f in known.items():
@@ -71,6 +72,12 @@ def build_config(cls: type, data: Any, where: str) -> Any:
             raise ConfigError(f"{where}: energy references need a component with a provenance field")
         values["provenance"] = {**notes, **values.get("provenance", {})}
     return cls(**values)
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """Resolved field annotations of a config class (resolving them is slow; classes are few)."""
+    return typing.get_type_hints(cls)
 
 
 def _convert(value: Any, f: dataclasses.Field, hint: Any, path: str) -> Any:

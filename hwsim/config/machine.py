@@ -17,6 +17,7 @@ a ``dispatch`` table from op kind to the component that runs it::
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,8 +92,24 @@ def load_arch(path: str | os.PathLike, overrides: dict[str, Any] | list[str] | N
     ``"key.path=value"`` strings (values are read as YAML scalars). Raises ConfigError naming
     the file and key path of the first problem.
     """
+    return resolve_arch(read_arch(path), path, overrides)
+
+
+def read_arch(path: str | os.PathLike) -> dict[str, Any]:
+    """The machine YAML at ``path`` with its ``extends`` chain merged, not yet validated.
+
+    With :func:`resolve_arch`, lets a caller that builds many variants of one machine (a
+    sweep) read and parse the files once.
+    """
+    return _read_with_extends(Path(path), seen=())
+
+
+def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
+                 overrides: dict[str, Any] | list[str] | None = None) -> MachineConfig:
+    """Apply ``overrides`` to a copy of ``raw`` (from :func:`read_arch` of ``path``) and
+    validate it; errors name ``path`` like :func:`load_arch`'s."""
     path = Path(path)
-    raw = _read_with_extends(path, seen=())
+    raw = copy.deepcopy(raw)
     for key, value in _normalise_overrides(overrides).items():
         _apply_override(raw, key, value, path)
     return _validate(raw, str(path))

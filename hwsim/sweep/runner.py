@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.atomic import atomic_write_text
-from hwsim.config.machine import MachineConfig, load_arch
+from hwsim.config.machine import MachineConfig, load_arch, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.results import dumps_json
 from hwsim.sweep.spec import SweepSpec, TraceSource, numeric
@@ -111,10 +111,11 @@ def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
     _check_keys(spec)
     _check_workloads(spec)
     identities = [_trace_identity(t) for t in spec.traces]
+    base = read_arch(spec.machine)   # parsed once; every point resolves its own copy
     runs = []
     for point in spec.points():
         try:
-            machine, error = load_arch(spec.machine, overrides={**spec.overrides, **point.values}), ""
+            machine, error = resolve_arch(base, spec.machine, {**spec.overrides, **point.values}), ""
             config = machine.to_dict()
             config.pop("source", None)  # the machine's path must not change the hash
         except ConfigError as err:
