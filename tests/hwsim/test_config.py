@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 import hwsim
+from hwsim.config.machine import load_arch, read_arch, resolve_arch
 from hwsim.errors import ConfigError
 
 from ..conftest import ARCH
@@ -151,3 +154,15 @@ def test_override_into_a_missing_component_is_named(tmp_path):
     path = write(tmp_path, "m.yaml", BASE)
     with pytest.raises(ConfigError, match=r"override components.vc.lanes: no key components.vc \(did you mean 'vec'\?\)"):
         hwsim.load_arch(path, overrides={"components.vc.lanes": 4})
+
+
+def test_resolving_variants_of_one_parsed_machine_equals_loading_each_and_leaves_it_unchanged():
+    path = ARCH / "h200.yaml"
+    raw = read_arch(path)
+    before = copy.deepcopy(raw)
+    for bandwidth in ("2 TB/s", "6 TB/s"):
+        overrides = {"components.hbm.bandwidth": bandwidth, "placement.kv_window": "cpu_dram"}
+        assert resolve_arch(raw, path, overrides) == load_arch(path, overrides=overrides)
+    assert raw == before
+    with pytest.raises(ConfigError, match=r"h200.yaml: override components.hbm.bandwith"):
+        resolve_arch(raw, path, {"components.hbm.bandwith.x": 1})
