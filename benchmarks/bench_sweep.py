@@ -34,7 +34,7 @@ from bench_engine import mixed_trace  # noqa: E402
 
 import hwsim  # noqa: E402
 from hwsim.sweep import load_sweep, run_sweep  # noqa: E402
-from hwsim.sweep.runner import LOCAL_WORKER_CONFIG  # noqa: E402
+from hwsim.sweep.cluster import LOCAL_WORKER_CONFIG  # noqa: E402
 
 
 def write_sweep(folder: Path, trace: Path, points: int) -> Path:

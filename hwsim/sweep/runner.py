@@ -8,9 +8,10 @@ the runs that are not yet saved:
 * no scheduler: a ``distributed.LocalCluster`` of ``workers`` processes (1 thread each) on
   127.0.0.1 with the dashboard off; ``scheduler="tcp://host:8786"``: an existing cluster
   (the workers must be able to read the trace files and import hwsim); ``workers=0``: in
-  this process, without Dask (for debugging);
-* each finished run is written at once, atomically, to ``DIR/points/<point_id>-t<i>.json``
-  by the driver; a run that raises is saved with ``status="failed"`` and its error, and the
+  this process, without Dask (for debugging). Runs travel in tasks of about half a second
+  (:mod:`hwsim.sweep.cluster`);
+* each finished run is written, atomically, to ``DIR/points/<point_id>-t<i>.json`` by the
+  driver as soon as its task returns; a run that raises is saved with ``status="failed"`` and its error, and the
   others go on; a run whose worker dies is rerun by Dask on another worker, and one lost
   for good (its workers keep dying, or the cluster goes away) is not saved and is rerun by
   ``resume``;
@@ -21,11 +22,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import os
 import sys
 import time
-from asyncio import CancelledError
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,6 +34,7 @@ from hwsim.atomic import atomic_write_text
 from hwsim.config.machine import MachineConfig, load_arch, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.results import dumps_json
+from hwsim.sweep.cluster import run_on_dask
 from hwsim.sweep.spec import SweepSpec, TraceSource, numeric
 from hwsim.sweep.table import (
     MANIFEST,
@@ -45,22 +45,6 @@ from hwsim.sweep.table import (
     on_chip_bytes,
     write_table,
 )
-
-#: Seconds to wait for an existing scheduler to answer.
-CONNECT_TIMEOUT_S = 30
-#: How local worker processes are started. Forking from the driver, which has already
-#: imported hwsim, numpy, pandas and distributed, starts a worker in ~0.1 s; Dask's default
-#: (spawn) re-imports all of them in every worker, ~2 s before the first point runs. Linux
-#: only: Windows has no fork, and macOS's system libraries are not safe to use after one.
-LOCAL_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
-#: Dask settings for the local cluster's workers. A run allocates and frees large frames:
-#: the aggressive glibc heap trimming Dask sets up for workers and its 10 ms statistical
-#: profiler made each run 20-30% slower than in a plain process.
-LOCAL_WORKER_CONFIG = {
-    "distributed.worker.multiprocessing-method": LOCAL_START_METHOD,
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    "distributed.worker.profile.enabled": False,
-}
 
 
 @dataclass(frozen=True)
@@ -229,6 +213,11 @@ def execute_run(run: Run) -> dict[str, Any]:
     return {"key": run.key, "row": row, "timing": {"wall_s": time.perf_counter() - start}}
 
 
+def execute_runs(runs: list[Run]) -> list[dict[str, Any]]:
+    """:func:`execute_run` over a group of runs (one Dask task); results in the same order."""
+    return [execute_run(run) for run in runs]
+
+
 # -- the sweep ---------------------------------------------------------------------------
 
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = None,
@@ -318,44 +307,18 @@ def _saved(path: Path, run: Run, retry_failed: bool) -> dict[str, Any] | None:
 
 def _run_on_dask(todo: list[Run], save: Callable[[dict, Run], None], bar, workers: int | None,
                  scheduler: str | None) -> None:
-    """Submit ``todo`` to a local or remote Dask cluster; save results as they complete."""
-    import dask
-    from distributed import Client, LocalCluster, as_completed
+    """Run ``todo`` on a local or remote Dask cluster (see :mod:`hwsim.sweep.cluster`)."""
+    def lose(run: Run, err: BaseException) -> None:
+        print(f"hwsim: {run.name}: lost ({type(err).__name__}: {err}); rerun with --resume", file=sys.stderr)
+        bar.advance(failed=True)
 
-    cluster = None
-    if scheduler:
-        try:
-            client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except OSError as err:
-            raise HwsimError(f"--scheduler {scheduler}: cannot connect ({err})") from None
-    else:
-        count = workers or min(os.cpu_count() or 1, len(todo))
-        _import_engines(todo)   # before the workers fork, so that they start with them imported
-        with dask.config.set(LOCAL_WORKER_CONFIG):
-            cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=logging.ERROR)
-        client = Client(cluster)
-    try:
-        futures = {client.submit(execute_run, run, pure=False): run for run in todo}
-        for future in as_completed(futures):
-            run = futures.pop(future)
-            try:
-                result = future.result()
-            except (Exception, CancelledError) as err:  # noqa: BLE001 - lost: leave it for --resume
-                print(f"hwsim: {run.name}: lost ({type(err).__name__}: {err}); rerun with --resume",
-                      file=sys.stderr)
-                bar.advance(failed=True)
-                continue
-            save(result, run)
-            future.release()
-    finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+    run_on_dask(todo, execute_runs, save, lose, workers=workers, scheduler=scheduler,
+                before_start=lambda: _import_engines(todo))
 
 
 def _import_engines(todo: list[Run]) -> None:
-    """Import what :func:`execute_run` will need in this process (see LOCAL_START_METHOD)."""
+    """Import what :func:`execute_run` will need in this process, before local workers fork
+    from it (see :data:`hwsim.sweep.cluster.LOCAL_START_METHOD`)."""
     import hwsim.engine.analytic  # noqa: F401
     import hwsim.engine.simulate  # noqa: F401
     if any(run.trace.is_workload for run in todo):

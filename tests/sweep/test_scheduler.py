@@ -13,7 +13,8 @@ from dataclasses import dataclass
 import pytest
 
 from hwsim.cli.main import main
-from hwsim.sweep import load_sweep, run_sweep, runner
+from hwsim.sweep import cluster as cluster_module
+from hwsim.sweep import load_sweep, run_sweep
 
 from ..conftest import ARCH, EXAMPLES, ROOT
 from .interrupt import kill_when_saved, slow_sweep
@@ -84,7 +85,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, monkeypa
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{EXAMPLES / 'gemm.csv'}]\n"
                      "axes: {components.link.bandwidth: [4 GB/s]}\n")
-    monkeypatch.setattr(runner, "CONNECT_TIMEOUT_S", 1)
+    monkeypatch.setattr(cluster_module, "CONNECT_TIMEOUT_S", 1)
     status = main(["sweep", str(sweep), "--out", str(tmp_path / "o"), "--scheduler",
                    f"tcp://127.0.0.1:{free_port()}", "--quiet"])
     err = capsys.readouterr().err

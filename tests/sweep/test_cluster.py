@@ -1,0 +1,53 @@
+"""Grouping runs into Dask tasks: task sizes, and results that do not depend on the grouping."""
+
+from __future__ import annotations
+
+import pytest
+
+from hwsim.sweep import cluster, load_sweep, run_sweep
+from hwsim.sweep.cluster import MAX_RUNS_PER_TASK, TASK_SECONDS, TaskSizer
+
+from ..conftest import ARCH, EXAMPLES
+
+
+def sizer_after(seconds: list[float]) -> TaskSizer:
+    sizer = TaskSizer()
+    for s in seconds:
+        sizer.record(s)
+    return sizer
+
+
+def test_the_first_tasks_hold_one_run_until_a_run_time_is_known():
+    assert TaskSizer().size(remaining=1000, slots=4) == 1
+
+
+@pytest.mark.parametrize(("seconds", "remaining", "slots", "expected"), [
+    ([0.01, 0.03], 1000, 4, int(TASK_SECONDS / 0.02)),     # ~half a second of 20 ms runs
+    ([0.001], 10_000, 4, MAX_RUNS_PER_TASK),                # capped
+    ([1.2, 0.8], 1000, 4, 1),                               # long runs: one per task
+    ([0.01], 30, 4, 30 // 4),                               # the tail is spread over the slots
+    ([0.01], 3, 4, 1),
+    ([0.01], 0, 4, 1),
+])
+def test_a_task_holds_about_task_seconds_of_runs(seconds, remaining, slots, expected):
+    assert sizer_after(seconds).size(remaining, slots) == expected
+
+
+def test_grouped_runs_on_two_workers_give_the_in_process_table(tmp_path, monkeypatch):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{EXAMPLES / 'gemm.csv'}, {EXAMPLES / 'offload.csv'}]\n"
+                     "axes:\n  components.hbm.bandwidth: {low: 16 GB/s, high: 128 GB/s, num: 12}\n"
+                     "  components.link.bandwidth: [4 GB/s, 8 GB/s]\n")
+    sizes = []
+    real_size = TaskSizer.size
+
+    def recorded(self, remaining, slots):
+        sizes.append(real_size(self, remaining, slots))
+        return sizes[-1]
+
+    monkeypatch.setattr(cluster.TaskSizer, "size", recorded)
+    outcome = run_sweep(load_sweep(sweep), tmp_path / "dask", workers=2, quiet=True)
+    assert (outcome.runs, outcome.ran, outcome.failed, outcome.missing) == (48, 48, 0, 0)
+    assert max(sizes) > 1 and sum(sizes) == 48        # short runs travelled several per task
+    run_sweep(load_sweep(sweep), tmp_path / "serial", workers=0, quiet=True)
+    assert (tmp_path / "dask" / "results.parquet").read_bytes() == (tmp_path / "serial" / "results.parquet").read_bytes()
