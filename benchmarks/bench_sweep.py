@@ -9,6 +9,8 @@ machine, and prints, measured in this process:
 * a point's own run time (read + simulate + summary, timed on the worker) and the Dask
   overhead per point: (1-worker sweep - cluster start - sum of run times) / points;
 * the same sweep in this process without Dask, and with the roofline fidelity, for scale;
+* a sweep of many short runs (~20 ms) on 2 workers against one process, where Dask's cost
+  per task would dominate if runs were not grouped into tasks;
 * the machine's own floor for the ratio at the time: two CPU-bound processes run together
   against one after the other (on a shared or throttled host this is well above 0.5).
 
@@ -38,6 +40,7 @@ from hwsim.sweep.cluster import LOCAL_WORKER_CONFIG  # noqa: E402
 
 
 def write_sweep(folder: Path, trace: Path, points: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
     path = folder / "bench.yaml"
     path.write_text(f"name: bench\nmachine: {ROOT / 'arch_configs' / 'h100-sxm.yaml'}\ntraces: [{trace}]\n"
                     f"axes:\n  components.hbm.bandwidth: {{low: 2 TB/s, high: 4 TB/s, num: {points}}}\n"
@@ -89,6 +92,8 @@ def main() -> None:
     parser.add_argument("--ops", type=int, default=160_000, help="trace size (ops); ~1 s per point")
     parser.add_argument("--points", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=2, help="best of this many runs of each sweep")
+    parser.add_argument("--short-points", type=int, default=200, help="points of the short-run sweep")
+    parser.add_argument("--short-ops", type=int, default=4_000, help="trace size of the short-run sweep")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="hwsim-bench-sweep-") as tmp:
         folder = Path(tmp)
@@ -111,6 +116,14 @@ def main() -> None:
         start_two = min(cluster_start(2) for _ in range(args.repeats))
         same = ((folder / "one-0" / "results.parquet").read_bytes()
                 == (folder / "two-0" / "results.parquet").read_bytes())
+        # Short runs, where Dask's cost per task matters: grouped into ~0.5 s tasks.
+        short_trace = hwsim.write_trace(mixed_trace(args.short_ops), folder / "short.parquet")
+        short = write_sweep(folder / "short", short_trace, args.short_points)
+        short_best: dict[str, float] = {}
+        for attempt in range(args.repeats):
+            for name, options in (("local", {"workers": 0}), ("two", {"workers": 2})):
+                elapsed, _ = timed_sweep(short, folder / "short" / f"{name}-{attempt}", **options)
+                short_best[name] = min(short_best.get(name, elapsed), elapsed)
     floors.append(parallel_floor())
     per_point = statistics.mean(runs_one.values())
     overhead = (t_one - start_one - sum(runs_one.values())) / args.points
@@ -128,6 +141,9 @@ def main() -> None:
     print(f"in process, no Dask     : {t_local:7.2f} s")
     print(f"roofline, in process    : {t_roof:7.2f} s  ({t_local / t_roof:.1f}x faster than event)")
     print(f"1- and 2-worker tables identical: {same}")
+    print(f"short runs: {args.short_points} points of {args.short_ops:,} ops: 2 workers {short_best['two']:.2f} s, "
+          f"in process {short_best['local']:.2f} s, ratio {short_best['two'] / short_best['local']:.2f} "
+          f"({1e3 * short_best['local'] / args.short_points:.0f} ms per point in process)")
 
 
 if __name__ == "__main__":
