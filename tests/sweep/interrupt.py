@@ -43,3 +43,12 @@ def kill_when_saved(process: subprocess.Popen, points_dir: Path, count: int) -> 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
     return thread
+
+
+def wait_until_saved(points_dir: Path, count: int) -> None:
+    """Return once ``count`` runs are saved in ``points_dir`` (fail after WATCH_TIMEOUT_S)."""
+    deadline = time.monotonic() + WATCH_TIMEOUT_S
+    while len(list(points_dir.glob("*.json"))) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"fewer than {count} runs saved in {points_dir} after {WATCH_TIMEOUT_S} s")
+        time.sleep(0.01)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import psutil
 import pytest
 
 from hwsim.cli.main import main
@@ -20,7 +21,7 @@ from hwsim.sweep import runner as runner_module
 from hwsim.sweep.table import on_chip_bytes
 
 from ..conftest import ARCH, EXAMPLES, ROOT
-from .interrupt import kill_when_saved, slow_sweep
+from .interrupt import kill_when_saved, slow_sweep, wait_until_saved
 
 # Two capacities: 2 MiB holds decode_state.csv's 1 MiB state but not gemm.csv's 4 MiB of
 # weights, so those two points fail.
@@ -88,13 +89,20 @@ def test_each_run_is_saved_as_it_finishes_and_an_interrupted_sweep_resumes(sweep
     assert (out / "results.parquet").read_bytes() == (tmp_path / "clean" / "results.parquet").read_bytes()
 
 
-def test_a_sweep_killed_mid_run_keeps_every_saved_run_and_resume_does_only_the_rest(tmp_path):
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_a_sweep_killed_mid_run_keeps_every_saved_run_and_resume_does_only_the_rest(tmp_path, workers):
     sweep, out = slow_sweep(tmp_path, points=8), tmp_path / "out"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     driver = subprocess.Popen([sys.executable, "-m", "hwsim", "sweep", str(sweep), "--out", str(out),
-                               "--workers", "0", "--quiet"], env=env)
+                               "--workers", workers, "--quiet"], env=env)
+    wait_until_saved(out / "points", count=1)
+    workers_alive = psutil.Process(driver.pid).children(recursive=True)   # the local cluster's workers
     kill_when_saved(driver, out / "points", count=3).join()
     assert driver.wait(timeout=60) == -signal.SIGKILL   # killed, not finished
+    # The local cluster's worker processes notice their parent is gone and exit.
+    assert len(workers_alive) == int(workers)
+    _, still = psutil.wait_procs(workers_alive, timeout=30)
+    assert not still
     saved = sorted(p.stem for p in (out / "points").glob("*.json"))
     assert 3 <= len(saved) < 8 and not (out / "results.parquet").exists()
     for path in (out / "points").glob("*.json"):
