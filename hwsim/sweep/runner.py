@@ -96,8 +96,12 @@ def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
     _check_workloads(spec)
     identities = [_trace_identity(t) for t in spec.traces]
     base = read_arch(spec.machine)   # parsed once; every point resolves its own copy
+    points = spec.points()
+    if not points:
+        raise ConfigError(f"{spec.source}: constraints: all {spec.combinations()} combinations of the axes "
+                          "break a constraint; nothing to run")
     runs = []
-    for point in spec.points():
+    for point in points:
         try:
             machine, error = resolve_arch(base, spec.machine, {**spec.overrides, **point.values}), ""
             config = machine.to_dict()

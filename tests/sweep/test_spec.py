@@ -146,3 +146,11 @@ def test_example_sweep_files_load_and_plan(example):
     spec = load_sweep(ARCH.parent / "examples" / "sweeps" / example)
     runs = plan(spec)
     assert runs and all(run.error == "" for run in runs)
+
+
+def test_constraints_that_drop_every_point_are_an_error_not_an_empty_sweep(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{EXAMPLES / 'gemm.csv'}]\n"
+                    "axes: {components.link.bandwidth: [4 GB/s, 8 GB/s]}\nconstraints: ['link.bandwidth > 1 TB/s']\n")
+    with pytest.raises(ConfigError, match=r"s.yaml: constraints: all 2 combinations of the axes break a constraint"):
+        plan(load_sweep(path))
