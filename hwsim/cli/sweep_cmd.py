@@ -7,6 +7,7 @@ with their workers (rerun with ``--resume``), 2 for a bad sweep file or option.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import pandas as pd
 
@@ -52,11 +53,34 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"  runs     {outcome.runs} ({outcome.reused} reused, {outcome.ran} run, "
               f"{outcome.failed} failed, {outcome.missing} missing)")
+        for line in _best_lines(outcome.table, {a.key: a.dimension for a in spec.axes}):
+            print(line)
     print(f"  results  -> {outcome.table}")
     if outcome.missing:
         print(f"  {outcome.missing} runs were lost with their workers; rerun with --resume")
         return 1
     return 0
+
+
+def _best_lines(table_path: Path, axes: dict[str, str]) -> list[str]:
+    """Per trace: the point with the highest throughput and the one with the lowest energy
+    per work unit, with their axis values (``hwsim report`` draws the whole front)."""
+    from hwsim.reports.sweep import tick_label
+    from hwsim.sweep.table import read_results
+
+    table, _ = read_results(table_path.parent)
+    ok = table[table["status"] == "ok"]
+    lines = []
+    for _, rows in ok.groupby("trace_index", sort=True):
+        fast = rows.loc[rows["throughput"].idxmax()]
+        frugal = rows.loc[rows["energy_per_work_unit_j"].idxmin()]
+        lines.append(f"  {rows['trace'].iat[0]}:")
+        for label, row in (("fastest", fast), ("least energy", frugal)):
+            values = ", ".join(f"{key}={tick_label(row[key], dim) if isinstance(row[key], float) else row[key]}"
+                               for key, dim in axes.items())
+            lines.append(f"    {label:<13}{row['point_id']}  {row['throughput']:.4g} {row['throughput_unit']}, "
+                         f"{row['energy_per_work_unit_j']:.4g} J/{row['work_unit']}  ({values})")
+    return lines
 
 
 def _dry_run(spec: SweepSpec, fidelity: str | None) -> int:

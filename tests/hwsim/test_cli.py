@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shlex
 import subprocess
 import sys
 
@@ -71,3 +73,13 @@ def test_a_missing_option_is_one_line_and_exit_2(capsys):
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert err == "hwsim: error: run: the following arguments are required: --trace, --out\n"
+
+
+def test_output_cut_short_by_the_reader_ends_quietly(tmp_path):
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    # `true` exits without reading, long before hwsim has started, so every write fails.
+    command = f"{shlex.quote(sys.executable)} -m hwsim energy --library | true"
+    done = subprocess.run(["bash", "-o", "pipefail", "-c", command], env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr

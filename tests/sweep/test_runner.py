@@ -247,3 +247,15 @@ def test_gdn2_decode_example_state_stops_spilling_where_the_docs_say(tmp_path):
         spilled = rows["bytes_hbm"] > rows["bytes_hbm"].min()
         # 18 MiB of state per sequence: HBM traffic is higher exactly while it does not fit.
         assert spilled.to_dict() == {float(c): c < fits_from for c in rows.index}
+
+
+def test_the_sweep_command_names_the_fastest_and_the_most_frugal_point_per_trace(sweep_file, tmp_path, capsys):
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "out"), "--workers", "0"]) == 0
+    out = capsys.readouterr().out
+    table, _ = read_results(tmp_path / "out")
+    for _, rows in table[table["status"] == "ok"].groupby("trace_index"):
+        fast = rows.loc[rows["throughput"].idxmax()]
+        frugal = rows.loc[rows["energy_per_work_unit_j"].idxmin()]
+        assert f"fastest      {fast['point_id']}  {fast['throughput']:.4g} token/s" in out
+        assert f"least energy {frugal['point_id']}" in out
+    assert "components.hbm.capacity=1 GiB, components.hbm.bandwidth=" in out
