@@ -1,4 +1,5 @@
-"""A tiny progress line for multi-run work (comparisons, sweeps).
+"""Progress lines: a counting one for multi-run work (comparisons, sweeps), and an
+elapsed-time one (:class:`Working`) for work without countable steps.
 
 On a terminal it keeps one updating line on stderr with done/total, failures, a bar, the
 number left, the rate and the ETA::
@@ -16,6 +17,7 @@ displayed rate and ETA, never for results.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -105,3 +107,50 @@ def _clock(seconds: float) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+class Working:
+    """An elapsed-time line for work that has no countable steps (generating a trace).
+
+    On a terminal, a background thread redraws ``<label>  12.3 s`` on stderr every
+    ``interval`` seconds and the line is erased when the block ends; off a terminal, or with
+    ``quiet=True``, nothing is printed. Like :class:`Progress`, it never changes results.
+    """
+
+    def __init__(self, label: str, *, quiet: bool = False, stream: TextIO | None = None,
+                 interval: float = 0.5) -> None:
+        self.label = label
+        self._stream = stream if stream is not None else sys.stderr
+        isatty = getattr(self._stream, "isatty", None)
+        self.enabled = not quiet and bool(isatty and isatty())
+        self._interval = interval
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = time.monotonic()
+        self._width = 0
+
+    def line(self) -> str:
+        return f"{self.label}  {time.monotonic() - self._start:.1f} s"
+
+    def __enter__(self) -> Working:
+        self._start = time.monotonic()
+        if self.enabled:
+            self._thread = threading.Thread(target=self._run, name="hwsim-working", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._stream.write("\r" + " " * self._width + "\r")   # leave the terminal as it was
+            self._stream.flush()
+
+    def _run(self) -> None:
+        while True:
+            text = self.line()
+            self._width = max(self._width, len(text))
+            self._stream.write(f"\r{text}")
+            self._stream.flush()
+            if self._stop.wait(self._interval):
+                return

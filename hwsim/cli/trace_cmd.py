@@ -26,6 +26,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a parameter; the value is read as a YAML scalar (repeatable)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("-o", "--out", help="output trace file (.parquet or .csv)")
+    p.add_argument("--quiet", action="store_true", help="no elapsed-time line while generating")
     p.add_argument("--list", action="store_true",
                    help="list families, presets and parameters (with sources) and exit")
     p.set_defaults(handler=run)
@@ -44,6 +45,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """List families or generate one trace and write it; raises ConfigError on bad input."""
+    from hwsim.progress import Working
     from hwsim.trace import write_trace
     from workloads.registry import FAMILIES, generate_trace, get_family
 
@@ -59,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
                           f"(one of: {', '.join(family.presets())})")
     if not args.out:
         raise ConfigError(f"trace {family.name}: -o/--out is required (a .parquet or .csv file)")
-    trace = generate_trace(family.name, args.preset, parse_params(args.params), seed=args.seed)
-    path = write_trace(trace, args.out)
+    params = parse_params(args.params)
+    with Working(f"{family.name}/{args.preset}: generating", quiet=args.quiet):
+        trace = generate_trace(family.name, args.preset, params, seed=args.seed)
+        path = write_trace(trace, args.out)
     meta = trace.meta
     print(f"{family.name}/{args.preset}: {trace.num_ops:,} ops, {meta.work_units:g} "
           f"{meta.work_unit}s -> {path}")

@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 import io
+import time
 
 import pytest
 
-from hwsim.progress import Progress
+from hwsim.progress import Progress, Working
 
 
 class FakeTty(io.StringIO):
@@ -49,3 +50,20 @@ def test_progress_on_a_tty_shows_done_total_failures_rate_and_ends_the_line():
 def test_progress_rejects_a_negative_total():
     with pytest.raises(ValueError):
         Progress(-1)
+
+
+def test_working_line_shows_elapsed_time_on_a_tty_and_erases_itself():
+    stream = FakeTty()
+    with Working("worldkv: generating", stream=stream, interval=0.01):
+        time.sleep(0.1)
+    text = stream.getvalue()
+    drawn = [part for part in text.split("\r") if part.startswith("worldkv: generating  ")]
+    assert len(drawn) >= 2 and all(part.endswith(" s") for part in drawn)
+    assert text.endswith("\r" + " " * max(map(len, drawn)) + "\r")
+
+
+def test_working_line_is_silent_off_a_tty_or_when_quiet():
+    for stream, quiet in ((io.StringIO(), False), (FakeTty(), True)):
+        with Working("x", stream=stream, quiet=quiet, interval=0.01):
+            time.sleep(0.03)
+        assert stream.getvalue() == ""
