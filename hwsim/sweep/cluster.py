@@ -5,8 +5,9 @@ taking the GIL from the run), which is small next to a one-second run and large 
 20-millisecond one. Runs are therefore sent in *tasks* of several runs, sized from the run
 times measured so far so that a task takes about :data:`TASK_SECONDS`: the first tasks hold
 one run each, and a sweep of long runs keeps one run per task. A few tasks per worker
-thread are kept in flight (so no worker waits for the driver) and the rest are submitted as
-tasks finish, so a sweep of 100,000 points does not put 100,000 futures on the scheduler.
+thread are kept in flight (so no worker waits for the driver; workers that join later are
+counted too) and the rest are submitted as tasks finish, so a sweep of 100,000 points does
+not put 100,000 futures on the scheduler.
 
 Results come back to the driver, which saves each run of a finished task at once; a run is
 thus saved at most about :data:`TASK_SECONDS` after it finishes. A task whose worker dies is
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from asyncio import CancelledError
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -45,6 +47,8 @@ TASK_SECONDS = 0.5
 MAX_RUNS_PER_TASK = 64
 #: Tasks kept in flight per worker thread.
 TASKS_IN_FLIGHT = 2
+#: Seconds between two looks at how many worker threads the cluster has.
+SLOTS_REFRESH_S = 1.0
 
 
 class TaskSizer:
@@ -92,19 +96,19 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
     try:
-        threads = sum(w.get("nthreads", 1) for w in client.scheduler_info()["workers"].values())
-        slots = TASKS_IN_FLIGHT * max(threads, 1)
         queue, sizer, groups = deque(todo), TaskSizer(), {}
         in_flight = as_completed()
+        slots = _Slots(client)
 
-        def submit() -> None:
-            group = [queue.popleft() for _ in range(sizer.size(len(queue), slots))]
-            future = client.submit(task, group, pure=False)
-            groups[future] = group
-            in_flight.add(future)
+        def fill() -> None:
+            """Submit tasks until every worker thread has TASKS_IN_FLIGHT (or the runs run out)."""
+            while queue and len(groups) < slots.count():
+                group = [queue.popleft() for _ in range(sizer.size(len(queue), slots.count()))]
+                future = client.submit(task, group, pure=False)
+                groups[future] = group
+                in_flight.add(future)
 
-        for _ in range(min(slots, len(queue))):
-            submit()
+        fill()
         for future in in_flight:
             group = groups.pop(future)
             try:
@@ -117,12 +121,30 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
                     save(result, run)
                     sizer.record(result["timing"]["wall_s"])
             future.release()
-            if queue:
-                submit()
+            fill()
     finally:
         client.close()
         if cluster is not None:
             cluster.close()
+
+
+class _Slots:
+    """Tasks to keep in flight: TASKS_IN_FLIGHT per worker thread the scheduler has now.
+    Re-read at most every :data:`SLOTS_REFRESH_S`, so workers that join a running sweep (an
+    adaptive cluster scaling up) get work."""
+
+    def __init__(self, client) -> None:
+        self._client = client
+        self._count = 0
+        self._read_at = -float("inf")
+
+    def count(self) -> int:
+        now = time.monotonic()
+        if now - self._read_at >= SLOTS_REFRESH_S:
+            workers = self._client.scheduler_info()["workers"].values()
+            self._count = TASKS_IN_FLIGHT * max(sum(w.get("nthreads", 1) for w in workers), 1)
+            self._read_at = now
+        return self._count
 
 
 def _cores() -> int:

@@ -51,3 +51,20 @@ def test_grouped_runs_on_two_workers_give_the_in_process_table(tmp_path, monkeyp
     assert max(sizes) > 1 and sum(sizes) == 48        # short runs travelled several per task
     run_sweep(load_sweep(sweep), tmp_path / "serial", workers=0, quiet=True)
     assert (tmp_path / "dask" / "results.parquet").read_bytes() == (tmp_path / "serial" / "results.parquet").read_bytes()
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.workers: dict[str, dict] = {}
+
+    def scheduler_info(self) -> dict:
+        return {"workers": self.workers}
+
+
+def test_tasks_in_flight_follow_the_worker_threads_the_cluster_has_now(monkeypatch):
+    monkeypatch.setattr(cluster, "SLOTS_REFRESH_S", 0.0)
+    client = FakeClient()
+    slots = cluster._Slots(client)
+    assert slots.count() == cluster.TASKS_IN_FLIGHT          # no worker yet: still submit some
+    client.workers = {"a": {"nthreads": 1}, "b": {"nthreads": 4}}
+    assert slots.count() == 5 * cluster.TASKS_IN_FLIGHT      # workers that joined get work
