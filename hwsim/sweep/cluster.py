@@ -113,6 +113,10 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
             group = groups.pop(future)
             try:
                 results = future.result()
+            except ImportError as err:
+                # Every task would fail the same way: stop now, with what the user must fix.
+                raise HwsimError(f"the Dask workers cannot load hwsim's code ({type(err).__name__}: {err}); "
+                                 "install the same hwsim version where they run") from None
             except (Exception, CancelledError) as err:  # noqa: BLE001 - lost: left for --resume
                 for run in group:
                     lose(run, err)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from hwsim.errors import HwsimError
 from hwsim.sweep import cluster, load_sweep, run_sweep
 from hwsim.sweep.cluster import MAX_RUNS_PER_TASK, TASK_SECONDS, TaskSizer
 
@@ -68,3 +69,15 @@ def test_tasks_in_flight_follow_the_worker_threads_the_cluster_has_now(monkeypat
     assert slots.count() == cluster.TASKS_IN_FLIGHT          # no worker yet: still submit some
     client.workers = {"a": {"nthreads": 1}, "b": {"nthreads": 4}}
     assert slots.count() == 5 * cluster.TASKS_IN_FLIGHT      # workers that joined get work
+
+
+def fails_to_import(runs):
+    raise ModuleNotFoundError("No module named 'hwsim'")
+
+
+def test_workers_that_cannot_load_hwsim_stop_the_sweep_with_one_error():
+    lost = []
+    with pytest.raises(HwsimError, match=r"the Dask workers cannot load hwsim's code \(ModuleNotFoundError"):
+        cluster.run_on_dask(["a", "b", "c"], fails_to_import, save=lambda result, run: None,
+                            lose=lambda run, err: lost.append(run), workers=1)
+    assert lost == []
