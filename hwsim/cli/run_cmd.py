@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.atomic import atomic_write_text
 from hwsim.cli.output import summary_lines
 from hwsim.config.machine import load_arch
+from hwsim.engine.analytic import gap_by_kind, roofline
 from hwsim.engine.simulate import simulate
+from hwsim.errors import HwsimError
 from hwsim.progress import Progress
 from hwsim.results import write_run
 from hwsim.trace.io import read_trace
+
+#: The run folder's per-kind comparison of the event and roofline levels (``--gap``).
+GAP = "gap_by_kind.csv"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -23,18 +29,35 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--csv", action="store_true", help="also write records.csv")
     p.add_argument("--allow-overflow", action="store_true",
                    help="report runs whose working set exceeds a tier instead of failing")
+    p.add_argument("--fidelity", choices=("event", "roofline"), default="event",
+                   help="event (SimPy replay, default) or roofline (contention-free analytical pass)")
+    p.add_argument("--gap", action="store_true",
+                   help="with the event level: also run the roofline level and write gap_by_kind.csv, "
+                        "the cycles contention adds per op kind")
     p.add_argument("--quiet", action="store_true", help="print only the output folder")
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.gap and args.fidelity != "event":
+        raise HwsimError("--gap: compares the event level with the roofline; use it with --fidelity event")
     machine = load_arch(args.arch, overrides=args.overrides)
     trace = read_trace(args.trace)
-    with Progress(trace.num_ops, "ops loaded", quiet=args.quiet) as bar:
-        result = simulate(machine, trace, allow_overflow=args.allow_overflow,
-                          on_batch=lambda rows: bar.advance(rows))
+    if args.fidelity == "roofline":
+        result = roofline(machine, trace, allow_overflow=args.allow_overflow)
+    else:
+        with Progress(trace.num_ops, "ops loaded", quiet=args.quiet) as bar:
+            result = simulate(machine, trace, allow_overflow=args.allow_overflow,
+                              on_batch=lambda rows: bar.advance(rows))
     out = write_run(result, args.out, csv=args.csv)
     if not args.quiet:
         print("\n".join(summary_lines(result.summary, str(args.trace))))
+    if args.gap:
+        gap = gap_by_kind(result.records, roofline(machine, trace, allow_overflow=True).records)
+        atomic_write_text(out / GAP, gap.to_csv())
+        if not args.quiet:
+            shown = gap[["ops", "roofline_cycles", "event_cycles", "gap_cycles", "gap_ratio", "gap_share"]]
+            print("  contention per op kind (event minus roofline cycles):")
+            print("\n".join("    " + line for line in shown.to_string(float_format="{:.3f}".format).splitlines()))
     print(f"  results  -> {out}/")
     return 0

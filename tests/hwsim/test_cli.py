@@ -6,6 +6,7 @@ import shlex
 import subprocess
 import sys
 
+import pandas as pd
 import pytest
 
 from hwsim.cli.main import main
@@ -83,3 +84,24 @@ def test_output_cut_short_by_the_reader_ends_quietly(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
+
+
+def test_run_at_roofline_fidelity_and_the_gap_report(tmp_path, capsys):
+    # Two streams whose transfers share tiny's link: the event level queues one behind the other.
+    trace = tmp_path / "shared_link.csv"
+    trace.write_text("op_id,stream,kind,bytes_read,src,dst\n"
+                     "0,a,transfer,8192,dram,hbm\n1,b,transfer,8192,dram,hbm\n2,a,vector,4096,hbm,\n")
+    base = ["run", "--arch", str(ARCH / "tiny.yaml"), "--trace", str(trace), "--quiet"]
+    assert main([*base, "--out", str(tmp_path / "event"), "--gap"]) == 0
+    assert main([*base, "--out", str(tmp_path / "roof"), "--fidelity", "roofline"]) == 0
+    event = pd.read_parquet(tmp_path / "event" / "records.parquet").set_index("op_id")
+    roof = pd.read_parquet(tmp_path / "roof" / "records.parquet").set_index("op_id")
+    assert json.loads((tmp_path / "roof" / "summary.json").read_text())["fidelity"] == "roofline"
+    gap = pd.read_csv(tmp_path / "event" / "gap_by_kind.csv").set_index("kind")
+    # Independently: per kind, event time from ready to end minus the roofline duration.
+    kinds = event["kind"].astype(str)
+    expected = ((event["end_cycle"] - event["ready_cycle"]) - (roof["end_cycle"] - roof["start_cycle"])).groupby(kinds).sum()
+    assert gap["gap_cycles"].to_dict() == expected.to_dict()
+    assert gap.loc["transfer", "gap_cycles"] > 0 and gap.loc["transfer", "gap_share"] == 1.0
+    assert main([*base, "--out", str(tmp_path / "bad"), "--fidelity", "roofline", "--gap"]) == 2
+    assert "--gap: compares the event level with the roofline" in capsys.readouterr().err
