@@ -22,6 +22,7 @@ RECORDS_CSV = "records.csv"
 SUMMARY = "summary.json"
 MACHINE = "machine.resolved.yaml"
 TRACE_META = "trace_meta.json"
+GAP_BY_KIND = "gap_by_kind.csv"   # event minus roofline cycles per op kind (hwsim run --gap)
 
 
 def dumps_json(data: object) -> str:

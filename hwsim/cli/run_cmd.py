@@ -11,11 +11,8 @@ from hwsim.engine.analytic import gap_by_kind, roofline
 from hwsim.engine.simulate import simulate
 from hwsim.errors import HwsimError
 from hwsim.progress import Progress
-from hwsim.results import write_run
+from hwsim.results import GAP_BY_KIND, write_run
 from hwsim.trace.io import read_trace
-
-#: The run folder's per-kind comparison of the event and roofline levels (``--gap``).
-GAP = "gap_by_kind.csv"
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -54,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         print("\n".join(summary_lines(result.summary, str(args.trace))))
     if args.gap:
         gap = gap_by_kind(result.records, roofline(machine, trace, allow_overflow=True).records)
-        atomic_write_text(out / GAP, gap.to_csv())
+        atomic_write_text(out / GAP_BY_KIND, gap.to_csv())
         if not args.quiet:
             shown = gap[["ops", "roofline_cycles", "event_cycles", "gap_cycles", "gap_ratio", "gap_share"]]
             print("  contention per op kind (event minus roofline cycles):")

@@ -40,6 +40,7 @@ from hwsim.errors import HwsimError
 from hwsim.reports import energy, roofline, timeline
 from hwsim.reports.compare import COMPARISON, RunData, comparison_markdown, load_comparison
 from hwsim.reports.tables import html_table, markdown_table, png_data_uri, save_png, write_table
+from hwsim.results import GAP_BY_KIND
 from hwsim.units import format_quantity
 
 INDEX = "index.html"
@@ -270,6 +271,7 @@ def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[s
     if hidden:
         note += f"<p>{hidden:,} shorter ops are hidden to keep the file small (see its thread names).</p>"
     machine_yaml = yaml.safe_dump(run.machine, sort_keys=False)
+    gap = _gap_table(run.folder)
     body = [
         html_table(headline(run.summary, run.trace_meta)),
         f"<{h}>Memory tiers</{h}>", html_table(tables["tiers"]),
@@ -277,6 +279,8 @@ def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[s
         f"<{h}>Compute units</{h}>", html_table(tables["units"]),
         f"<{h}>Roofline</{h}>", figure_html(roof_png, f"roofline of {run.summary['machine']}"),
         f"<p>{html.escape(_ROOFLINE_NOTE)}</p>", html_table(kinds), html_table(ceilings),
+        *([f"<{h}>Contention per op kind</{h}>", f"<p>{html.escape(_GAP_NOTE)}</p>", html_table(gap)]
+          if gap is not None else []),
         f"<{h}>Energy</{h}>", figure_html(energy_png, f"energy of {run.summary['machine']}"),
         html_table(by_component), html_table(by_kind),
         f"<{h}>Energy provenance</{h}>", html_table(provenance),
@@ -292,6 +296,7 @@ def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[s
         "## Links\n", markdown_table(tables["links"]) if len(tables["links"]) else "none\n",
         "## Compute units\n", markdown_table(tables["units"]),
         "## Roofline (per op kind)\n", markdown_table(kinds),
+        *(["## Contention per op kind\n", f"{_GAP_NOTE}\n", markdown_table(gap)] if gap is not None else []),
         "## Energy by component\n", markdown_table(by_component),
         "## Energy provenance\n", markdown_table(provenance),
         f"## Timeline\n\n`{timeline_name}`: {timeline.HOW_TO_OPEN}.\n",
@@ -319,6 +324,17 @@ h2{border-bottom:1px solid #ddd;margin-top:1.6em}
 _SCRIPT = ("window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
            "document.body.setAttribute('data-figures-loaded',i.filter(function(x){return x.complete&&"
            "x.naturalWidth>0}).length+'/'+i.length);});")
+
+
+_GAP_NOTE = ("What the event replay adds to the contention-free roofline level, summed per op kind "
+             "(hwsim run --gap): queue cycles wait for a busy unit, contention cycles are slower "
+             "shared channels; gap_ratio 1.0 means no contention.")
+
+
+def _gap_table(folder: Path | None) -> pd.DataFrame | None:
+    """The run's ``gap_by_kind.csv`` (written by ``hwsim run --gap``), if it has one."""
+    path = folder / GAP_BY_KIND if folder is not None else None
+    return pd.read_csv(path) if path is not None and path.is_file() else None
 
 
 def figure_html(png: bytes, alt: str) -> str:

@@ -103,5 +103,8 @@ def test_run_at_roofline_fidelity_and_the_gap_report(tmp_path, capsys):
     expected = ((event["end_cycle"] - event["ready_cycle"]) - (roof["end_cycle"] - roof["start_cycle"])).groupby(kinds).sum()
     assert gap["gap_cycles"].to_dict() == expected.to_dict()
     assert gap.loc["transfer", "gap_cycles"] > 0 and gap.loc["transfer", "gap_share"] == 1.0
+    assert main(["report", str(tmp_path / "event")]) == 0
+    summary_md = (tmp_path / "event" / "summary.md").read_text()
+    assert "## Contention per op kind" in summary_md and f"{gap.loc['transfer', 'gap_cycles']:,}" in summary_md
     assert main([*base, "--out", str(tmp_path / "bad"), "--fidelity", "roofline", "--gap"]) == 2
     assert "--gap: compares the event level with the roofline" in capsys.readouterr().err
