@@ -36,7 +36,7 @@ from bench_engine import mixed_trace  # noqa: E402
 
 import hwsim  # noqa: E402
 from hwsim.sweep import load_sweep, run_sweep  # noqa: E402
-from hwsim.sweep.cluster import LOCAL_WORKER_CONFIG  # noqa: E402
+from hwsim.sweep.cluster import local_worker_config  # noqa: E402
 
 
 def write_sweep(folder: Path, trace: Path, points: int) -> Path:
@@ -63,7 +63,7 @@ def cluster_start(workers: int) -> float:
     from distributed import Client, LocalCluster
 
     start = time.perf_counter()
-    with dask.config.set(LOCAL_WORKER_CONFIG), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+    with dask.config.set(local_worker_config()), LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
                       dashboard_address=None, silence_logs=logging.ERROR) as cluster, Client(cluster) as client:
         client.wait_for_workers(workers)
     return time.perf_counter() - start

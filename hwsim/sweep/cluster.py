@@ -17,6 +17,7 @@ rerun by Dask on another worker; one lost for good is reported through ``lose``.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from asyncio import CancelledError
@@ -28,19 +29,34 @@ from hwsim.errors import HwsimError
 
 #: Seconds to wait for an existing scheduler to answer.
 CONNECT_TIMEOUT_S = 30
-#: How local worker processes are started. Forking from the driver, which has already
-#: imported hwsim, numpy, pandas and distributed, starts a worker in ~0.1 s; Dask's default
-#: (spawn) re-imports all of them in every worker, ~2 s before the first point runs. Linux
-#: only: Windows has no fork, and macOS's system libraries are not safe to use after one.
-LOCAL_START_METHOD = "fork" if sys.platform.startswith("linux") else "spawn"
-#: Dask settings for the local cluster's workers. A run allocates and frees large frames:
-#: the aggressive glibc heap trimming Dask sets up for workers and its 10 ms statistical
-#: profiler made each run 20-30% slower than in a plain process.
-LOCAL_WORKER_CONFIG = {
-    "distributed.worker.multiprocessing-method": LOCAL_START_METHOD,
-    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-    "distributed.worker.profile.enabled": False,
-}
+#: The variable that overrides how local worker processes start (see local_worker_config).
+START_METHOD_VARIABLE = "HWSIM_WORKER_START_METHOD"
+START_METHODS = ("fork", "forkserver", "spawn")
+
+
+def local_worker_config() -> dict[str, Any]:
+    """Dask settings for the local cluster's workers.
+
+    * Start method: forking from the driver, which has already imported hwsim, numpy,
+      pandas and distributed, starts a worker in ~0.1 s; Dask's default (spawn) re-imports
+      all of them in every worker, ~2 s before the first point runs. Linux only: Windows has
+      no fork, and macOS's system libraries are not safe to use after one.
+      ``HWSIM_WORKER_START_METHOD=spawn`` (or ``forkserver``) overrides it, e.g. for a driver
+      with threads of its own that should not be forked (a notebook kernel).
+    * A run allocates and frees large frames: the aggressive glibc heap trimming Dask sets
+      up for workers and its 10 ms statistical profiler made each run 20-30% slower than in
+      a plain process, so both are off.
+    """
+    method = os.environ.get(START_METHOD_VARIABLE) or ("fork" if sys.platform.startswith("linux") else "spawn")
+    if method not in START_METHODS:
+        raise HwsimError(f"{START_METHOD_VARIABLE}={method!r}: expected one of {', '.join(START_METHODS)}")
+    return {
+        "distributed.worker.multiprocessing-method": method,
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        "distributed.worker.profile.enabled": False,
+    }
+
+
 #: Target wall time of one task, seconds (see the module docstring).
 TASK_SECONDS = 0.5
 #: Most runs one task holds.
@@ -91,7 +107,7 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
         count = workers or min(_cores(), len(todo))
         if before_start is not None:
             before_start()
-        with dask.config.set(LOCAL_WORKER_CONFIG):
+        with dask.config.set(local_worker_config()):
             cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
@@ -152,5 +168,4 @@ class _Slots:
 
 
 def _cores() -> int:
-    import os
     return os.cpu_count() or 1

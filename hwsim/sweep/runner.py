@@ -322,7 +322,7 @@ def _run_on_dask(todo: list[Run], save: Callable[[dict, Run], None], bar, worker
 
 def _import_engines(todo: list[Run]) -> None:
     """Import what :func:`execute_run` will need in this process, before local workers fork
-    from it (see :data:`hwsim.sweep.cluster.LOCAL_START_METHOD`)."""
+    from it (see :func:`hwsim.sweep.cluster.local_worker_config`)."""
     import hwsim.engine.analytic  # noqa: F401
     import hwsim.engine.simulate  # noqa: F401
     if any(run.trace.is_workload for run in todo):

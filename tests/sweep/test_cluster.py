@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 import pytest
 
 from hwsim.errors import HwsimError
 from hwsim.sweep import cluster, load_sweep, run_sweep
 from hwsim.sweep.cluster import MAX_RUNS_PER_TASK, TASK_SECONDS, TaskSizer
 
-from ..conftest import ARCH, EXAMPLES
+from ..conftest import ARCH, EXAMPLES, ROOT
 
 
 def sizer_after(seconds: list[float]) -> TaskSizer:
@@ -81,3 +84,24 @@ def test_workers_that_cannot_load_hwsim_stop_the_sweep_with_one_error():
         cluster.run_on_dask(["a", "b", "c"], fails_to_import, save=lambda result, run: None,
                             lose=lambda run, err: lost.append(run), workers=1)
     assert lost == []
+
+
+def test_local_workers_fork_on_linux_unless_the_environment_says_otherwise(monkeypatch):
+    monkeypatch.delenv(cluster.START_METHOD_VARIABLE, raising=False)
+    expected = "fork" if sys.platform.startswith("linux") else "spawn"
+    assert cluster.local_worker_config()["distributed.worker.multiprocessing-method"] == expected
+    monkeypatch.setenv(cluster.START_METHOD_VARIABLE, "forks")
+    with pytest.raises(HwsimError, match="HWSIM_WORKER_START_METHOD='forks': expected one of fork, forkserver, spawn"):
+        cluster.local_worker_config()
+
+
+def test_spawned_workers_give_the_same_table(tmp_path, monkeypatch):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{EXAMPLES / 'gemm.csv'}]\n"
+                     "axes: {components.hbm.bandwidth: [16 GB/s, 32 GB/s, 64 GB/s]}\n")
+    run_sweep(load_sweep(sweep), tmp_path / "fork", workers=2, quiet=True)
+    # Spawned workers import hwsim afresh: they must find it as this process does.
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+    monkeypatch.setenv(cluster.START_METHOD_VARIABLE, "spawn")
+    run_sweep(load_sweep(sweep), tmp_path / "spawn", workers=2, quiet=True)
+    assert (tmp_path / "spawn" / "results.parquet").read_bytes() == (tmp_path / "fork" / "results.parquet").read_bytes()
