@@ -23,6 +23,8 @@ from hwsim.errors import TraceError
 from hwsim.trace.schema import parse_deps
 
 NO_TIER = -1
+#: Trace columns no component cost model reads (identity, placement and report tags).
+NOT_FOR_COST_MODELS = ("stream", "deps", "unit", "src", "src2", "dst", "layer", "step", "phase", "tag")
 
 
 @dataclass
@@ -82,11 +84,14 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
 
     compute = np.zeros(n, dtype=np.int64)
     energy_compute = np.zeros(n, dtype=np.float64)
+    # Cost models read op shapes, sizes and kinds, never these: leaving them out makes the
+    # row selections below copy half the columns.
+    shapes = frame.drop(columns=[c for c in NOT_FOR_COST_MODELS if c in frame.columns])
     for u, name in enumerate(unit_names):
         rows = unit_idx == u
         if rows.any():
             unit = machine.units[name]
-            sub = frame[rows]
+            sub = shapes[rows]
             over = getattr(unit, "over_capacity", None)
             if over is not None and over(sub).any():
                 first = int(np.flatnonzero(rows)[np.argmax(over(sub))])
@@ -95,7 +100,7 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
             compute[rows] = unit.ref_cycles(sub)
             energy_compute[rows] = unit.energy_pj(sub)
 
-    nbytes, busy, energy, latency = _route(machine, frame, kinds, unit_idx, tiers, unit_names, tier_names)
+    nbytes, busy, energy, latency = _route(machine, shapes, kinds, unit_idx, tiers, unit_names, tier_names)
     energy_memory = energy.sum(axis=1)
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
