@@ -32,6 +32,14 @@ CONNECT_TIMEOUT_S = 30
 #: The variable that overrides how local worker processes start (see local_worker_config).
 START_METHOD_VARIABLE = "HWSIM_WORKER_START_METHOD"
 START_METHODS = ("fork", "forkserver", "spawn")
+#: Target wall time of one task, seconds (see the module docstring).
+TASK_SECONDS = 0.5
+#: Most runs one task holds.
+MAX_RUNS_PER_TASK = 64
+#: Tasks kept in flight per worker thread.
+TASKS_IN_FLIGHT = 2
+#: Seconds between two looks at how many worker threads the cluster has.
+SLOTS_REFRESH_S = 1.0
 
 
 def local_worker_config() -> dict[str, Any]:
@@ -55,16 +63,6 @@ def local_worker_config() -> dict[str, Any]:
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.worker.profile.enabled": False,
     }
-
-
-#: Target wall time of one task, seconds (see the module docstring).
-TASK_SECONDS = 0.5
-#: Most runs one task holds.
-MAX_RUNS_PER_TASK = 64
-#: Tasks kept in flight per worker thread.
-TASKS_IN_FLIGHT = 2
-#: Seconds between two looks at how many worker threads the cluster has.
-SLOTS_REFRESH_S = 1.0
 
 
 class TaskSizer:
