@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.atomic import atomic_write_text
-from hwsim.config.machine import MachineConfig, load_arch, read_arch, resolve_arch
+from hwsim.config.machine import MachineConfig, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.results import dumps_json
 from hwsim.sweep.cluster import run_on_dask
@@ -92,10 +92,10 @@ def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
     does not exist in the machine; a point whose values are invalid becomes a failed run.
     """
     fidelity = fidelity or spec.fidelity
-    _check_keys(spec)
+    base = read_arch(spec.machine)   # parsed once; every point resolves its own copy
+    _check_keys(spec, base)
     _check_workloads(spec)
     identities = [_trace_identity(t) for t in spec.traces]
-    base = read_arch(spec.machine)   # parsed once; every point resolves its own copy
     points = spec.points()
     if not points:
         raise ConfigError(f"{spec.source}: constraints: all {spec.combinations()} combinations of the axes "
@@ -115,15 +115,16 @@ def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
     return runs
 
 
-def _check_keys(spec: SweepSpec) -> None:
+def _check_keys(spec: SweepSpec, base: dict[str, Any]) -> None:
+    """Fail on an override or axis key the machine (``base``, parsed) does not have."""
     try:
-        load_arch(spec.machine, overrides=spec.overrides)
+        resolve_arch(base, spec.machine, spec.overrides)
     except ConfigError as err:
         raise ConfigError(f"{spec.source}: overrides: {err}") from None
     for axis in spec.axes:
         value = axis.grid_values()[0] if axis.values or axis.num else axis.at(0.0)
         try:
-            load_arch(spec.machine, overrides={**spec.overrides, axis.key: value})
+            resolve_arch(base, spec.machine, {**spec.overrides, axis.key: value})
         except ConfigError as err:
             raise ConfigError(f"{spec.source}: axes.{axis.key}: {err}") from None
 
@@ -245,7 +246,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     axes = [a.key for a in spec.axes]
     atomic_write_text(out / MANIFEST, dumps_json({
         "name": spec.name, "sweep_file": spec.source, "description": spec.description,
-        "fidelity": runs[0].fidelity if runs else (fidelity or spec.fidelity), "axes": axes,
+        "fidelity": runs[0].fidelity, "axes": axes,
         "axis_dimensions": {a.key: a.dimension for a in spec.axes if a.dimension},
         "traces": [t.label for t in spec.traces], "runs": len(runs),
         "pareto": {sense: list(names) for sense, names in spec.pareto.items()}}))
@@ -258,7 +259,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     if not quiet:
         print(f"sweep {spec.name}: {len(runs) // max(len(spec.traces), 1)} points x {len(spec.traces)} "
               f"traces = {len(runs)} runs, {outcome.reused} already saved, {len(todo)} to run "
-              f"({runs[0].fidelity if runs else spec.fidelity})")
+              f"({runs[0].fidelity})")
 
     def save(result: dict[str, Any], run: Run) -> None:
         atomic_write_text(points_dir / f"{run.name}.json", dumps_json(result))
