@@ -65,7 +65,6 @@ def run(args: argparse.Namespace) -> int:
 def _best_lines(table_path: Path, axes: dict[str, str]) -> list[str]:
     """Per trace: the point with the highest throughput and the one with the lowest energy
     per work unit, with their axis values (``hwsim report`` draws the whole front)."""
-    from hwsim.reports.sweep import tick_label
     from hwsim.sweep.table import read_results
 
     table, _ = read_results(table_path.parent)
@@ -76,19 +75,25 @@ def _best_lines(table_path: Path, axes: dict[str, str]) -> list[str]:
         frugal = rows.loc[rows["energy_per_work_unit_j"].idxmin()]
         lines.append(f"  {rows['trace'].iat[0]}:")
         for label, row in (("fastest", fast), ("least energy", frugal)):
-            values = ", ".join(f"{key}={tick_label(row[key], dim) if isinstance(row[key], float) else row[key]}"
-                               for key, dim in axes.items())
+            values = ", ".join(f"{key}={_axis_value(row[key], dim)}" for key, dim in axes.items())
             lines.append(f"    {label:<13}{row['point_id']}  {row['throughput']:.4g} {row['throughput_unit']}, "
                          f"{row['energy_per_work_unit_j']:.4g} J/{row['work_unit']}  ({values})")
     return lines
+
+
+def _axis_value(value, dimension: str) -> str:
+    """An axis value for people: a range's base-unit float in its unit, a listed value as written."""
+    from hwsim.reports.sweep import tick_label
+
+    return tick_label(value, dimension) if isinstance(value, float) else str(value)
 
 
 def _dry_run(spec: SweepSpec, fidelity: str | None) -> int:
     """Print every point with its values (and any invalid machine); 2 when a point is invalid."""
     runs = [run for run in plan(spec, fidelity) if run.trace_index == 0]
     total = len(runs)
-    rows = [{"point": run.point_id, **{k: f"{v:.4g}" if isinstance(v, float) else str(v)
-                                       for k, v in run.values.items()},
+    dimensions = {a.key: a.dimension for a in spec.axes}
+    rows = [{"point": run.point_id, **{k: _axis_value(v, dimensions[k]) for k, v in run.values.items()},
              "machine": "ok" if not run.error else f"invalid: {run.error}"} for run in runs]
     print(f"sweep {spec.name}: {total} points ({spec.combine}; {spec.combinations()} before constraints) x "
           f"{len(spec.traces)} traces = {total * len(spec.traces)} runs, {fidelity or spec.fidelity}")

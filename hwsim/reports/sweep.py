@@ -54,13 +54,19 @@ def pareto_front(maximize: np.ndarray, minimize: np.ndarray) -> np.ndarray:
     n = len(maximize) if np.ndim(maximize) else len(minimize)
     cost = np.hstack([-np.asarray(maximize, dtype=float).reshape(n, -1),
                       np.asarray(minimize, dtype=float).reshape(n, -1)])
-    valid = np.isfinite(cost).all(axis=1)
-    front = valid.copy()
-    candidates = cost[valid]
-    for i in np.flatnonzero(valid).tolist():
-        no_worse = (candidates <= cost[i]).all(axis=1)
-        better = (candidates < cost[i]).any(axis=1)
-        front[i] = not (no_worse & better).any()
+    # One pass keeping the front of the points seen so far: a point dominated by any earlier
+    # point is dominated by one still on that front (domination is transitive), so each
+    # point is compared with the front only, not with all n.
+    kept: list[int] = []
+    for i in np.flatnonzero(np.isfinite(cost).all(axis=1)).tolist():
+        point, front_cost = cost[i], cost[kept]
+        if ((front_cost <= point).all(axis=1) & (front_cost < point).any(axis=1)).any():
+            continue
+        beaten = (point <= front_cost).all(axis=1) & (point < front_cost).any(axis=1)
+        kept = [j for j, out in zip(kept, beaten.tolist(), strict=True) if not out]
+        kept.append(i)
+    front = np.zeros(n, dtype=bool)
+    front[kept] = True
     return front
 
 
