@@ -70,7 +70,6 @@ class Axis:
     integer: bool = False
     dimension: str = ""      # "bytes", "bandwidth", ... when the values are quantities
 
-
     @property
     def is_range(self) -> bool:
         return not self.values
@@ -307,8 +306,8 @@ def _axes(value: Any, src: str) -> tuple[Axis, ...]:
 
 def _common_dimension(values: list[Any]) -> str:
     """The dimension all of a list axis's values share when they are quantity strings, else ""."""
-    dimensions = {quantity_dimension(v)[1] if isinstance(v, str) and quantity_dimension(v) else None
-                  for v in values}
+    parsed = [quantity_dimension(v) if isinstance(v, str) else None for v in values]
+    dimensions = {p[1] if p else None for p in parsed}
     dimension = dimensions.pop() if len(dimensions) == 1 else None
     return dimension if dimension not in (None, "count") else ""
 
