@@ -7,6 +7,7 @@ with their workers (rerun with ``--resume``), 2 for a bad sweep file or option.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +33,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="keep saved runs of an interrupted sweep; run the rest")
     p.add_argument("--retry-failed", action="store_true", help="with --resume: also rerun failed points")
     p.add_argument("--quiet", action="store_true", help="no progress line; print only the table path")
+    p.add_argument("--points", metavar="IDS",
+                   help="run only these points: ids separated by commas (p0003,p0017) or @FILE, e.g. "
+                        "the pareto_points.txt that hwsim report writes for a roofline sweep")
     p.add_argument("--dry-run", action="store_true",
                    help="list the design points (after constraints) and check every point's machine; run nothing")
     p.set_defaults(handler=run)
@@ -43,13 +47,14 @@ def run(args: argparse.Namespace) -> int:
     if args.retry_failed and not args.resume:
         raise HwsimError("--retry-failed: only with --resume")
     spec = load_sweep(args.sweep)
+    only = _point_ids(args.points) if args.points is not None else None
     if args.dry_run:
-        return _dry_run(spec, args.fidelity)
+        return _dry_run(spec, args.fidelity, only)
     if not args.out:
         raise HwsimError("--out: required (the folder for the sweep's results)")
     outcome = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                         fidelity=args.fidelity, resume=args.resume, retry_failed=args.retry_failed,
-                        quiet=args.quiet)
+                        quiet=args.quiet, only=only)
     if not args.quiet:
         print(f"  runs     {outcome.runs} ({outcome.reused} reused, {outcome.ran} run, "
               f"{outcome.failed} failed, {outcome.missing} missing)")
@@ -88,9 +93,21 @@ def _axis_value(value, dimension: str) -> str:
     return tick_label(value, dimension) if isinstance(value, float) else str(value)
 
 
-def _dry_run(spec: SweepSpec, fidelity: str | None) -> int:
+def _point_ids(text: str) -> list[str]:
+    """Point ids from ``--points``: ``p0003,p0017`` or ``@FILE`` (ids separated by commas,
+    spaces or lines)."""
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise HwsimError(f"--points @{path}: cannot read ({err.strerror})") from None
+    return [item for item in re.split(r"[\s,]+", text) if item]
+
+
+def _dry_run(spec: SweepSpec, fidelity: str | None, only: list[str] | None = None) -> int:
     """Print every point with its values (and any invalid machine); 2 when a point is invalid."""
-    runs = [run for run in plan(spec, fidelity) if run.trace_index == 0]
+    runs = [run for run in plan(spec, fidelity, only) if run.trace_index == 0]
     total = len(runs)
     dimensions = {a.key: a.dimension for a in spec.axes}
     rows = [{"point": run.point_id, **{k: _axis_value(v, dimensions[k]) for k, v in run.values.items()},

@@ -9,7 +9,9 @@ Reads only a sweep folder's ``results.parquet`` (see :mod:`hwsim.sweep.table`) a
   sweep file; by default throughput up, energy per work unit and on-chip bytes down), so a
   point whose extra SRAM buys nothing is dominated. The colour shows the third objective
   (or an SRAM or capacity axis);
-* ``sweep.md``: counts, each trace's Pareto front and the full table, with the figures.
+* ``sweep.md``: counts, each trace's Pareto front and the full table, with the figures;
+* ``pareto_points.txt``: the ids of the points on any trace's front, one per line, for a
+  finer sweep of just those (``hwsim sweep FILE --points @DIR/pareto_points.txt``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hwsim.units import format_quantity
 
 RESULTS = "results.parquet"
 MARKDOWN = "sweep.md"
+PARETO_POINTS = "pareto_points.txt"
 FIGURES = "report"
 #: Rows of the full table written to the Markdown file; the Parquet file has them all.
 MAX_MARKDOWN_ROWS = 200
@@ -100,6 +103,9 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
         save_png(figure_png(_pareto_figure(rows, color, dimensions.get(color or "", ""))), figures / name)
         images.append((f"Pareto front, {rows['trace'].iat[0]}", f"{FIGURES}/{name}"))
     text = _markdown(table, ok, axes, images, objectives)
+    # The front's point ids, for a finer sweep of just those: hwsim sweep ... --points @FILE
+    front = sorted(set(ok.loc[ok["pareto"], "point_id"].astype(str)))
+    atomic_write_text(folder / PARETO_POINTS, "".join(f"{point_id}\n" for point_id in front))
     return atomic_write_text(folder / MARKDOWN, text)
 
 

@@ -25,17 +25,17 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hwsim.atomic import atomic_write_text
 from hwsim.config.machine import MachineConfig, read_arch, resolve_arch
-from hwsim.errors import ConfigError, HwsimError
+from hwsim.errors import ConfigError, HwsimError, did_you_mean
 from hwsim.results import dumps_json
 from hwsim.sweep.cluster import run_on_dask
-from hwsim.sweep.spec import SweepSpec, TraceSource, numeric
+from hwsim.sweep.spec import Point, SweepSpec, TraceSource, numeric
 from hwsim.sweep.table import (
     MANIFEST,
     POINTS,
@@ -85,8 +85,9 @@ class SweepOutcome:
     wall_s: dict[str, float] = field(default_factory=dict)   # run name -> seconds (this session)
 
 
-def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
-    """Every run of ``spec`` (points × traces), machine configs resolved and hashed.
+def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | None = None) -> list[Run]:
+    """Every run of ``spec`` (points × traces), machine configs resolved and hashed;
+    ``only`` keeps the points with these ids (e.g. a coarser sweep's Pareto front).
 
     Raises ConfigError naming the sweep file and the axis (or ``overrides``) when a key
     does not exist in the machine; a point whose values are invalid becomes a failed run.
@@ -100,6 +101,8 @@ def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
     if not points:
         raise ConfigError(f"{spec.source}: constraints: all {spec.combinations()} combinations of the axes "
                           "break a constraint; nothing to run")
+    if only is not None:
+        points = _select(points, only, spec.source)
     runs = []
     for point in points:
         try:
@@ -113,6 +116,19 @@ def plan(spec: SweepSpec, fidelity: str | None = None) -> list[Run]:
                             _digest({"machine": config, "trace": identity}), fidelity,
                             spec.allow_overflow, error))
     return runs
+
+
+def _select(points: list[Point], only: Collection[str], source: str) -> list[Point]:
+    """The points whose ids are in ``only``; an id the sweep does not have is an error."""
+    if not only:
+        raise ConfigError("--points: no point ids given")
+    ids = [p.point_id for p in points]
+    for point_id in only:
+        if point_id not in ids:
+            raise ConfigError(f"--points: {source} has no point {point_id!r} after its constraints"
+                              f"{did_you_mean(point_id, tuple(ids))}")
+    wanted = set(only)
+    return [p for p in points if p.point_id in wanted]
 
 
 def _check_keys(spec: SweepSpec, base: dict[str, Any]) -> None:
@@ -227,8 +243,10 @@ def execute_runs(runs: list[Run]) -> list[dict[str, Any]]:
 
 def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = None,
               scheduler: str | None = None, fidelity: str | None = None, resume: bool = False,
-              retry_failed: bool = False, quiet: bool = False) -> SweepOutcome:
-    """Run every point of ``spec`` on every trace and write ``out/results.parquet``.
+              retry_failed: bool = False, quiet: bool = False,
+              only: Collection[str] | None = None) -> SweepOutcome:
+    """Run every point of ``spec`` (or the points ``only`` names) on every trace and write
+    ``out/results.parquet``.
 
     ``resume`` reuses saved runs whose hash and settings still match (``retry_failed``
     also reruns saved failures). Raises HwsimError when ``out`` already holds runs and
@@ -238,7 +256,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
 
     out = Path(out)
     points_dir = out / POINTS
-    runs = plan(spec, fidelity)
+    runs = plan(spec, fidelity, only)
     if not resume and points_dir.is_dir() and any(points_dir.glob("*.json")):
         raise HwsimError(f"{out}: already holds sweep results; pass --resume to continue that sweep "
                          "or choose another --out")
@@ -249,7 +267,8 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
         "fidelity": runs[0].fidelity, "axes": axes,
         "axis_dimensions": {a.key: a.dimension for a in spec.axes if a.dimension},
         "traces": [t.label for t in spec.traces], "runs": len(runs),
-        "pareto": {sense: list(names) for sense, names in spec.pareto.items()}}))
+        "pareto": {sense: list(names) for sense, names in spec.pareto.items()},
+        "only_points": sorted(only) if only is not None else None}))
     saved = {run.name: _saved(points_dir / f"{run.name}.json", run, retry_failed) for run in runs}
     # Trace-major order: a worker then replays one trace on many points in a row, and
     # keeps it in its trace cache.

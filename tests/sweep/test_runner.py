@@ -259,3 +259,30 @@ def test_the_sweep_command_names_the_fastest_and_the_most_frugal_point_per_trace
         assert f"fastest      {fast['point_id']}  {fast['throughput']:.4g} token/s" in out
         assert f"least energy {frugal['point_id']}" in out
     assert "components.hbm.capacity=1 GiB, components.hbm.bandwidth=" in out
+
+
+def test_a_finer_sweep_of_a_coarse_sweeps_pareto_points_matches_the_full_sweep_there(sweep_file, tmp_path):
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "coarse"), "--fidelity", "roofline",
+                 "--workers", "0", "--quiet"]) == 0
+    assert main(["report", str(tmp_path / "coarse")]) == 0
+    front = (tmp_path / "coarse" / "pareto_points.txt").read_text().split()
+    coarse, _ = read_results(tmp_path / "coarse")
+    assert front and set(front) < set(coarse["point_id"])
+    assert main(["sweep", str(sweep_file), "--out", str(tmp_path / "fine"), "--workers", "0", "--quiet",
+                 "--points", f"@{tmp_path / 'coarse' / 'pareto_points.txt'}"]) == 0
+    fine, _ = read_results(tmp_path / "fine")
+    assert sorted(fine["point_id"].unique()) == front
+    run_sweep(load_sweep(sweep_file), tmp_path / "full", workers=0, quiet=True)
+    full, _ = read_results(tmp_path / "full")
+    pd.testing.assert_frame_equal(fine.reset_index(drop=True),
+                                  full[full["point_id"].isin(front)].reset_index(drop=True))
+
+
+def test_points_the_sweep_does_not_have_are_named(sweep_file, tmp_path, capsys):
+    assert main(["sweep", str(sweep_file), "--dry-run", "--points", "p0001,p001"]) == 2
+    assert "--points: " in (err := capsys.readouterr().err) and "no point 'p001'" in err and "did you mean" in err
+    (tmp_path / "empty.txt").write_text("\n")
+    assert main(["sweep", str(sweep_file), "--dry-run", "--points", f"@{tmp_path / 'empty.txt'}"]) == 2
+    assert "--points: no point ids given" in capsys.readouterr().err
+    assert main(["sweep", str(sweep_file), "--dry-run", "--points", f"@{tmp_path / 'nope.txt'}"]) == 2
+    assert "cannot read" in capsys.readouterr().err
