@@ -8,6 +8,8 @@ from hwsim.cli.main import main
 from workloads import validate
 from workloads.deltanet2 import kernels as dn
 
+from ..conftest import ROOT
+
 
 def test_every_check_passes_and_the_table_lists_them(capsys):
     assert main(["validate"]) == 0
@@ -16,6 +18,13 @@ def test_every_check_passes_and_the_table_lists_them(capsys):
     assert "worldkv window error vs full KV, retrieval on, rho=0.25" in out
     assert "hrm numba kernel equals its numpy twin" in out
     assert out.strip().endswith("0 failed")
+    # The README shows part of this table: every line it shows is a line printed here.
+    readme = (ROOT / "README.md").read_text()
+    shown = readme[readme.index("against the kernels' counts) and exits 1 on any failure. Its tail:"):]
+    shown = shown[shown.index("```\n") + 4:]
+    shown = shown[:shown.index("```")].splitlines()
+    printed = out.splitlines()
+    assert len(shown) >= 10 and [line for line in shown if line not in printed] == []
 
 
 def test_retrieval_narrows_the_gap_to_full_kv_and_compression_widens_it():
