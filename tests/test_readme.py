@@ -10,7 +10,7 @@ import shlex
 import pytest
 import yaml
 
-from hwsim.cli.main import build_parser
+from hwsim.cli.main import build_parser, main
 
 from .conftest import ROOT
 
@@ -69,3 +69,18 @@ def test_documented_commands_parse_and_name_files_that_exist(doc, words):
         path = word.split("=", 1)[-1]
         if path.startswith(REPOSITORY_FOLDERS):
             assert (ROOT / path).exists(), f"{doc}: 'hwsim {' '.join(words)}' names {path}, which does not exist"
+
+
+def test_the_readme_run_output_is_what_its_commands_print(tmp_path, monkeypatch, capsys):
+    commands = {words[0]: words for doc, words in DOCUMENTED
+                if doc == "README.md" and words[0] in ("trace", "run") and "wk.parquet" in words}
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "arch_configs").symlink_to(ROOT / "arch_configs")
+    assert main(commands["trace"]) == 0
+    capsys.readouterr()
+    assert main(commands["run"]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    readme = (ROOT / "README.md").read_text()
+    shown = readme[readme.index("h200  wk.parquet"):]
+    shown = shown[:shown.index("```")].splitlines()
+    assert printed == shown
