@@ -2,8 +2,9 @@
 
 Reads only a sweep folder's ``results.parquet`` (see :mod:`hwsim.sweep.table`) and writes
 
-* ``report/axis-<n>-<key>.png``: throughput and energy per work unit against each axis,
-  one colour per trace (every point drawn, the median per axis value joined by a line);
+* ``report/axis-<n>-<key>.png``: the sweep's ``metrics`` (default: throughput and energy per
+  work unit) against each axis, one row and colour per trace (every point drawn, the
+  median per axis value joined by a line);
 * ``report/pareto-t<i>.png``: per trace, throughput against energy per work unit, the points
   on the Pareto front ringed. The front is over the sweep's objectives (``pareto`` in the
   sweep file; by default throughput up, energy per work unit and on-chip bytes down), so a
@@ -85,6 +86,7 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
     table, axes = read_results(folder)
     manifest = _manifest(folder)
     objectives = _objectives(folder, table, manifest)
+    metrics = _metrics(folder, table, manifest)
     dimensions = {"on_chip_bytes": "bytes", **manifest.get("axis_dimensions", {})}
     figures = folder / FIGURES
     ok = table[table["status"] == "ok"].copy()
@@ -96,7 +98,7 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
     images = []
     for n, axis in enumerate(axes):
         name = f"axis-{n}-{_slug(axis)}.png"
-        save_png(figure_png(_axis_figure(ok, axis, dimensions.get(axis, ""))), figures / name)
+        save_png(figure_png(_axis_figure(ok, axis, metrics, dimensions.get(axis, ""))), figures / name)
         images.append((f"metrics against {axis}", f"{FIGURES}/{name}"))
     for index, rows in ok.groupby("trace_index", sort=True):
         name = f"pareto-t{index}.png"
@@ -134,6 +136,30 @@ def _objectives(folder: Path, table: pd.DataFrame, manifest: dict) -> dict[str, 
     return objectives
 
 
+def _metrics(folder: Path, table: pd.DataFrame, manifest: dict) -> tuple[str, ...]:
+    """The columns drawn against every axis (the sweep file's ``metrics``), each in ``table``."""
+    from hwsim.sweep.spec import DEFAULT_METRICS
+    from hwsim.sweep.table import MANIFEST
+
+    metrics = tuple(manifest.get("metrics") or DEFAULT_METRICS)
+    for name in metrics:
+        if name not in table:
+            raise HwsimError(f"{folder / MANIFEST}: metrics: the results table has no column {name!r}")
+    return metrics
+
+
+def _metric_unit(rows: pd.DataFrame, column: str) -> tuple[str, str]:
+    """The y-axis label of a metric column, and the dimension its ticks are formatted in."""
+    if column == "throughput":
+        return str(rows["throughput_unit"].iat[0]), ""
+    if column == "energy_per_work_unit_j":
+        return f"J/{rows['work_unit'].iat[0]}", ""
+    if column.startswith(("bytes_", "peak_bytes_")) or column == "on_chip_bytes":
+        return "bytes", "bytes"
+    return {"energy_j": "J", "seconds": "s", "total_cycles": "cycles", "busiest_utilization": "fraction busy"
+            }.get(column, column), ""
+
+
 def _default_color_axis(ok: pd.DataFrame, axes: list[str], objectives: dict[str, tuple[str, ...]]) -> str | None:
     """The third objective when there is one, else an SRAM or capacity axis, else the first axis."""
     shown = ("throughput", "energy_per_work_unit_j")
@@ -163,9 +189,12 @@ def tick_label(value: float, dimension: str) -> str:
     """An axis value for a tick: a quantity in its unit (bytes in KiB/MiB/GiB/TiB when they
     are whole numbers of them), or the plain number."""
     if dimension == "bytes":
-        for prefix, scale in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-            if value >= scale and (value / scale) * 4 == round((value / scale) * 4):
-                return f"{value / scale:g} {prefix}B"
+        # The largest binary prefix the value reaches, if it is a round number of them (a
+        # capacity such as 1.5 GiB); measured byte counts read better in decimal units.
+        prefix, scale = next(((p, s) for p, s in (("Ti", 2**40), ("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10))
+                              if value >= s), ("", 1))
+        if prefix and (value / scale) * 4 == round((value / scale) * 4):
+            return f"{value / scale:g} {prefix}B"
     return format_quantity(value, dimension) if dimension else f"{value:g}"
 
 
@@ -182,24 +211,25 @@ def _value_ticks(ax, x: np.ndarray, dimension: str, axis: str = "x") -> None:
         target.set_major_formatter(FuncFormatter(lambda v, _: tick_label(v, dimension)))
 
 
-def _axis_figure(ok: pd.DataFrame, axis: str, dimension: str = ""):
-    """One row per trace (their units differ): throughput and energy per work unit vs ``axis``."""
+def _axis_figure(ok: pd.DataFrame, axis: str, metrics: tuple[str, ...], dimension: str = ""):
+    """One row per trace (their units differ), one panel per metric, against ``axis``."""
     from matplotlib.figure import Figure
 
     groups = list(ok.groupby("trace_index", sort=True))
-    fig = Figure(figsize=(10.0, 2.6 * max(len(groups), 1) + 0.4), dpi=DPI)
-    grid = fig.subplots(max(len(groups), 1), 2, squeeze=False)
+    fig = Figure(figsize=(5.0 * max(len(metrics), 2), 2.6 * max(len(groups), 1) + 0.4), dpi=DPI)
+    grid = fig.subplots(max(len(groups), 1), len(metrics), squeeze=False)
     for t, (_, rows) in enumerate(groups):
         x, labels = _positions(rows[axis])
         colour = TRACE_COLORS[t % len(TRACE_COLORS)]
-        panels = (("throughput", f"{rows['throughput_unit'].iat[0]}"),
-                  ("energy_per_work_unit_j", f"J/{rows['work_unit'].iat[0]}"))
-        for ax, (column, unit) in zip(grid[t], panels, strict=True):
+        for ax, column in zip(grid[t], metrics, strict=True):
             y = rows[column].to_numpy(dtype=float)
             ax.scatter(x, y, s=14, color=colour, alpha=0.6)
             medians = pd.Series(y).groupby(x).median()
             ax.plot(medians.index, medians.to_numpy(), color=colour, linewidth=1, label="median")
+            unit, y_dimension = _metric_unit(rows, column)
             ax.set_ylabel(unit)
+            if y_dimension:
+                _value_ticks(ax, y, y_dimension, axis="y")
             ax.set_title(f"{column} - {rows['trace'].iat[0]}", fontsize=8)
             if labels is not None:
                 ax.set_xticks(range(len(labels)), labels, rotation=30)

@@ -132,11 +132,21 @@ def _select(points: list[Point], only: Collection[str], source: str) -> list[Poi
 
 
 def _check_keys(spec: SweepSpec, base: dict[str, Any]) -> None:
-    """Fail on an override or axis key the machine (``base``, parsed) does not have."""
+    """Fail on an override or axis key the machine (``base``, parsed) does not have, and on
+    a ``bytes_<name>`` metric or objective naming none of its tiers or links."""
     try:
-        resolve_arch(base, spec.machine, spec.overrides)
+        machine = resolve_arch(base, spec.machine, spec.overrides)
     except ConfigError as err:
         raise ConfigError(f"{spec.source}: overrides: {err}") from None
+    roles = {name: c["role"] for name, c in machine.to_dict()["components"].items()}
+    columns = [f"bytes_{n}" for n, role in roles.items() if role in ("tier", "link")]
+    columns += [f"peak_bytes_{n}" for n, role in roles.items() if role == "tier"]
+    chosen = [("metrics", spec.metrics), *((f"pareto.{k}", v) for k, v in spec.pareto.items())]
+    for where, names in chosen:
+        for name in names:
+            if name.startswith(("bytes_", "peak_bytes_")) and name not in columns:
+                raise ConfigError(f"{spec.source}: {where}: {machine.name} has no tier or link for "
+                                  f"{name!r}{did_you_mean(name, tuple(columns))}")
     for axis in spec.axes:
         value = axis.grid_values()[0] if axis.values or axis.num else axis.at(0.0)
         try:
@@ -267,7 +277,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
         "fidelity": runs[0].fidelity, "axes": axes,
         "axis_dimensions": {a.key: a.dimension for a in spec.axes if a.dimension},
         "traces": [t.label for t in spec.traces], "runs": len(runs),
-        "pareto": {sense: list(names) for sense, names in spec.pareto.items()},
+        "pareto": {sense: list(names) for sense, names in spec.pareto.items()}, "metrics": list(spec.metrics),
         "only_points": sorted(only) if only is not None else None}))
     saved = {run.name: _saved(points_dir / f"{run.name}.json", run, retry_failed) for run in runs}
     # Trace-major order: a worker then replays one trace on many points in a row, and

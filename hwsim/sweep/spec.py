@@ -13,11 +13,13 @@ axis together) or a seeded ``sample`` (``random`` or ``latin_hypercube``)::
     combine: grid
     constraints: ["components.sram.capacity <= 32 MiB"]
     pareto: {maximize: [throughput], minimize: [energy_per_work_unit_j, on_chip_bytes]}
+    metrics: [throughput, energy_per_work_unit_j, bytes_hbm]   # drawn against every axis
 
 Constraints are written in a small expression language (see :func:`compile_expression`),
 parsed here and never handed to Python's ``eval``. Every error is a ConfigError naming the
 sweep file and the key path. ``pareto`` names the objectives of the report's Pareto front
-(table columns or axis keys; the default is the one shown).
+(table columns or axis keys; the default is the one shown) and ``metrics`` the columns drawn
+against every axis (default: throughput and energy per work unit).
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ from hwsim.sweep.constraints import (
 )
 
 TOP_KEYS = ("name", "description", "machine", "overrides", "traces", "axes", "combine", "sample",
-            "constraints", "fidelity", "allow_overflow", "pareto")
+            "constraints", "fidelity", "allow_overflow", "pareto", "metrics")
 COMBINE = ("grid", "zip", "sample")
 SAMPLE_METHODS = ("random", "latin_hypercube")
 FIDELITIES = ("event", "roofline")
@@ -50,7 +52,9 @@ RANGE_KEYS = ("low", "high", "log", "num", "integer")
 TRACE_KEYS = ("label", "family", "preset", "params", "seed", "path")
 #: The default Pareto objectives: throughput up, energy per work unit and on-chip storage down.
 DEFAULT_PARETO = {"maximize": ("throughput",), "minimize": ("energy_per_work_unit_j", "on_chip_bytes")}
-#: Table columns a Pareto objective may name besides the axes and the per-tier ``bytes_*``
+#: The metrics the report draws against every axis unless the sweep file names others.
+DEFAULT_METRICS = ("throughput", "energy_per_work_unit_j")
+#: Table columns a Pareto objective or a plotted metric may name besides the axes and the per-tier ``bytes_*``
 #: and ``peak_bytes_*`` columns (see :mod:`hwsim.sweep.table`).
 OBJECTIVE_COLUMNS = ("throughput", "seconds", "total_cycles", "energy_j", "energy_per_work_unit_j",
                      "busiest_utilization", "on_chip_bytes")
@@ -136,6 +140,7 @@ class SweepSpec:
     allow_overflow: bool = False
     description: str = ""
     pareto: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_PARETO))
+    metrics: tuple[str, ...] = DEFAULT_METRICS
 
     def combinations(self) -> int:
         """How many points the axes give before constraints drop any."""
@@ -213,7 +218,8 @@ def load_sweep(path: str | os.PathLike) -> SweepSpec:
         fidelity=_choice(raw.get("fidelity", "event"), FIDELITIES, f"{src}: fidelity"),
         allow_overflow=_flag(raw.get("allow_overflow", False), f"{src}: allow_overflow"),
         description=str(raw.get("description", "")),
-        pareto=_pareto(raw.get("pareto"), [a.key for a in axes], src), **sample)
+        pareto=_pareto(raw.get("pareto"), [a.key for a in axes], src),
+        metrics=_metrics(raw.get("metrics"), src), **sample)
 
 
 def _check_keys(block: dict, allowed: tuple[str, ...], prefix: str) -> None:
@@ -337,6 +343,24 @@ def _sample(value: Any, combine: str, src: str) -> dict[str, Any]:
             "sample_seed": _whole(value.get("seed", 0), f"{src}: sample.seed")}
 
 
+def _column(name: str, known: tuple[str, ...], where: str) -> str:
+    """``name`` if the results table will have it (a known column, or bytes_<tier or link>)."""
+    if name not in known and not name.startswith(("bytes_", "peak_bytes_")):
+        raise ConfigError(f"{where}: unknown column {name!r}{did_you_mean(name, known)} "
+                          f"(one of {', '.join(OBJECTIVE_COLUMNS)}, an axis, or bytes_<tier>)")
+    return name
+
+
+def _metrics(value: Any, src: str) -> tuple[str, ...]:
+    """The metrics drawn against every axis: a list of result columns."""
+    if value is None:
+        return DEFAULT_METRICS
+    names = [value] if isinstance(value, str) else value
+    if not isinstance(names, list) or not names:
+        raise ConfigError(f"{src}: metrics: expected a list of result columns, e.g. [throughput, bytes_hbm]")
+    return tuple(_column(str(name), OBJECTIVE_COLUMNS, f"{src}: metrics") for name in names)
+
+
 def _pareto(value: Any, keys: list[str], src: str) -> dict[str, tuple[str, ...]]:
     """The Pareto objectives: ``{maximize: [...], minimize: [...]}`` of table columns or axes."""
     if value is None:
@@ -351,11 +375,7 @@ def _pareto(value: Any, keys: list[str], src: str) -> dict[str, tuple[str, ...]]
         names = [names] if isinstance(names, str) else names
         if not isinstance(names, list):
             raise ConfigError(f"{src}: pareto.{sense}: expected a list of column names")
-        for name in map(str, names):
-            if name not in known and not name.startswith(("bytes_", "peak_bytes_")):
-                raise ConfigError(f"{src}: pareto.{sense}: unknown column {name!r}{did_you_mean(name, known)} "
-                                  f"(one of {', '.join(OBJECTIVE_COLUMNS)}, an axis, or bytes_<tier>)")
-        out[sense] = tuple(map(str, names))
+        out[sense] = tuple(_column(str(name), known, f"{src}: pareto.{sense}") for name in names)
     chosen = [*out["maximize"], *out["minimize"]]
     if not chosen or len(set(chosen)) < len(chosen):
         raise ConfigError(f"{src}: pareto: name each objective once, at least one in all (got {chosen})")

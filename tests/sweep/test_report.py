@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from hwsim.errors import ConfigError
 from hwsim.reports.sweep import is_sweep_folder, pareto_front, render_sweep, tick_label
-from hwsim.sweep import load_sweep, read_results, run_sweep
+from hwsim.sweep import load_sweep, plan, read_results, run_sweep
 
 from ..conftest import ARCH, EXAMPLES
 
@@ -86,6 +86,9 @@ def test_pareto_objectives_come_from_the_sweep_file(tmp_path):
 
 
 @pytest.mark.parametrize(("block", "message"), [
+    ("metrics: [throughput, bytes_hmb, energy_per_unit]",
+     "metrics: unknown column 'energy_per_unit' (did you mean 'energy_per_work_unit_j'?)"),
+    ("metrics: []", "metrics: expected a list of result columns"),
     ("pareto: {maximize: [throughput], minimize: [energy_per_unit]}",
      "pareto.minimize: unknown column 'energy_per_unit' (did you mean 'energy_per_work_unit_j'?)"),
     ("pareto: {maximize: [throughput], minimize: [throughput]}", "pareto: name each objective once"),
@@ -120,6 +123,7 @@ def test_render_writes_a_figure_per_axis_and_trace_and_a_markdown_table(tmp_path
 
 @pytest.mark.parametrize(("value", "dimension", "label"), [
     (16 * 2**20, "bytes", "16 MiB"), (1.5 * 2**30, "bytes", "1.5 GiB"), (1e6, "bytes", "1 MB"),
+    (22_321_336_320.0, "bytes", "22.32 GB"),        # a measured count: not a round number of GiB
     (819e9, "bandwidth", "819 GB/s"), (1.25, "power", "1.25 W"), (64.0, "", "64"),
 ])
 def test_tick_labels_show_swept_values_in_their_unit(value, dimension, label):
@@ -132,3 +136,24 @@ def test_axis_dimensions_are_recorded_for_the_report(tmp_path):
     run_sweep(load_sweep(sweep), tmp_path / "out", workers=0, quiet=True)
     assert json.loads((tmp_path / "out" / "sweep.json").read_text())["axis_dimensions"] == {
         "components.hbm_bus.bandwidth": "bandwidth", "components.sram.capacity": "bytes"}
+
+
+def test_the_sweep_files_metrics_are_drawn_against_every_axis(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(SRAM_SWEEP + "metrics: [total_cycles, bytes_hbm, on_chip_bytes]\n")
+    run_sweep(load_sweep(sweep), tmp_path / "out", workers=0, quiet=True)
+    assert json.loads((tmp_path / "out" / "sweep.json").read_text())["metrics"] == [
+        "total_cycles", "bytes_hbm", "on_chip_bytes"]
+    render_sweep(tmp_path / "out")
+    from matplotlib.image import imread
+    one_metric_wide = imread(tmp_path / "out" / "report" / "pareto-t0.png").shape[1]
+    three_metrics_wide = imread(tmp_path / "out" / "report" / "axis-0-components-mxu-rows.png").shape[1]
+    assert three_metrics_wide > 2 * one_metric_wide    # a panel per metric, side by side
+
+
+def test_a_bytes_metric_must_name_a_tier_or_link_of_the_machine(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(SRAM_SWEEP + "metrics: [throughput, bytes_hmb]\n")
+    with pytest.raises(ConfigError, match=r"s.yaml: metrics: systolic-128 has no tier or link for 'bytes_hmb' "
+                                          r"\(did you mean 'bytes_hbm'\?\)"):
+        plan(load_sweep(sweep))
