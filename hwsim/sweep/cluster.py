@@ -159,8 +159,8 @@ class _Slots:
     def count(self) -> int:
         now = time.monotonic()
         if now - self._read_at >= SLOTS_REFRESH_S:
-            workers = self._client.scheduler_info()["workers"].values()
-            self._count = TASKS_IN_FLIGHT * max(sum(w.get("nthreads", 1) for w in workers), 1)
+            threads = sum(self._client.nthreads().values())   # every worker's, asked of the scheduler
+            self._count = TASKS_IN_FLIGHT * max(threads, 1)
             self._read_at = now
         return self._count
 

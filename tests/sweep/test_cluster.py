@@ -59,10 +59,10 @@ def test_grouped_runs_on_two_workers_give_the_in_process_table(tmp_path, monkeyp
 
 class FakeClient:
     def __init__(self) -> None:
-        self.workers: dict[str, dict] = {}
+        self.workers: dict[str, int] = {}
 
-    def scheduler_info(self) -> dict:
-        return {"workers": self.workers}
+    def nthreads(self) -> dict[str, int]:
+        return self.workers
 
 
 def test_tasks_in_flight_follow_the_worker_threads_the_cluster_has_now(monkeypatch):
@@ -70,7 +70,7 @@ def test_tasks_in_flight_follow_the_worker_threads_the_cluster_has_now(monkeypat
     client = FakeClient()
     slots = cluster._Slots(client)
     assert slots.count() == cluster.TASKS_IN_FLIGHT          # no worker yet: still submit some
-    client.workers = {"a": {"nthreads": 1}, "b": {"nthreads": 4}}
+    client.workers = {"tcp://a": 1, "tcp://b": 4}
     assert slots.count() == 5 * cluster.TASKS_IN_FLIGHT      # workers that joined get work
 
 
