@@ -156,8 +156,8 @@ def _metric_unit(rows: pd.DataFrame, column: str) -> tuple[str, str]:
         return f"J/{rows['work_unit'].iat[0]}", ""
     if column.startswith(("bytes_", "peak_bytes_")) or column == "on_chip_bytes":
         return "bytes", "bytes"
-    return {"energy_j": "J", "seconds": "s", "total_cycles": "cycles", "busiest_utilization": "fraction busy"
-            }.get(column, column), ""
+    return {"energy_j": "J", "avg_power_w": "W", "seconds": "s", "total_cycles": "cycles",
+            "busiest_utilization": "fraction busy"}.get(column, column), ""
 
 
 def _default_color_axis(ok: pd.DataFrame, axes: list[str], objectives: dict[str, tuple[str, ...]]) -> str | None:

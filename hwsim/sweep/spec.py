@@ -57,7 +57,7 @@ DEFAULT_METRICS = ("throughput", "energy_per_work_unit_j")
 #: Table columns a Pareto objective or a plotted metric may name besides the axes and the per-tier ``bytes_*``
 #: and ``peak_bytes_*`` columns (see :mod:`hwsim.sweep.table`).
 OBJECTIVE_COLUMNS = ("throughput", "seconds", "total_cycles", "energy_j", "energy_per_work_unit_j",
-                     "busiest_utilization", "on_chip_bytes")
+                     "avg_power_w", "busiest_utilization", "on_chip_bytes")
 
 
 @dataclass(frozen=True)

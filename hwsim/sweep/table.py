@@ -9,6 +9,7 @@ the same sweep always gives a byte-identical table. Columns, in order:
   ``status`` (``ok``, ``failed`` or ``missing``), ``error``;
 * ``total_cycles`` (reference-clock cycles), ``seconds``, ``throughput`` (work units/s) and
   ``throughput_unit``, ``work_unit``, ``energy_j`` (J), ``energy_per_work_unit_j`` (J/unit),
+  ``avg_power_w`` (energy over run time, W),
   ``busiest_component``, ``busiest_utilization`` (0..1), ``on_chip_bytes`` (the point's
   on-chip storage: SRAM capacity plus CAM key storage, bytes; a cost of the design);
 * ``bytes_<tier or link>`` (bytes moved) and ``peak_bytes_<tier>`` (peak occupancy, bytes);
@@ -38,7 +39,7 @@ PARQUET_KEY = b"hwsim.sweep"
 HEAD = ("point_id", "trace", "trace_index")
 STATUS = ("machine", "fidelity", "status", "error")
 METRICS = ("total_cycles", "seconds", "throughput", "throughput_unit", "work_unit", "energy_j",
-           "energy_per_work_unit_j", "busiest_component", "busiest_utilization", "on_chip_bytes")
+           "energy_per_work_unit_j", "avg_power_w", "busiest_component", "busiest_utilization", "on_chip_bytes")
 TEXT = ("point_id", "trace", "machine", "fidelity", "status", "error", "throughput_unit", "work_unit",
         "busiest_component", "run_hash")
 
@@ -53,6 +54,8 @@ def metrics_row(summary: dict[str, Any]) -> dict[str, Any]:
         "work_unit": str(summary["work_unit"]),
         "energy_j": float(summary["energy"]["total_j"]),
         "energy_per_work_unit_j": float(summary["energy_per_work_unit_j"]),
+        "avg_power_w": float(summary["energy"]["total_j"]) / float(summary["seconds"])
+        if summary["seconds"] else float("nan"),
         "busiest_component": str(summary["busiest_component"]),
         "busiest_utilization": float(summary["busiest_utilization"]),
     }

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import psutil
 import pytest
@@ -49,10 +50,12 @@ def test_table_has_one_row_per_point_and_trace_with_axes_next_to_metrics(sweep_f
     assert axes == ["components.hbm.capacity", "components.hbm.bandwidth"]
     assert len(table) == 8 and list(table["point_id"]) == sorted(table["point_id"])
     for column in ("point_id", "trace", *axes, "total_cycles", "seconds", "throughput", "throughput_unit",
-                   "energy_j", "energy_per_work_unit_j", "bytes_hbm", "peak_bytes_hbm", "busiest_component",
+                   "energy_j", "energy_per_work_unit_j", "avg_power_w", "bytes_hbm", "peak_bytes_hbm", "busiest_component",
                    "status", "error", "fidelity", "run_hash"):
         assert column in table.columns
     assert table["components.hbm.capacity"].iloc[0] == 2**30   # quantities in base units
+    ok = table[table["status"] == "ok"]
+    assert np.allclose(ok["avg_power_w"], ok["energy_j"] / ok["seconds"], rtol=1e-12)
     assert table["run_hash"].nunique() == 8
 
 
