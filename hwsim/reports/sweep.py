@@ -124,28 +124,30 @@ def _manifest(folder: Path) -> dict:
 def _objectives(folder: Path, table: pd.DataFrame, manifest: dict) -> dict[str, tuple[str, ...]]:
     """The sweep's Pareto objectives (from its ``sweep.json``), each a column of ``table``."""
     from hwsim.sweep.spec import DEFAULT_PARETO
-    from hwsim.sweep.table import MANIFEST
 
     chosen = manifest.get("pareto") or DEFAULT_PARETO
     objectives = {sense: tuple(chosen.get(sense, ())) for sense in ("maximize", "minimize")}
     for sense, names in objectives.items():
-        for name in names:
-            if name not in table:
-                raise HwsimError(f"{folder / MANIFEST}: pareto.{sense}: the results table has no column "
-                                 f"{name!r}")
+        _require_columns(folder, table, names, f"pareto.{sense}")
     return objectives
 
 
 def _metrics(folder: Path, table: pd.DataFrame, manifest: dict) -> tuple[str, ...]:
     """The columns drawn against every axis (the sweep file's ``metrics``), each in ``table``."""
     from hwsim.sweep.spec import DEFAULT_METRICS
-    from hwsim.sweep.table import MANIFEST
 
     metrics = tuple(manifest.get("metrics") or DEFAULT_METRICS)
-    for name in metrics:
-        if name not in table:
-            raise HwsimError(f"{folder / MANIFEST}: metrics: the results table has no column {name!r}")
+    _require_columns(folder, table, metrics, "metrics")
     return metrics
+
+
+def _require_columns(folder: Path, table: pd.DataFrame, names: tuple[str, ...], key: str) -> None:
+    """Fail, naming the sweep's ``sweep.json`` and ``key``, on a column the table lacks."""
+    from hwsim.sweep.table import MANIFEST
+
+    for name in names:
+        if name not in table:
+            raise HwsimError(f"{folder / MANIFEST}: {key}: the results table has no column {name!r}")
 
 
 def _metric_unit(rows: pd.DataFrame, column: str) -> tuple[str, str]:
