@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, HwsimError
 from hwsim.reports.sweep import is_sweep_folder, pareto_front, render_sweep, tick_label
 from hwsim.sweep import load_sweep, plan, read_results, run_sweep
 
@@ -157,3 +157,14 @@ def test_a_bytes_metric_must_name_a_tier_or_link_of_the_machine(tmp_path):
     with pytest.raises(ConfigError, match=r"s.yaml: metrics: systolic-128 has no tier or link for 'bytes_hmb' "
                                           r"\(did you mean 'bytes_hbm'\?\)"):
         plan(load_sweep(sweep))
+
+
+def test_a_sweep_json_naming_a_column_the_table_lacks_is_one_error(tmp_path):
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(SRAM_SWEEP)
+    run_sweep(load_sweep(sweep), tmp_path / "out", workers=0, quiet=True)
+    manifest = tmp_path / "out" / "sweep.json"
+    manifest.write_text(manifest.read_text().replace('"bytes_hbm"', '"bytes_l3"').replace(
+        '"metrics": [', '"metrics": ["bytes_l3", '))
+    with pytest.raises(HwsimError, match=r"sweep.json: metrics: the results table has no column 'bytes_l3'"):
+        render_sweep(tmp_path / "out")
