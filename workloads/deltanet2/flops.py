@@ -9,13 +9,12 @@ The same counts hold for KDA and GDN, which run the GDN-2 code path with tied ga
 
 from __future__ import annotations
 
+from workloads.common.counts import check_counts
+
 
 def _check(**dims: int) -> None:
-    for name, value in dims.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-        if value < (0 if name == "T" else 1):
-            raise ValueError(f"{name}: must be >= {0 if name == 'T' else 1}, got {value}")
+    """Every dimension an int >= 1, except the token count T, which may be 0."""
+    check_counts(1, floors={"T": 0}, **dims)
 
 
 def gdn2_recurrent_token_flops(K: int, V: int) -> int:

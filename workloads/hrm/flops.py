@@ -7,24 +7,18 @@ are not counted, as in Eq 3.8.
 
 from __future__ import annotations
 
-
-def _check(**dims: int) -> None:
-    for name, value in dims.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-        if value < 0:
-            raise ValueError(f"{name}: must be >= 0, got {value}")
+from workloads.common.counts import check_counts
 
 
 def block_params(d: int, d_ff: int) -> int:
     """P_blk = 5d² (gate, q, k, v, o) + 3·d·d_ff (SwiGLU gate, up, down)."""
-    _check(d=d, d_ff=d_ff)
+    check_counts(d=d, d_ff=d_ff)
     return 5 * d * d + 3 * d * d_ff
 
 
 def block_applications(N: int, T: int, layers_per_module: int) -> int:
     """Block applications per forward: N·(T + 1)·ℓ_m (N·T of M_L plus N of M_H)."""
-    _check(N=N, T=T, layers_per_module=layers_per_module)
+    check_counts(N=N, T=T, layers_per_module=layers_per_module)
     return N * (T + 1) * layers_per_module
 
 
@@ -39,7 +33,7 @@ def forward_flops_per_token(d: int, d_ff: int, layers_per_module: int, N: int, T
     Raises:
         TypeError, ValueError: an argument is not a non-negative int.
     """
-    _check(vocab=vocab)
+    check_counts(vocab=vocab)
     return 2 * block_params(d, d_ff) * block_applications(N, T, layers_per_module) + 2 * d * vocab
 
 
@@ -48,7 +42,7 @@ def attention_flops_per_block(d: int, n_kv: int) -> int:
 
     n_kv is the number of keys the token sees (i + 1 for causal position i).
     """
-    _check(d=d, n_kv=n_kv)
+    check_counts(d=d, n_kv=n_kv)
     return 4 * d * n_kv
 
 

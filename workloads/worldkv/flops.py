@@ -7,13 +7,7 @@ and top-k selections are not counted.
 
 from __future__ import annotations
 
-
-def _check(**dims: int) -> None:
-    for name, value in dims.items():
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-        if value < 0:
-            raise ValueError(f"{name}: must be >= 0, got {value}")
+from workloads.common.counts import check_counts
 
 
 def compression_flops(F_s: int, c: int, d: int) -> int:
@@ -34,7 +28,7 @@ def compression_flops(F_s: int, c: int, d: int) -> int:
     Raises:
         TypeError, ValueError: an argument is not a non-negative int.
     """
-    _check(F_s=F_s, c=c, d=d)
+    check_counts(F_s=F_s, c=c, d=d)
     return F_s * d + max(c - 1, 0) * F_s * (4 * d + 3)
 
 
@@ -64,7 +58,7 @@ def pose_scoring_flops(n_candidates: int, c: int) -> int:
     Raises:
         TypeError, ValueError: an argument is not a non-negative int.
     """
-    _check(n_candidates=n_candidates, c=c)
+    check_counts(n_candidates=n_candidates, c=c)
     per_mean = MEAN_FLOPS_PER_FRAME * (c + 1)
     per_candidate = per_mean + TRANSLATION_FLOPS + ROTATION_FLOPS + BLEND_FLOPS
     return n_candidates * per_candidate + per_mean
@@ -78,5 +72,5 @@ def attention_flops(Nq: int, Nkv: int, d: int) -> int:
     Raises:
         TypeError, ValueError: an argument is not a non-negative int.
     """
-    _check(Nq=Nq, Nkv=Nkv, d=d)
+    check_counts(Nq=Nq, Nkv=Nkv, d=d)
     return 4 * Nq * Nkv * d
