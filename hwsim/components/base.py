@@ -25,6 +25,15 @@ from hwsim.units import BASE_UNIT
 REGISTRY: dict[str, type[Component]] = {}
 
 
+class OpError(Exception):
+    """A cost model cannot time one op: ``row`` (position in the rows it was given) and the
+    trace ``column`` at fault. The engine turns it into a TraceError naming the file and row."""
+
+    def __init__(self, row: int, column: str, message: str) -> None:
+        super().__init__(message)
+        self.row, self.column, self.message = row, column, message
+
+
 def register(kind: str):
     """Class decorator: make ``cls`` the implementation of YAML ``kind``."""
 
@@ -126,11 +135,20 @@ class ComputeUnit(Component):
         raise NotImplementedError
 
     def ref_cycles(self, ops: pd.DataFrame) -> np.ndarray:
-        """Busy cycles of each op in the machine's reference clock (rounded up)."""
-        own = self.cycles(ops) + seconds_to_cycles(getattr(self.config, "op_overhead", 0.0), self.clock_hz)
+        """Compute cycles of each op in the machine's reference clock (rounded up)."""
+        own = self.cycles(ops)
         if self.clock_hz == self.ref_clock_hz:
             return own
         return ceil_cycles(own * (self.ref_clock_hz / self.clock_hz))
+
+    @property
+    def fixed_cycles(self) -> int:
+        """Fixed cost of every op on this unit, in reference cycles (``op_overhead``).
+
+        A kernel pays it whether it is compute- or memory-bound (launch, ramp-up and tail on
+        a GPU): the op's compute and its memory traffic both start after it.
+        """
+        return seconds_to_cycles(getattr(self.config, "op_overhead", 0.0), self.ref_clock_hz)
 
     def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
         """Dynamic compute energy of each op in picojoules (FLOPs x energy per FLOP)."""
@@ -142,21 +160,28 @@ class MemoryResource(Component):
 
     @property
     def bytes_per_cycle(self) -> float:
-        """Sustained bandwidth in bytes per reference-clock cycle."""
-        return self.config.bandwidth / self.ref_clock_hz
+        """Sustained bandwidth in bytes per reference-clock cycle: the datasheet ``bandwidth``
+        times the achievable ``efficiency`` (1 when the config has none)."""
+        return self.config.bandwidth * getattr(self.config, "efficiency", 1.0) / self.ref_clock_hz
+
+    def bytes_per_cycle_to(self, to: str | None) -> float:
+        """Sustained bytes per reference cycle for traffic whose next tier is ``to``
+        (directional resources such as links override this)."""
+        return self.bytes_per_cycle
 
     @property
     def latency_cycles(self) -> int:
         return seconds_to_cycles(self.config.latency, self.ref_clock_hz)
 
     def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None,
-                    role: str = "read") -> np.ndarray:
+                    role: str = "read", to: str | None = None) -> np.ndarray:
         """Cycles this resource is occupied moving ``nbytes`` (int64, rounded up).
 
         ``ops`` (the rows the bytes belong to) and ``role`` ("read", "write" or "transit")
-        let pattern-sensitive resources such as banked SRAM charge bank conflicts.
+        let pattern-sensitive resources such as banked SRAM charge bank conflicts; ``to``
+        names the tier a link direction leads to.
         """
-        return ceil_cycles(nbytes / self.bytes_per_cycle)
+        return ceil_cycles(nbytes / self.bytes_per_cycle_to(to))
 
     def channel_energy_pj(self, nbytes: np.ndarray, role: str = "read") -> np.ndarray:
         """Energy of moving ``nbytes`` through this resource in ``role``, in picojoules."""

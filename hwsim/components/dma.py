@@ -59,7 +59,8 @@ class DmaEngine(ComputeUnit):
     def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
         return np.zeros(len(ops))
 
-    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None, role: str = "read") -> np.ndarray:
+    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None, role: str = "read",
+                    to: str | None = None) -> np.ndarray:
         return ceil_cycles(nbytes / self.bytes_per_cycle)
 
     def channel_energy_pj(self, nbytes: np.ndarray, role: str = "read") -> np.ndarray:

@@ -134,7 +134,8 @@ class Sram(MemoryResource):
         factor[scattered] = values
         return factor
 
-    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None, role: str = "read") -> np.ndarray:
+    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None, role: str = "read",
+                    to: str | None = None) -> np.ndarray:
         base = nbytes / self.bytes_per_cycle
         if ops is not None and role == "read":
             base = base * self.pattern_factor(ops)

@@ -65,7 +65,7 @@ def gemm_cycles(m, n, k, rows: int, cols: int, dataflow: str) -> np.ndarray:
 class SystolicArray(ComputeUnit):
     """A rows x cols array of MAC units; ``count`` identical arrays run ops in parallel."""
 
-    handles = {"gemm": 2, "attention": 2}
+    handles = {"gemm": 2, "attention": 2, "attention_bwd": 2}
 
     @dataclass(frozen=True, kw_only=True)
     class Config:

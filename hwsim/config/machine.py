@@ -78,11 +78,13 @@ class MachineConfig:
 
 
 def _role(kind: str) -> str:
-    """"compute", "tier" or "link": how reports and summaries treat a component kind."""
+    """"compute", "tier", "link" or "host": how reports and summaries treat a component kind."""
     cls = component_class(kind, kind)
     if issubclass(cls, Link):
         return "link"
-    return "tier" if issubclass(cls, MemoryResource) else "compute"
+    if issubclass(cls, MemoryResource):
+        return "tier"
+    return "compute" if issubclass(cls, ComputeUnit) else "host"
 
 
 def load_arch(path: str | os.PathLike, overrides: dict[str, Any] | list[str] | None = None) -> MachineConfig:

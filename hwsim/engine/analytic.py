@@ -3,11 +3,11 @@
 Each op costs what it would cost on an idle machine, from the same per-op cost model the
 event engine uses (:func:`hwsim.engine.costs.batch_costs`)::
 
-    duration = max(compute cycles, max over channels crossed of busy cycles + latency)
+    duration = fixed + max(compute cycles, max over channels crossed of busy cycles + latency)
 
-and ops are placed in time by stream order and dependencies only::
+and ops are placed in time by stream order, dependencies and the host's launches only::
 
-    start = max(end of the previous op of the stream, end of every dependency)
+    start = max(end of the previous op of the stream, end of every dependency, host issue)
     end   = start + duration
 
 No unit or channel is ever waited for, so every op ends no later than in the event replay:
@@ -27,6 +27,7 @@ from itertools import chain
 import numpy as np
 import pandas as pd
 
+from hwsim.components.host import HostClock
 from hwsim.config.machine import MachineConfig
 from hwsim.engine.costs import BatchCosts, batch_costs
 from hwsim.engine.machine import Machine
@@ -42,9 +43,9 @@ def op_durations(costs: BatchCosts) -> np.ndarray:
     """Contention-free duration of each op of a batch, in reference-clock cycles (int64)."""
     busy = costs.busy
     if busy.shape[1] == 0:
-        return costs.compute.copy()
+        return costs.fixed + costs.compute
     memory = np.where(busy.any(axis=1), busy.max(axis=1) + costs.latency, 0)
-    return np.maximum(costs.compute, memory)
+    return costs.fixed + np.maximum(costs.compute, memory)
 
 
 def roofline(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: bool = False,
@@ -63,6 +64,7 @@ def roofline(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: 
     """
     built = machine if isinstance(machine, Machine) else Machine(machine)
     timing = _RooflinePass()
+    host = HostClock(built.host)
     static, times = [], []
     channel_busy = np.zeros(len(built.channels), dtype=np.int64)
     channel_bytes = np.zeros(len(built.channels), dtype=np.int64)
@@ -70,7 +72,7 @@ def roofline(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: 
     unit_sum = np.zeros(len(built.units), dtype=np.int64)
     rows_loaded = 0
     for frame in trace.iter_batches(batch_rows):
-        costs = batch_costs(built, frame, trace.source, rows_loaded + 1)
+        costs = batch_costs(built, frame, trace.source, rows_loaded + 1, host)
         rows_loaded += len(frame)
         duration = op_durations(costs)
         start = timing.place(costs, duration)
@@ -114,6 +116,11 @@ class _RooflinePass:
         end is the stream's running sum of durations plus the offset of the last *anchor*
         at or before it (an op with dependencies, or the stream's first op in the batch).
         Only anchors are visited in Python, in row order (a topological order).
+
+        The host's launch times (``costs.issue``) are a floor on every start. Between
+        anchors ``end_i = max(end_(i-1), issue_i) + d_i`` unrolls to
+        ``end_i = S_i + max(offset, max over j <= i of (issue_j - S_(j-1)))`` with ``S`` the
+        running sum, so the floor is a segmented running maximum, still without Python.
         """
         n = len(duration)
         codes, names = pd.factorize(costs.frame["stream"])
@@ -136,49 +143,69 @@ class _RooflinePass:
         governing[order] = ordinal[order[last_anchor]]
         previous = np.full(n, -1, dtype=np.int64)          # previous op of the same stream
         previous[order[1:]] = np.where(first[1:], -1, order[:-1])
+        floor = self._issue_floor(costs.issue, inclusive, duration, is_anchor, governing, order)
+        inclusive_list, governing_list = inclusive.tolist(), governing.tolist()
+        floor_list = None if floor is None else (floor + inclusive).tolist()  # floors on ends
+        offset = [0] * len(anchors)
 
-        # Per anchor: the predecessor's running sum and anchor, its own sum and duration.
-        prev_rows = previous[anchors]
-        has_prev = prev_rows >= 0
-        prev_sum = np.where(has_prev, inclusive[prev_rows], 0).tolist()
-        prev_anchor = np.where(has_prev, governing[prev_rows], -1).tolist()
+        def end_of(row: int) -> int:
+            """End cycle of an already placed row of this batch."""
+            e = inclusive_list[row] + offset[governing_list[row]]
+            return e if floor_list is None or floor_list[row] <= e else floor_list[row]
+
         own = (duration[anchors] - inclusive[anchors]).tolist()
+        issue = costs.issue[anchors].tolist()
+        previous_list = previous[anchors].tolist()
         stream_names = [str(x) for x in names]
         start_of_stream = [self.stream_end.get(stream_names[c], 0) for c in codes[anchors].tolist()]
-        ref_sum, ref_anchor, outside = self._resolve_deps(costs, np.flatnonzero(has_deps),
-                                                          inclusive, governing)
+        inside, outside = self._resolve_deps(costs, np.flatnonzero(has_deps))
         deps = costs.deps
-        offset = [0] * len(anchors)
         for j, a in enumerate(anchors.tolist()):
-            pa = prev_anchor[j]
-            t = start_of_stream[j] if pa < 0 else prev_sum[j] + offset[pa]
+            p = previous_list[j]
+            t = start_of_stream[j] if p < 0 else end_of(p)
             for dep in deps[a]:
-                ra = ref_anchor.get(dep)
-                f = outside[dep] if ra is None else ref_sum[dep] + offset[ra]
+                row = inside.get(dep)
+                f = outside[dep] if row is None else end_of(row)
                 if f > t:
                     t = f
+            if issue[j] > t:
+                t = issue[j]
             offset[j] = t + own[j]
         end = inclusive + np.asarray(offset, dtype=np.int64)[governing]
+        if floor is not None:
+            end = np.maximum(end, floor + inclusive)
         for row in order[np.flatnonzero(np.append(first[1:], True))].tolist():  # each stream's last op
             self.stream_end[stream_names[codes[row]]] = int(end[row])
         self.earlier.append([costs.frame["op_id"].to_numpy(), end, None])
         return end - duration
 
-    def _resolve_deps(self, costs: BatchCosts, rows: np.ndarray, inclusive: np.ndarray,
-                      governing: np.ndarray) -> tuple[dict[int, int], dict[int, int], dict[int, int]]:
-        """For every op_id that ``rows`` depend on: its running sum and anchor ordinal when it
-        is in this batch, else its end cycle from an earlier batch."""
+    @staticmethod
+    def _issue_floor(issue: np.ndarray, inclusive: np.ndarray, duration: np.ndarray,
+                     is_anchor: np.ndarray, governing: np.ndarray, order: np.ndarray) -> np.ndarray | None:
+        """Per row, ``max over non-anchor j <= i of its segment (issue_j - S_(j-1))`` (the
+        host's floor on ``end_i - S_i``); None when no op waits for the host."""
+        if not issue.any():
+            return None
+        h = issue - (inclusive - duration)
+        h[is_anchor] = np.iinfo(np.int64).min // 4  # an anchor's own issue is applied in place()
+        sorted_h = pd.Series(h[order])
+        running = sorted_h.groupby(governing[order]).cummax().to_numpy()
+        out = np.empty(len(h), dtype=np.int64)
+        out[order] = running
+        return out
+
+    def _resolve_deps(self, costs: BatchCosts, rows: np.ndarray) -> tuple[dict[int, int], dict[int, int]]:
+        """For every op_id that ``rows`` depend on: its row when it is in this batch, else its
+        end cycle from an earlier batch."""
         if rows.size == 0:
-            return {}, {}, {}
+            return {}, {}
         wanted = np.unique(np.fromiter(chain.from_iterable(costs.deps[i] for i in rows.tolist()),
                                        dtype=np.int64))
         pos = pd.Index(costs.frame["op_id"].to_numpy()).get_indexer(wanted)
-        inside = pos >= 0
-        ids, here = wanted[inside].tolist(), pos[inside]
-        ref_sum = dict(zip(ids, inclusive[here].tolist(), strict=True))
-        ref_anchor = dict(zip(ids, governing[here].tolist(), strict=True))
+        here = pos >= 0
+        inside = dict(zip(wanted[here].tolist(), pos[here].tolist(), strict=True))
         outside: dict[int, int] = {}
-        missing = wanted[~inside]
+        missing = wanted[~here]
         for batch in reversed(self.earlier):
             if missing.size == 0:
                 break
@@ -188,7 +215,7 @@ class _RooflinePass:
             hit = found >= 0
             outside.update(zip(missing[hit].tolist(), batch[1][found[hit]].tolist(), strict=True))
             missing = missing[~hit]
-        return ref_sum, ref_anchor, outside
+        return inside, outside
 
 
 def _bounds(machine: Machine, total: int, unit_sum: np.ndarray, channel_busy: np.ndarray) -> dict:

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from hwsim.components.base import OpError
+from hwsim.components.host import HostClock
 from hwsim.engine.machine import Machine
 from hwsim.errors import TraceError
 from hwsim.trace.schema import parse_deps
@@ -36,6 +38,8 @@ class BatchCosts:
     streams: list[str]
     deps: list[tuple[int, ...]]
     unit: np.ndarray             # int index into machine.unit_names, -1 = no unit
+    issue: np.ndarray            # int64 cycle the host has launched the op (earliest start)
+    fixed: np.ndarray            # int64 cycles every op pays before its work (kernel overhead)
     compute: np.ndarray          # int64 cycles on the unit
     latency: np.ndarray          # int64 cycles of first-byte latency
     bytes: np.ndarray            # int64 [n, channels] bytes crossing each channel
@@ -47,8 +51,12 @@ class BatchCosts:
     alloc_delta: np.ndarray      # signed bytes allocated (+) or freed (-)
 
 
-def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: int) -> BatchCosts:
-    """Compute :class:`BatchCosts` for ``frame`` (validated rows numbered from ``first_row``)."""
+def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: int,
+                host: HostClock | None = None) -> BatchCosts:
+    """Compute :class:`BatchCosts` for ``frame`` (validated rows numbered from ``first_row``).
+
+    ``host`` carries the host's issue clock from batch to batch (None: no host costs).
+    """
     n = len(frame)
     kinds = frame["kind"].to_numpy(dtype=object)
     unit_col = frame["unit"].to_numpy(dtype=object)
@@ -83,6 +91,7 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
         tiers[col] = idx
 
     compute = np.zeros(n, dtype=np.int64)
+    fixed = np.zeros(n, dtype=np.int64)
     energy_compute = np.zeros(n, dtype=np.float64)
     # Cost models read op shapes, sizes and kinds, never these: leaving them out makes the
     # row selections below copy half the columns.
@@ -97,7 +106,12 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
                 first = int(np.flatnonzero(rows)[np.argmax(over(sub))])
                 raise TraceError(f"{where(first)}, column 'elements': more entries than {name!r} holds "
                                  f"({unit.config.entries * unit.config.count})")
-            compute[rows] = unit.ref_cycles(sub)
+            try:
+                compute[rows] = unit.ref_cycles(sub)
+            except OpError as err:
+                raise TraceError(f"{where(int(np.flatnonzero(rows)[err.row]))}, column {err.column!r}: "
+                                 f"{err.message}") from None
+            fixed[rows] = unit.fixed_cycles
             energy_compute[rows] = unit.energy_pj(sub)
 
     nbytes, busy, energy, latency = _route(machine, shapes, kinds, unit_idx, tiers, unit_names, tier_names)
@@ -111,13 +125,17 @@ def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: i
     alloc_tier[is_free] = tiers["src"][is_free]
     alloc_delta[is_free] = -frame["bytes_read"].to_numpy()[is_free]
 
+    kernels = (unit_idx >= 0) | (kinds == "transfer")
+    issue = (host.issue_times(kernels, frame["step"].to_numpy()) if host is not None
+             else np.zeros(n, dtype=np.int64))
+
     deps_text = frame["deps"].to_numpy(dtype=object)
     deps: list[tuple[int, ...]] = [()] * n
     for i in np.flatnonzero(deps_text != "").tolist():
         deps[i] = parse_deps(deps_text[i])
     return BatchCosts(
         frame=frame, op_ids=frame["op_id"].tolist(), streams=frame["stream"].tolist(), deps=deps,
-        unit=unit_idx, compute=compute, latency=latency, bytes=nbytes, busy=busy,
+        unit=unit_idx, issue=issue, fixed=fixed, compute=compute, latency=latency, bytes=nbytes, busy=busy,
         energy_compute_pj=energy_compute, energy_memory_pj=energy_memory,
         channel_energy_pj=energy.sum(axis=0),
         alloc_tier=alloc_tier, alloc_delta=alloc_delta)
@@ -156,9 +174,9 @@ def _route(machine: Machine, frame: pd.DataFrame, kinds: np.ndarray, unit_idx: n
         for channel, role in zip(path, roles, strict=True):
             resource = machine.channels[channel].resource
             nbytes[rows, channel] += amount
-            busy[rows, channel] += resource.busy_cycles(amount, sub, role)
+            busy[rows, channel] += machine.channels[channel].busy_cycles(amount, sub, role)
             energy[rows, channel] += resource.channel_energy_pj(amount.astype(np.float64), role)
-        return int(sum(machine.channels[c].resource.latency_cycles for c in path))
+        return int(sum(machine.channels[c].resource.latency_cycles for c in dict.fromkeys(path)))
 
     for group, code in enumerate(codes.tolist()):
         fields = []
@@ -171,7 +189,9 @@ def _route(machine: Machine, frame: pd.DataFrame, kinds: np.ndarray, unit_idx: n
             # A copy: read the source tier, cross the links, write the destination tier
             # (and queue on the DMA group's own bandwidth when a DMA engine runs it).
             path = machine.route(tier_names[src], tier_names[dst])
-            roles = ("read",) + ("transit",) * (len(path) - 2) + ("write",) if len(path) > 1 else ("read",)
+            # A copy within one tier reads and then writes it: both cross the same channel.
+            roles = ("read",) + ("transit",) * (len(path) - 2) + ("write",) if len(path) > 1 else ("read", "write")
+            path = path if len(path) > 1 else path * 2
             if u >= 0:
                 path, roles = (*path, machine.channel_index[unit_names[u]]), (*roles, "transit")
             lat = charge(rows, path, roles, read[rows])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
+from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
 from hwsim.config.machine import MachineConfig
 from hwsim.errors import ConfigError, TraceError, did_you_mean
@@ -25,10 +26,16 @@ UNITLESS_OK = ("transfer",)
 
 @dataclass(frozen=True)
 class Channel:
-    """One queue the engine keeps: a tier, or one direction of a link."""
+    """One queue the engine keeps: a tier, or one direction of a link (``to``: the tier that
+    direction leads to, which sets its sustained bandwidth)."""
 
     name: str
     resource: MemoryResource
+    to: str | None = None
+
+    def busy_cycles(self, nbytes, ops=None, role: str = "read"):
+        """Cycles this channel is occupied moving ``nbytes`` (see MemoryResource.busy_cycles)."""
+        return self.resource.busy_cycles(nbytes, ops, role, to=self.to)
 
 
 class Machine:
@@ -45,11 +52,16 @@ class Machine:
         self.tiers = {n: c for n, c in self.components.items()
                       if isinstance(c, MemoryResource) and not isinstance(c, Link)}
         self.links = {n: c for n, c in self.components.items() if isinstance(c, Link)}
+        hosts = [c for c in self.components.values() if isinstance(c, HostRuntime)]
+        if len(hosts) > 1:
+            raise ConfigError(f"{config.source}: components: at most one host_runtime, got "
+                              f"{', '.join(h.name for h in hosts)}")
+        self.host: HostRuntime | None = hosts[0] if hosts else None
         self.channels: list[Channel] = [Channel(n, t) for n, t in self.tiers.items()]
         for name, link in self.links.items():
             a, b = link.config.between
-            self.channels.append(Channel(f"{name}:{a}->{b}", link))
-            self.channels.append(Channel(f"{name}:{b}->{a}", link))
+            self.channels.append(Channel(f"{name}:{a}->{b}", link, to=b))
+            self.channels.append(Channel(f"{name}:{b}->{a}", link, to=a))
         for name, unit in self.units.items():
             if unit.moves_data:  # a DMA group: its bandwidth is a queue of its own
                 self.channels.append(Channel(name, unit))

@@ -1,16 +1,18 @@
 """The event-driven replay of a trace on a machine, on SimPy, in integer cycles.
 
 Each stream is a SimPy process that issues its ops in order. An op waits for its
-dependencies, then claims its compute unit (the earliest-free instance) and the memory
-channels its bytes cross. Units and channels are modelled as reservation timelines: each
-remembers the cycle it becomes free, and an op's use of it starts at ``max(op start, free)``
-— a FIFO queue in the order ops claim it, which SimPy makes the order of simulated time
-(ties broken by event order, which is deterministic). An op therefore costs one SimPy
-timeout, plus one event per dependency it actually has to wait for:
+dependencies and for the host to have launched it, then claims its compute unit (the
+earliest-free instance) and the memory channels its bytes cross. Units and channels are
+modelled as reservation timelines: each remembers the cycle it becomes free, and an op's
+use of it starts at ``max(op work start, free)`` — a FIFO queue in the order ops claim it,
+which SimPy makes the order of simulated time (ties broken by event order, which is
+deterministic). An op therefore costs one SimPy timeout, plus one event per dependency it
+actually has to wait for:
 
-    start   = max(ready, unit free)
-    channel = max(start, channel free) + bytes / bandwidth      for every channel crossed
-    end     = max(start + compute, max(channel ends) + latency)
+    start   = max(ready, host issue, unit free)
+    work    = start + fixed                                     (the kernel's fixed cost)
+    channel = max(work, channel free) + bytes / bandwidth       for every channel crossed
+    end     = max(work + compute, max(channel ends) + latency)
 
 Compute and memory overlap within an op (double buffering); contention between ops shows
 up as queueing on units and channels. Traces stream in batches (Parquet row groups): a
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from hwsim.components.host import HostClock
 from hwsim.engine.costs import batch_costs
 from hwsim.engine.machine import Machine
 from hwsim.engine.records import static_records
@@ -55,6 +58,7 @@ class Replay:
         self.channel_bytes = np.zeros(len(machine.channels), dtype=np.int64)
         self.channel_energy = np.zeros(len(machine.channels), dtype=np.float64)
         self.unit_free = [[0] * unit.instances for unit in machine.units.values()]
+        self._host = HostClock(machine.host)
 
     def run(self) -> None:
         """Replay every op; afterwards :attr:`records` and :attr:`times` hold the results."""
@@ -72,7 +76,7 @@ class Replay:
         if frame is None:
             self._exhausted = True
             return False
-        costs = batch_costs(self.machine, frame, self.trace.source, self._rows_loaded + 1)
+        costs = batch_costs(self.machine, frame, self.trace.source, self._rows_loaded + 1, self._host)
         self._rows_loaded += len(frame)
         if self._on_batch is not None:
             self._on_batch(len(frame))
@@ -104,7 +108,8 @@ class Replay:
         channel_cycles = held.tolist()
         free_lists = [*self.unit_free, None]  # unit index -1 (no unit) picks None
         columns = (costs.op_ids, costs.deps, [free_lists[u] for u in costs.unit.tolist()],
-                   costs.compute.tolist(), costs.latency.tolist(), channel_sets, channel_cycles, times)
+                   costs.issue.tolist(), costs.fixed.tolist(), costs.compute.tolist(),
+                   costs.latency.tolist(), channel_sets, channel_cycles, times)
         stream_codes, stream_names = pd.factorize(np.asarray(costs.streams, dtype=object))
         for code, stream in enumerate(stream_names):
             self._queues[stream].append((columns, np.flatnonzero(stream_codes == code).tolist()))
@@ -124,8 +129,8 @@ class Replay:
                     self._load_next()
                 if not queue:
                     return
-            (op_ids, all_deps, units, computes, latencies, channel_sets, channel_cycles,
-             times), rows = queue.popleft()
+            (op_ids, all_deps, units, issues, fixeds, computes, latencies, channel_sets,
+             channel_cycles, times), rows = queue.popleft()
             for i in rows:
                 op_id = op_ids[i]
                 for dep in all_deps[i]:
@@ -135,20 +140,21 @@ class Replay:
                             event = waiters[dep] = env.event()
                         yield event
                         now = env.now
-                start = now
+                start = now if now > issues[i] else issues[i]
                 frees = units[i]
                 if frees is not None:
                     slot = 0 if len(frees) == 1 else frees.index(min(frees))
                     if frees[slot] > start:
                         start = frees[slot]
-                end = start + computes[i]
+                work = start + fixeds[i]
+                end = work + computes[i]
                 channels = channel_sets[i]
                 if channels:
-                    memory_end = start
+                    memory_end = work
                     # Equal lengths by construction; zip's strict check costs ~5% of the replay.
                     for channel, cycles in zip(channels, channel_cycles[i]):  # noqa: B905
                         begin = channel_free[channel]
-                        finish = (begin if begin > start else start) + cycles
+                        finish = (begin if begin > work else work) + cycles
                         channel_free[channel] = finish
                         if finish > memory_end:
                             memory_end = finish

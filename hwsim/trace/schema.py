@@ -21,6 +21,7 @@ SCHEMA_VERSION = 1
 KINDS: dict[str, str] = {
     "gemm": "matrix multiply of batch x (m x k) @ (k x n); flops default 2*m*n*k*batch",
     "attention": "softmax attention block: m query tokens over n keys, head dim k, batch heads",
+    "attention_bwd": "backward of a softmax attention block (shape as attention; flops of its five matmuls)",
     "vector": "reductions, norms, softmax, activations on a vector unit; flops given",
     "elementwise": "element-wise arithmetic over `elements` values; flops given",
     "state_update": "linear-attention recurrent state update (decay, erase, write, read)",
@@ -37,7 +38,7 @@ KINDS: dict[str, str] = {
 
 #: Bytes per element for the `dtype` column.
 DTYPE_BYTES: dict[str, int] = {
-    "fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "int8": 1, "int4": 1,
+    "fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "fp8_block": 1, "int8": 1, "int4": 1,
     "int32": 4, "bool": 1,
 }
 
@@ -75,6 +76,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("src2", "string", "", "logical memory space of the second operand"),
     Column("dst", "string", "", "logical memory space written"),
     Column("dtype", "string", "bf16", "element type (selects the matrix engine's precision)"),
+    Column("kernel", "string", "", "kernel implementation, e.g. flash2 or flash3 (empty = the machine's default)"),
     Column("access", "string", "seq", "access pattern of the reads: seq, strided or random"),
     Column("layer", "int64", -1, "model layer (report tag; -1 = none)"),
     Column("step", "int64", -1, "frame, chunk or token index (report tag; -1 = none)"),

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 import hwsim
+from hwsim.engine.analytic import roofline
 from hwsim.errors import CapacityError, TraceError
 
 from ..conftest import ROOT
@@ -196,7 +197,48 @@ def test_skinny_gemm_uses_a_narrow_tile(tiny):
     assert rec["compute_cycles"] == 2 * 8 * 32 * 32 // 512
 
 
-def test_op_overhead_is_added_to_every_op(tiny):
+def test_op_overhead_is_paid_by_compute_bound_ops(tiny):
     machine = hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml", overrides={"components.vector.op_overhead": "50 ns"})
     rec = run(machine, [{"op_id": 0, "kind": "vector", "flops": 1280}]).records.iloc[0]
-    assert rec["compute_cycles"] == 10 + 50
+    assert rec["compute_cycles"] == 10
+    assert rec["end_cycle"] - rec["start_cycle"] == 50 + 10
+
+
+@pytest.mark.parametrize("fidelity", ["event", "roofline"])
+def test_op_overhead_is_paid_by_memory_bound_ops(tiny, fidelity):
+    # 6400 B through 64 B/cycle HBM = 100 cycles of traffic behind 2 cycles of compute: the
+    # kernel's fixed 50 cycles come before its traffic as well as before its compute.
+    machine = hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml", overrides={"components.vector.op_overhead": "50 ns"})
+    rows = [{"op_id": 0, "kind": "vector", "flops": 256, "src": "act", "bytes_read": 6400},
+            {"op_id": 1, "kind": "vector", "flops": 256, "src": "act", "bytes_read": 6400}]
+    simulate = hwsim.simulate if fidelity == "event" else roofline
+    records = simulate(machine, hwsim.Trace.from_ops(rows)).records
+    assert records["end_cycle"].tolist() == [150, 300]
+
+
+def test_copy_within_one_tier_reads_and_writes_it(tiny):
+    # 6400 B read and 6400 B written through one 64 B/cycle tier: 200 cycles, not 100.
+    rec = run(tiny, [transfer(0, src="act", dst="act", nbytes=6400)]).records.iloc[0]
+    assert rec["end_cycle"] == 200
+    assert rec["bytes_hbm"] == 2 * 6400
+
+
+def test_tier_efficiency_scales_its_sustained_bandwidth(tiny):
+    machine = hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml", overrides={"components.hbm.efficiency": 0.5})
+    rec = run(machine, [{"op_id": 0, "kind": "vector", "flops": 2, "src": "act", "bytes_read": 6400}]).records.iloc[0]
+    assert rec["end_cycle"] == 6400 // 32
+
+
+def test_link_efficiency_is_set_per_direction(tiny):
+    # 8 B/cycle per direction; 0.5 towards hbm, 0.25 towards dram.
+    machine = hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml", overrides={
+        "components.link.efficiency": 0.5, "components.link.efficiency_to": {"dram": 0.25}})
+    records = run(machine, [transfer(0, "a"), transfer(1, "b", src="kv_window", dst="kv_bank")]).records
+    assert records.set_index("op_id")["end_cycle"].to_dict() == {0: KB8 // 4, 1: KB8 // 2}
+
+
+def test_link_efficiency_to_must_name_a_tier_it_joins(tiny):
+    with pytest.raises(hwsim.ConfigError, match=r"link\.efficiency_to\.sram: not one of the tiers"):
+        hwsim.simulate(hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml",
+                                       overrides={"components.link.efficiency_to": {"sram": 0.5}}),
+                       hwsim.Trace.from_ops([transfer(0)]))

@@ -40,7 +40,7 @@ def test_module_applications_run_in_the_hrm_order():
     frame = frame_of(spec)
     inputs = frame[frame.tag.str.endswith("module_input")]
     assert [t[0] for t in inputs.tag] == list("LLHLLH")         # N = 2 x (T = 2 L-steps + 1 H-step)
-    attn = frame[frame.kind == "attention"]
+    attn = frame[frame.kind.str.startswith("attention")]
     assert attn.layer.tolist() == list(range(spec.applications * spec.module_layers))
 
 
@@ -53,7 +53,7 @@ def test_small_prefill_flops_equal_eq_3_8():
     assert weight_gemm_flops(frame) == 2 * p_blk(spec) * apps * tokens + head
     pairs = 3 * 3 + sum(t + 1 for t in range(3, spec.seq_len))         # PrefixLM mask
     assert pairs == causal_pairs(spec.seq_len, prefix=3)
-    attn = frame[frame.kind == "attention"]
+    attn = frame[frame.kind.str.startswith("attention")]
     assert attn.flops.sum() == apps * seqs * 4 * spec.d_model * pairs
     assert set(attn.src2) == {"kv_cache"}
 
@@ -65,7 +65,7 @@ def test_small_decode_flops_and_kv_traffic_equal_eq_3_8_and_3_10():
     per_token = 2 * p_blk(spec) * apps + 2 * spec.d_model * spec.vocab_size
     assert weight_gemm_flops(frame) == spec.decode_tokens * spec.decode_batch * per_token
     kv_token = apps * 2 * spec.d_model * 2
-    attn = frame[frame.kind == "attention"]
+    attn = frame[frame.kind.str.startswith("attention")]
     for i, (_, rows) in enumerate(attn.groupby("step")):
         n_kv = spec.context_tokens + i + 1
         assert len(rows) == apps and (rows.n == n_kv).all()
@@ -95,7 +95,7 @@ def test_small_train_flops_equal_eq_3_9(bp):
 def test_preset_decode_kv_bytes_and_forward_flops_per_token():
     spec = hrm.load_spec("hrm-text-1b", {"mode": "decode", "decode_tokens": 2, "context_tokens": 1024})
     frame = frame_of(spec)
-    attn = frame[frame.kind == "attention"]
+    attn = frame[frame.kind.str.startswith("attention")]
     first = attn[attn.step == 0]
     assert len(first) == 128                                  # block applications per token
     assert first.bytes_read2.sum() / first.n.iloc[0] == 786_432

@@ -143,9 +143,11 @@ def backward(templates: list[Template], phase: str = "bwd") -> list[Template]:
         factor = t.get("_bwd_factor", default)
         read = t.get("bytes_read", 0) + t.get("bytes_written", 0)
         bwd = {key: t[key] for key in ("kind", "m", "n", "k", "batch", "elements", "dtype",
-                                       "access") if key in t}
+                                       "access", "kernel") if key in t}
         if bwd["kind"] in ("gather", "transfer"):
             bwd["kind"] = "vector"  # scatter-add of gradients
+        elif bwd["kind"] == "attention":
+            bwd["kind"] = "attention_bwd"
         bwd.update(tag=_suffix(t['tag'], '_bwd'), flops=_scaled(t.get("flops", 0), factor),
                    src="act", bytes_read=read, dst="act",
                    bytes_written=t.get("bytes_read", 0) + t.get("bytes_read2", 0), **common)
