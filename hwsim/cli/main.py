@@ -13,7 +13,7 @@ from hwsim.errors import HwsimError
 SUBCOMMANDS = (
     "hwsim.cli.run_cmd", "hwsim.cli.trace_cmd", "hwsim.cli.validate_cmd", "hwsim.cli.energy_cmd",
     "hwsim.cli.compare_cmd", "hwsim.cli.report_cmd", "hwsim.cli.sweep_cmd", "hwsim.cli.regress_cmd",
-    "hwsim.cli.demo_cmd",
+    "hwsim.cli.demo_cmd", "hwsim.cli.calibrate_cmd",
 )
 
 EXIT_USER_ERROR = 2

@@ -132,12 +132,24 @@ def _cycles(m, n, head_dim, batch, visible, br, bc, pass_name, on_machine, units
     block = np.maximum(matmul, softmax) + (1.0 - on_machine.overlap) * np.minimum(matmul, softmax)
     tiles = -(-owned // own_block) * batch
     all_blocks = -(-swept // sweep_block)
-    # Visible blocks per unit: all of them, or (masked) the visible share plus the partial
-    # diagonal block; the longest unit of a causal mask sweeps every block.
-    mean_blocks = np.where(visible < 0.999, np.minimum(all_blocks, visible * swept / sweep_block
-                                                       + (own_block / sweep_block + 1) / 2), all_blocks)
-    longest = np.minimum(all_blocks, np.ceil(2 * visible * swept / sweep_block + 1))
-    longest = np.where(visible < 0.999, longest, all_blocks)
+    # Visible blocks per unit: all of them; for a causal mask over a square score matrix the
+    # exact count of the blocks each unit touches; for other masks (sliding windows) the
+    # visible share plus a partial block at each edge. The longest unit of a causal mask
+    # sweeps every block.
+    mean_blocks = all_blocks.astype(np.float64)
+    longest = all_blocks.astype(np.float64)
+    masked = visible < 0.999
+    if masked.any():
+        approx = np.minimum(all_blocks, visible * swept / sweep_block + (own_block / sweep_block + 1) / 2)
+        mean_blocks = np.where(masked, approx, mean_blocks)
+        longest = np.where(masked, np.minimum(all_blocks, np.ceil(2 * visible * swept / sweep_block + 1)), longest)
+        causal = masked & (m == n) & (np.abs(visible - (n + 1) / (2.0 * n)) < 1e-3)
+        for owned_tiles, blocks in set(zip((-(-owned[causal] // own_block)).tolist(),
+                                           all_blocks[causal].tolist(), strict=True)):
+            touched = np.minimum(blocks, -(-(np.arange(1, owned_tiles + 1) * own_block) // sweep_block))
+            rows = causal & (-(-owned // own_block) == owned_tiles) & (all_blocks == blocks)
+            mean_blocks[rows] = touched.mean()
+            longest[rows] = touched.max()
     # Split-KV when the units cannot fill the engine.
     splits = np.where(tiles < units, np.maximum(1, np.minimum(all_blocks, units // np.maximum(tiles, 1))), 1)
     overhead = on_machine.tile_cycles * np.where(splits > 1, 2.0, 1.0)

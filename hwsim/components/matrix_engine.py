@@ -72,11 +72,11 @@ class MatrixEngine(ComputeUnit):
         attention_kernel: str = param("", unit="text", choices=("", *KERNELS),
                                       help="default fused attention kernel ('' = FLOPs at peak)")
         attention_efficiency: dict = param({}, unit="map:count",
-                                           help="per kernel.pass (e.g. flash3.fwd): fraction of peak")
+                                           help="per <kernel>_<pass> (e.g. flash3_fwd): fraction of peak")
         attention_overlap: dict = param({}, unit="map:count",
-                                        help="per kernel.pass: share of softmax hidden under matmul (0-1)")
+                                        help="per <kernel>_<pass>: share of softmax hidden under matmul (0-1)")
         attention_tile_overhead: dict = param({}, unit="map:time",
-                                              help="per kernel.pass: overhead per work unit, s")
+                                              help="per <kernel>_<pass>: overhead per work unit, s")
         sfu_rate: float = param(0.0, unit="flops", minimum=0.0,
                                 help="special-function (exp) throughput of the engine, ops/s")
         clock: float = param(0.0, unit="frequency", help="engine clock (0 = the machine clock)")
@@ -113,9 +113,9 @@ class MatrixEngine(ComputeUnit):
         cfg = self.config
         keys = set(cfg.attention_efficiency) | set(cfg.attention_overlap) | set(cfg.attention_tile_overhead)
         for key in sorted(keys):
-            kernel, _, pass_name = key.partition(".")
+            kernel, _, pass_name = key.partition("_")
             if kernel not in KERNELS or pass_name not in PASSES:
-                raise ConfigError(f"{where}: attention constant {key!r}: expected <kernel>.<pass> with kernel "
+                raise ConfigError(f"{where}: attention constant {key!r}: expected <kernel>_<pass> with kernel "
                                   f"in {', '.join(KERNELS)} and pass in {', '.join(PASSES)}")
             if not 0 < cfg.attention_efficiency.get(key, 1.0) <= 1:
                 raise ConfigError(f"{where}.attention_efficiency.{key}: must be in (0, 1]")
@@ -123,7 +123,7 @@ class MatrixEngine(ComputeUnit):
                 raise ConfigError(f"{where}.attention_overlap.{key}: must be in [0, 1]")
         if (cfg.attention_kernel or keys) and cfg.sfu_rate <= 0:
             raise ConfigError(f"{where}.sfu_rate: attention kernels need the special-function rate")
-        return {tuple(key.split(".")): KernelOnMachine(
+        return {tuple(key.split("_", 1)): KernelOnMachine(
             efficiency=cfg.attention_efficiency.get(key, 1.0),
             overlap=cfg.attention_overlap.get(key, 0.0),
             tile_cycles=cfg.attention_tile_overhead.get(key, 0.0) * self.clock_hz) for key in keys}
@@ -214,7 +214,7 @@ class MatrixEngine(ComputeUnit):
                 if on_machine is None:
                     raise OpError(int(np.flatnonzero(rows)[np.argmax(sel)]), "kernel",
                                   f"unit {self.name!r} has no constants for attention kernel "
-                                  f"{'.'.join(key)} (set attention_efficiency.{'.'.join(key)} and the "
+                                  f"{'_'.join(key)} (set attention_efficiency.{'_'.join(key)} and the "
                                   "attention_overlap and attention_tile_overhead of it in the machine)")
                 units = cfg.num_units
                 exp_rate = cfg.sfu_rate / self.clock_hz / units

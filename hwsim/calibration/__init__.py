@@ -1,0 +1,1 @@
+"""Calibration: published measurements of real machines, replayed and fitted."""
