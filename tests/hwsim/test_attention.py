@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 import hwsim
-from hwsim.components.attention import KERNELS, SOFTMAX_FLOPS_PER_SCORE, KernelOnMachine, attention_cycles
+from hwsim.components.attention import (
+    KERNELS,
+    SOFTMAX_FLOPS_PER_SCORE,
+    KernelOnMachine,
+    attention_cycles,
+)
 
 from ..conftest import ARCH
 
