@@ -43,7 +43,7 @@ def simulate(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: 
         built = built.with_moved_spaces({s.space: s.to_tier for s in spills})
     replay = Replay(built, trace, batch_rows=batch_rows, on_batch=on_batch)
     replay.run()
-    records = finish_records(replay.records, replay.times)
+    records = finish_records(replay.records, replay.times, built.clock_hz)
     config = built.config.to_dict()
     config["spills"] = {s.space: s.to_dict() for s in spills}
     names = [ch.name for ch in built.channels]
