@@ -14,12 +14,12 @@ import pandas as pd
 from hwsim.engine.costs import BatchCosts
 from hwsim.engine.machine import Machine
 
-TEXT_COLUMNS = ("stream", "kind", "component", "phase", "tag", "dtype", "alloc_tier")
+TEXT_COLUMNS = ("stream", "kind", "component", "phase", "tag", "dtype", "alloc_tier", "deps")
 
 #: Record columns in order; the three cycle columns come from the replay, and the two
 #: seconds columns from them and the reference clock.
 COLUMN_ORDER = (
-    "op_id", "stream", "kind", "component", "ready_cycle", "start_cycle", "end_cycle",
+    "op_id", "stream", "deps", "kind", "component", "ready_cycle", "start_cycle", "end_cycle",
     "start_seconds", "seconds",
     "compute_cycles", "queue_cycles", "stall_cycles", "layer", "step", "phase", "tag", "dtype",
     "flops", "bytes_read", "bytes_written",
@@ -47,6 +47,7 @@ def static_records(costs: BatchCosts, machine: Machine) -> dict[str, np.ndarray]
     out = {
         "op_id": frame["op_id"].to_numpy(copy=True),
         "stream": frame["stream"].to_numpy(dtype=object),
+        "deps": frame["deps"].to_numpy(dtype=object),   # as in the trace: timelines draw them as arrows
         "kind": frame["kind"].to_numpy(dtype=object),
         "component": component,
         "compute_cycles": costs.compute,
