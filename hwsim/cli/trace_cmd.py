@@ -14,7 +14,6 @@ from typing import Any
 
 from hwsim.errors import ConfigError
 
-
 #: Where the math, dimensions and sources behind every preset are written down.
 WORKLOADS_DOC = "docs/WORKLOADS.md"
 WORKLOADS_NOTE = (f"Each parameter's source tag: [P] paper, [C] released code or config, [S] secondary, "

@@ -167,3 +167,14 @@ def test_a_plugin_with_detect_and_render_functions_is_registered_under_its_kind(
     html._load_plugin("hwsim.no_such_report_module")  # absent plugins are skipped
     (tmp_path / "study.txt").write_text("x")
     assert html.folder_kind(tmp_path).name == "study"
+
+
+def test_markdown_cells_keep_escaped_pipes_in_their_cell():
+    from hwsim.reports.page import markdown_cells
+
+    assert markdown_cells(r"| a \| b | c |") == ["a | b", "c"]
+    assert markdown_cells("| x | |") == ["x", ""]
+    frame = __import__("pandas").DataFrame({"name": ["p|q"], "bytes": [2_000_000]})
+    from hwsim.reports.tables import markdown_table
+    row = markdown_table(frame).splitlines()[2]
+    assert markdown_cells(row) == ["p|q", "2 MB"]
