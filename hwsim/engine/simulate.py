@@ -28,6 +28,12 @@ class RunResult:
     machine: dict[str, Any]
     trace_meta: dict[str, Any]
 
+    def _repr_html_(self) -> str:
+        """The run's headline and resources as HTML tables, for notebooks."""
+        from hwsim.reports.notebook import result_html
+
+        return result_html(self)
+
 
 def simulate(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: bool = False,
              batch_rows: int = 65536, on_batch: Callable[[int], None] | None = None) -> RunResult:
