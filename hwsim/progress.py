@@ -10,7 +10,8 @@ number left, the rate and the ETA::
             bar.advance()              # or bar.advance(failed=True)
 
 It prints nothing when the stream is not a TTY (logs, CI, pipes) or when ``quiet=True``, so
-it never changes a program's captured output. Wall-clock time is used only for the
+it never changes a program's captured output. In a Jupyter kernel (whose stderr is not a
+TTY) it updates one output line of the cell instead, through IPython's display handles. Wall-clock time is used only for the
 displayed rate and ETA, never for results.
 """
 
@@ -41,7 +42,8 @@ class Progress:
         self.failed = 0
         self._stream = stream if stream is not None else sys.stderr
         isatty = getattr(self._stream, "isatty", None)
-        self.enabled = not quiet and bool(isatty and isatty())
+        self._notebook = notebook_output() if not quiet and stream is None and not (isatty and isatty()) else None
+        self.enabled = not quiet and (bool(isatty and isatty()) or self._notebook is not None)
         self._min_interval = min_interval
         self._start = time.monotonic()
         self._last_draw = -float("inf")
@@ -84,8 +86,9 @@ class Progress:
         """Draw the final state and end the line (called by ``__exit__``)."""
         if self.enabled:
             self._draw(force=True)
-            self._stream.write("\n")
-            self._stream.flush()
+            if self._notebook is None:
+                self._stream.write("\n")
+                self._stream.flush()
             self.enabled = False
 
     def _draw(self, force: bool = False) -> None:
@@ -96,10 +99,36 @@ class Progress:
             return
         self._last_draw = now
         text = self.line()
+        if self._notebook is not None:
+            self._notebook.update(text)
+            return
         pad = " " * max(self._width - len(text), 0)  # erase the tail of a longer previous line
         self._width = len(text)
         self._stream.write(f"\r{text}{pad}")
         self._stream.flush()
+
+
+class _NotebookLine:
+    """One output line of a Jupyter cell, replaced on every update (an IPython display handle)."""
+
+    def __init__(self, display, pretty) -> None:
+        self._pretty = pretty
+        self._handle = display(pretty(""), display_id=True)
+
+    def update(self, text: str) -> None:
+        self._handle.update(self._pretty(text))
+
+
+def notebook_output() -> _NotebookLine | None:
+    """A cell output line when running inside a Jupyter (IPython) kernel, else None. Never
+    imports IPython itself: only a program already running under it has it loaded."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    if shell is None or not hasattr(shell, "kernel"):
+        return None
+    from IPython.display import Pretty, display
+
+    return _NotebookLine(display, Pretty)
 
 
 def _clock(seconds: float) -> str:

@@ -64,6 +64,8 @@ def test_documented_commands_parse_and_name_files_that_exist(doc, words):
     try:
         parser.parse_args(words)
     except SystemExit as stop:
+        if words == ["--version"] and stop.code == 0:
+            return   # prints the version and exits, as documented
         pytest.fail(f"{doc}: 'hwsim {' '.join(words)}' does not parse (exit {stop.code})")
     for word in words:
         path = word.split("=", 1)[-1]

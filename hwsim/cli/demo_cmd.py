@@ -12,6 +12,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                    "and write an HTML report with the key ratios.")
     p.add_argument("--out", default="reports/demo", help="output folder (default: reports/demo)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--reports", action="store_true",
+                   help="also write every run's own report (index.html, timeline), linked from the "
+                        "demo's table (about 5 s per run)")
     p.set_defaults(handler=run)
 
 
@@ -22,7 +25,16 @@ def run(args: argparse.Namespace) -> int:
 
     out = Path(args.out)
     table = run_all(out, quiet=args.quiet)
-    index = write_page(out, table, showcase_sections(out, table))
+    sections = showcase_sections(out, table)
+    if args.reports:
+        from hwsim.progress import Progress
+        from hwsim.reports.html import write_report
+
+        with Progress(len(table), "run reports", quiet=args.quiet) as bar:
+            for folder in table["folder"]:
+                write_report(out / folder)
+                bar.advance()
+    index = write_page(out, table, sections)
     print("hwsim demo: key ratios")
     print("\n".join(summary_lines(key_ratios(table))))
     print(f"report   -> {index}")

@@ -6,14 +6,16 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 
+from hwsim import __version__
 from hwsim.errors import HwsimError
 
 #: Subcommand modules, each exposing ``add_parser(subparsers)`` and ``run(args) -> int``.
 SUBCOMMANDS = (
     "hwsim.cli.run_cmd", "hwsim.cli.trace_cmd", "hwsim.cli.validate_cmd", "hwsim.cli.energy_cmd",
     "hwsim.cli.compare_cmd", "hwsim.cli.report_cmd", "hwsim.cli.sweep_cmd", "hwsim.cli.regress_cmd",
-    "hwsim.cli.demo_cmd", "hwsim.cli.calibrate_cmd",
+    "hwsim.cli.demo_cmd", "hwsim.cli.machines_cmd", "hwsim.cli.calibrate_cmd",
 )
 
 EXIT_USER_ERROR = 2
@@ -29,7 +31,9 @@ class Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = Parser(prog="hwsim", description="Cycle-approximate simulator of hardware accelerators.")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks for errors")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks for errors (anywhere on the command line)")
+    parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in SUBCOMMANDS:
@@ -43,17 +47,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def split_debug(argv: list[str]) -> tuple[list[str], bool]:
+    """``argv`` without its ``--debug`` flags (before a ``--``), and whether there was one,
+    so that ``--debug`` works before or after the subcommand."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    kept = [a for a in argv[:end] if a != "--debug"] + argv[end:]
+    return kept, len(kept) != len(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``hwsim``; returns the exit status (0 ok, 1 check failed, 2 user error)."""
     parser = build_parser()
+    argv, debug = split_debug(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
+    args.debug = debug or args.debug
     try:
         return int(args.handler(args) or 0)
     except HwsimError as err:
         if args.debug:
-            raise
+            traceback.print_exc()  # the traceback, and still the exit status of a user error
         print(f"hwsim: error: {err}", file=sys.stderr)
         return EXIT_USER_ERROR
     except KeyboardInterrupt:

@@ -13,13 +13,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Render a run folder (from 'hwsim run') or a comparison folder (from "
                     "'hwsim compare') as a self-contained index.html with figures, tables, "
                     "energy provenance and the resolved configs; also writes summary.md and "
-                    "the timeline JSON for Perfetto / chrome://tracing.")
+                    "the timeline for https://ui.perfetto.dev (gzipped JSON, or Perfetto's "
+                    "protobuf format for runs with more ops than the JSON keeps).")
     p.add_argument("folder", help="run, comparison or sweep folder")
     p.add_argument("--max-events", type=int, default=None, metavar="N",
                    help="cap the timeline's op slices (default 100000; the longest ops per "
                         "track are kept); 0 keeps all")
     p.add_argument("--window", default=None, metavar="START:END",
                    help="timeline window in cycles, e.g. 0:2000000 (either side may be empty)")
+    p.add_argument("--timeline-format", choices=("auto", "json", "proto"), default="auto",
+                   help="timeline file: json (timeline.json.gz), proto (timeline.pftrace.gz, every op) "
+                        "or auto (proto when the run has more ops than --max-events allows)")
     p.set_defaults(handler=run)
 
 
@@ -49,6 +53,8 @@ def timeline_options(args: argparse.Namespace) -> dict:
     window = parse_window(args.window)
     if window is not None:
         options["window"] = window
+    if getattr(args, "timeline_format", "auto") != "auto":
+        options["timeline_format"] = args.timeline_format
     return options
 
 
@@ -60,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"report   -> {index}")
     if (index.parent / "summary.md").is_file():
         print(f"summary  -> {index.parent / 'summary.md'}")
-    if any(index.parent.glob("timeline*.json")):
-        print(f"timeline -> {index.parent}/timeline*.json: {HOW_TO_OPEN}")
+    timelines = sorted(p.name for p in index.parent.glob("timeline*.gz"))
+    if timelines:
+        shown = timelines[0] if len(timelines) == 1 else "timeline*.gz"
+        print(f"timeline -> {index.parent / shown}: {HOW_TO_OPEN}")
     return 0

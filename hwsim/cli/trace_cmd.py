@@ -14,6 +14,12 @@ from typing import Any
 
 from hwsim.errors import ConfigError
 
+#: Where the math, dimensions and sources behind every preset are written down.
+WORKLOADS_DOC = "docs/WORKLOADS.md"
+WORKLOADS_NOTE = (f"Each parameter's source tag: [P] paper, [C] released code or config, [S] secondary, "
+                  f"[D] derived, [A] assumed.\nThe math, dimensions and sources ('WORKLOADS §n' below) "
+                  f"are in {WORKLOADS_DOC} of the hwsim repository.\n")
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register ``hwsim trace`` on the main parser's subcommands."""
@@ -51,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list:
         names = [args.family] if args.family else list(FAMILIES)
+        print(WORKLOADS_NOTE)
         print("\n".join(describe_lines([get_family(name).describe() for name in names])))
         return 0
     if not args.family:

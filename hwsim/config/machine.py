@@ -11,7 +11,7 @@ a ``dispatch`` table from op kind to the component that runs it::
       tensor: {kind: matrix_engine, memory: hbm, peak_flops: {bf16: 100 TFLOP/s}}
     placement: {default: hbm}
 
-``extends: other.yaml`` starts from another file (a preset) and deep-merges this one on top
+``extends: other.yaml`` starts from another file (a preset, or a shipped machine's name) and deep-merges this one on top
 (a ``null`` value removes a key); ``overrides`` apply dotted ``key.path=value`` edits last.
 """
 
@@ -27,6 +27,7 @@ import yaml
 
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
 from hwsim.components.link import Link
+from hwsim.config.catalog import resolve_machine
 from hwsim.config.fields import build_config, to_plain
 from hwsim.config.yaml_file import read_yaml_mapping
 from hwsim.errors import ConfigError, did_you_mean
@@ -92,8 +93,10 @@ def load_arch(path: str | os.PathLike, overrides: dict[str, Any] | list[str] | N
 
     ``overrides`` is a mapping ``{"components.hbm.bandwidth": "4 TB/s"}`` or a list of
     ``"key.path=value"`` strings (values are read as YAML scalars). Raises ConfigError naming
-    the file and key path of the first problem.
+    the file and key path of the first problem. ``path`` may also name a shipped machine
+    (``"h200"``, see :mod:`hwsim.config.catalog`).
     """
+    path = resolve_machine(path)
     return resolve_arch(read_arch(path), path, overrides)
 
 
@@ -103,7 +106,7 @@ def read_arch(path: str | os.PathLike) -> dict[str, Any]:
     With :func:`resolve_arch`, lets a caller that builds many variants of one machine (a
     sweep) read and parse the files once.
     """
-    return _read_with_extends(Path(path), seen=())
+    return _read_with_extends(resolve_machine(path), seen=())
 
 
 def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
@@ -125,9 +128,10 @@ def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
     base_name = data.pop("extends", None)
     if base_name is None:
         return data
-    base_path = (path.parent / str(base_name))
-    if not base_path.exists():
-        raise ConfigError(f"{path}: extends: no such file {base_name!r} (looked in {path.parent})")
+    try:  # a file beside this one, else a shipped machine of that name
+        base_path = resolve_machine(str(base_name), base=path.parent)
+    except ConfigError as err:
+        raise ConfigError(f"{path}: extends: {err}") from None
     return _deep_merge(_read_with_extends(base_path, (*seen, resolved)), data)
 
 

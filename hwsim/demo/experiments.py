@@ -17,11 +17,7 @@ input of the report.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-ROOT = Path(__file__).resolve().parents[2]
-ARCH = ROOT / "arch_configs"
 
 #: 20 chunks = 237 video frames: long enough for full KV's window to grow 20-fold, short
 #: enough that full KV still fits one H200 (the paper's 360-frame rollout needs more memory
@@ -35,7 +31,7 @@ class Run:
 
     experiment: str
     label: str              # the variant: policy, model or mode
-    machine: str            # a file in arch_configs/ (without .yaml)
+    machine: str            # a shipped machine's name (hwsim machines)
     family: str
     preset: str
     params: dict[str, str] = field(default_factory=dict)

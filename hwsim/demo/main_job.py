@@ -9,7 +9,7 @@ import pandas as pd
 
 from hwsim.atomic import atomic_path
 from hwsim.config.machine import load_arch
-from hwsim.demo.experiments import ARCH, Run, all_runs
+from hwsim.demo.experiments import Run, all_runs
 from hwsim.engine.simulate import RunResult, simulate
 from hwsim.progress import Progress
 from hwsim.results import write_run
@@ -67,7 +67,7 @@ def run_all(out: Path, runs: list[Run] | None = None, quiet: bool = False) -> pd
             if key not in traces:
                 traces.clear()  # keep one trace in memory at a time
                 traces[key] = generate_trace(run.family, run.preset, run.params, seed=0)
-            machine = load_arch(ARCH / f"{run.machine}.yaml", overrides=run.overrides)
+            machine = load_arch(run.machine, overrides=run.overrides)
             result = simulate(machine, traces[key], allow_overflow=True)
             folder = write_run(result, out / "runs" / run.folder)
             kv_timeline(result.records, result.summary["clock_hz"]).to_parquet(folder / "kv_timeline.parquet")

@@ -56,11 +56,20 @@ def key_ratios(table: pd.DataFrame) -> dict[str, float]:
 
 
 def _bars(ax, frame: pd.DataFrame, column: str, scale: float, ylabel: str) -> None:
+    """Grouped bars, one group per label and one bar per machine; a run whose working set
+    overflowed a tier is drawn hatched and pale, marked "overflow"."""
     pivot = frame.pivot(index="label", columns="machine", values=column).loc[frame["label"].unique()]
+    invalid = frame.pivot(index="label", columns="machine", values="overflow").loc[pivot.index].fillna("") != ""
     width = 0.8 / len(pivot.columns)
     x = np.arange(len(pivot.index))
     for i, machine in enumerate(pivot.columns):
-        ax.bar(x + i * width, pivot[machine] * scale, width, label=machine)
+        bars = ax.bar(x + i * width, pivot[machine] * scale, width, label=machine, color=f"C{i}")
+        for bar, bad in zip(bars, invalid[machine].tolist(), strict=True):
+            if bad:
+                bar.set_alpha(0.35)
+                bar.set_hatch("//")
+                ax.annotate("overflow", (bar.get_x() + bar.get_width() / 2, bar.get_height()),
+                            ha="center", va="bottom", fontsize=6, rotation=90, color="#8a1c1c")
     ax.set_xticks(x + width * (len(pivot.columns) - 1) / 2, pivot.index, rotation=15)
     ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
@@ -69,14 +78,14 @@ def _bars(ax, frame: pd.DataFrame, column: str, scale: float, ylabel: str) -> No
 
 def worldkv_png(table: pd.DataFrame) -> bytes:
     rows = table[table["experiment"] == "worldkv"]
-    fig, (a, b, c) = new_figure(15, 4.2, ncols=3)
+    fig, (a, b, c) = new_figure(11, 3.6, ncols=3)
     _bars(a, rows, "throughput", 1.0, "video frames / s")
     a.set_title("throughput")
     _bars(b, rows, "energy_per_unit_j", 1.0, "J / video frame")
     b.set_title("energy per frame")
     _bars(c, rows, "host_link_bytes", 1e-9, "GB over the link to the bank's tier")
     c.set_title("bank traffic over the CPU link")
-    fig.subplots_adjust(left=0.05, right=0.99, bottom=0.2, wspace=0.25)
+    fig.subplots_adjust(left=0.06, right=0.99, bottom=0.24, wspace=0.32)
     return figure_png(fig)
 
 
@@ -141,15 +150,25 @@ def ratios_table(ratios: dict[str, float]) -> pd.DataFrame:
                          "reference": [notes.get(k, "") for k in ratios]})
 
 
+def status(row: pd.Series) -> str:
+    """"ok", or why a run's numbers are not a real machine's (its working set overflowed)."""
+    return f"INVALID: overflow {row['overflow']}" if row["overflow"] else "ok"
+
+
 def results_view(table: pd.DataFrame) -> pd.DataFrame:
+    """The runs for people: status first, numbers in base units (the page shows them in
+    units for people), the run folder last."""
     view = table[["experiment", "label", "machine", "throughput", "throughput_unit", "energy_per_unit_j",
-                  "peak_kv_bytes", "host_link_bytes", "busiest", "overflow", "spills", "folder"]].copy()
-    view["throughput"] = view["throughput"].round(3)
-    view["energy_per_unit_j"] = view["energy_per_unit_j"].round(4)
-    view["peak_kv_GB"] = (view.pop("peak_kv_bytes") / 1e9).round(2)
-    view["peak_bank_GB"] = (table["peak_bank_bytes"] / 1e9).round(2)
-    view["host_link_GB"] = (view.pop("host_link_bytes") / 1e9).round(2)
+                  "peak_kv_bytes", "peak_bank_bytes", "host_link_bytes", "busiest", "spills", "folder"]].copy()
+    view.insert(0, "status", table.apply(status, axis=1))
     return view
+
+
+def run_links(out: Path, table: pd.DataFrame) -> list[str]:
+    """Per run, the href of its own report when it has one (``hwsim demo --reports``, or the
+    showcase runs), else of its folder."""
+    return [f"{folder}/index.html" if (out / folder / "index.html").is_file() else f"{folder}/"
+            for folder in table["folder"]]
 
 
 def write_page(out: Path, table: pd.DataFrame, extra_sections: dict[str, str] | None = None) -> Path:
@@ -166,18 +185,39 @@ def write_page(out: Path, table: pd.DataFrame, extra_sections: dict[str, str] | 
         "is simulated by hwsim from the workload generators' traces; the papers' figures are "
         f"shown beside them. WorldKV rollouts are {WORLDKV_FRAMES} video frames (20 chunks), "
         "shorter than the paper's, so that full KV fits one GPU.</p>",
-        "<h2>Key ratios</h2>", html_table(ratio_frame),
-        "<h2>WorldKV on three memory designs</h2>", figure_html(figures["worldkv"], "WorldKV throughput, energy, traffic"),
-        figure_html(figures["kv_memory"], "KV memory over time"),
-        "<h2>Gated DeltaNet-2 vs softmax attention</h2>", figure_html(figures["gdn2_scaling"], "GDN-2 scaling"),
-        "<h2>HRM-Text decode</h2>", figure_html(figures["hrm_decode"], "HRM decode"),
+        "<h2>Key ratios</h2>", html_table(ratio_frame, caption="Simulated ratios beside the papers' figures"),
+        "<h2>WorldKV on three memory designs</h2>",
+        figure_html(figures["worldkv"], "WorldKV throughput, energy, traffic",
+                    "WorldKV policies on h200 (bank in CPU DRAM over PCIe), gh200 (over NVLink-C2C) "
+                    "and worldkv-asic (over CXL): throughput, energy per frame and bank traffic; "
+                    "hatched bars overflowed a tier"),
+        figure_html(figures["kv_memory"], "KV memory over time",
+                    "KV bytes allocated over the rollout on h200: the attended window in HBM and "
+                    "WorldKV's chunk bank in CPU DRAM"),
+        "<h2>Gated DeltaNet-2 vs softmax attention</h2>",
+        figure_html(figures["gdn2_scaling"], "GDN-2 scaling",
+                    "Training throughput against sequence length at 16K tokens per step on "
+                    "h100-sxm, with the GDN-2 paper's measurement"),
+        "<h2>HRM-Text decode</h2>",
+        figure_html(figures["hrm_decode"], "HRM decode",
+                    "HRM-Text-1B decode on h100-sxm and edge-npu: tokens per second and energy per token"),
     ]
     for title, section in (extra_sections or {}).items():
         body += [f"<h2>{html.escape(title)}</h2>", section]
-    body += ["<h2>All runs</h2>", html_table(view),
+    invalid = [s != "ok" for s in view["status"]]
+    body += ["<h2>All runs</h2>"]
+    if any(invalid):
+        body.append('<p class="invalid">Runs marked INVALID did not fit: their working set '
+                    "overflowed the named tier and they were simulated as if it fit, so their "
+                    "throughput and energy are not that machine's.</p>")
+    body += [html_table(view, links={"folder": run_links(out, table)},
+                        row_classes=["invalid" if bad else "" for bad in invalid],
+                        units={"throughput": ""},
+                        caption="Every run (click a header to sort; a folder links to the run's report)"),
              "<p>Each run folder holds records.parquet, summary.json, the resolved machine and "
-             "the trace metadata; open <code>hwsim report &lt;folder&gt;</code> for its roofline, "
-             "energy breakdown and timeline.</p>"]
+             "the trace metadata; <code>hwsim report &lt;folder&gt;</code> writes its report "
+             "(roofline, energy breakdown, timeline), and <code>hwsim demo --reports</code> "
+             "writes every run's.</p>"]
     index = atomic_write_text(out / "index.html", html_page("hwsim demo: what the 2026 workloads need from a machine",
                                                             "\n".join(body)))
     summary = ["# hwsim demo", "", "## Key ratios", "", markdown_table(ratio_frame), "",

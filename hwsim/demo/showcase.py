@@ -30,7 +30,13 @@ def showcase_sections(out: Path, table: pd.DataFrame) -> dict[str, str]:
     png = (comparison / "comparison.png").read_bytes()
     save_png(png, out / "comparison.png")
     return {
-        f"Roofline: {SHOWCASE_LABEL} on h200": figure_html(roofline, "roofline"),
+        f"Roofline: {SHOWCASE_LABEL} on h200": figure_html(
+            roofline, "roofline", f"Roofline of {SHOWCASE_LABEL} on h200: op kinds under the compute "
+                                  f"ceilings and one bandwidth ceiling per tier and link"),
         f"Comparison: {SHOWCASE_LABEL} on h200, gh200 and worldkv-asic":
-            figure_html(png, "comparison") + html_table(comparison_table),
+            figure_html(png, "comparison", f"{SHOWCASE_LABEL} on three machines: throughput, energy "
+                                           f"per frame and bytes per tier and link")
+            + html_table(comparison_table, row_unit="unit", caption="The three runs side by side")
+            + "<p><code>hwsim report &lt;demo folder&gt;/comparison</code> writes the full comparison "
+              "page, linked to each run's own report.</p>",
     }

@@ -87,7 +87,7 @@ def roofline(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: 
         channel_energy += costs.channel_energy_pj
         for u in range(len(built.units)):
             unit_sum[u] += int(duration[costs.unit == u].sum())
-    records = finish_records(static, times)
+    records = finish_records(static, times, built.clock_hz)
     config = built.config.to_dict()
     names = [ch.name for ch in built.channels]
     summary = summarize(records, config, trace.meta.to_dict(), {

@@ -14,11 +14,13 @@ import pandas as pd
 from hwsim.engine.costs import BatchCosts
 from hwsim.engine.machine import Machine
 
-TEXT_COLUMNS = ("stream", "kind", "component", "phase", "tag", "dtype", "alloc_tier")
+TEXT_COLUMNS = ("stream", "kind", "component", "phase", "tag", "dtype", "alloc_tier", "deps")
 
-#: Record columns in order; the three time columns come from the replay.
+#: Record columns in order; the three cycle columns come from the replay, and the two
+#: seconds columns from them and the reference clock.
 COLUMN_ORDER = (
-    "op_id", "stream", "kind", "component", "ready_cycle", "start_cycle", "end_cycle",
+    "op_id", "stream", "deps", "kind", "component", "ready_cycle", "start_cycle", "end_cycle",
+    "start_seconds", "seconds",
     "compute_cycles", "queue_cycles", "stall_cycles", "layer", "step", "phase", "tag", "dtype",
     "flops", "bytes_read", "bytes_written",
 )
@@ -45,6 +47,7 @@ def static_records(costs: BatchCosts, machine: Machine) -> dict[str, np.ndarray]
     out = {
         "op_id": frame["op_id"].to_numpy(copy=True),
         "stream": frame["stream"].to_numpy(dtype=object),
+        "deps": frame["deps"].to_numpy(dtype=object),   # as in the trace: timelines draw them as arrows
         "kind": frame["kind"].to_numpy(dtype=object),
         "component": component,
         "compute_cycles": costs.compute,
@@ -71,8 +74,10 @@ def static_records(costs: BatchCosts, machine: Machine) -> dict[str, np.ndarray]
     return out
 
 
-def finish_records(static: list[dict[str, np.ndarray]], times: list[array]) -> pd.DataFrame:
-    """Join the static columns with the replay's ready/start/end cycles, in trace order."""
+def finish_records(static: list[dict[str, np.ndarray]], times: list[array], clock_hz: float) -> pd.DataFrame:
+    """Join the static columns with the replay's ready/start/end cycles, in trace order, and
+    add ``start_seconds`` (s from the run's start) and ``seconds`` (the op's duration, s) at
+    the reference clock ``clock_hz``."""
     columns: dict[str, object] = {}
     cycles = np.concatenate([np.frombuffer(batch, dtype=np.int64).reshape(-1, 3) for batch in times])
     for t, name in enumerate(("ready_cycle", "start_cycle", "end_cycle")):
@@ -85,6 +90,8 @@ def finish_records(static: list[dict[str, np.ndarray]], times: list[array]) -> p
         columns[name] = _categorical(values) if name in TEXT_COLUMNS else values
         del parts
     columns["queue_cycles"] = columns["start_cycle"] - columns["ready_cycle"]
+    columns["start_seconds"] = columns["start_cycle"] / clock_hz
+    columns["seconds"] = (columns["end_cycle"] - columns["start_cycle"]) / clock_hz
     columns["stall_cycles"] = np.maximum(
         columns["end_cycle"] - columns["start_cycle"] - columns["compute_cycles"], 0)
     order = [*COLUMN_ORDER, *(c for c in columns if c not in COLUMN_ORDER)]

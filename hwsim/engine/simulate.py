@@ -28,6 +28,12 @@ class RunResult:
     machine: dict[str, Any]
     trace_meta: dict[str, Any]
 
+    def _repr_html_(self) -> str:
+        """The run's headline and resources as HTML tables, for notebooks."""
+        from hwsim.reports.notebook import result_html
+
+        return result_html(self)
+
 
 def simulate(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: bool = False,
              batch_rows: int = 65536, on_batch: Callable[[int], None] | None = None) -> RunResult:
@@ -43,7 +49,7 @@ def simulate(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: 
         built = built.with_moved_spaces({s.space: s.to_tier for s in spills})
     replay = Replay(built, trace, batch_rows=batch_rows, on_batch=on_batch)
     replay.run()
-    records = finish_records(replay.records, replay.times)
+    records = finish_records(replay.records, replay.times, built.clock_hz)
     config = built.config.to_dict()
     config["spills"] = {s.space: s.to_dict() for s in spills}
     names = [ch.name for ch in built.channels]

@@ -8,11 +8,14 @@
 * a comparison folder (has ``comparison.parquet``): the comparison tables and bars, then
   the same sections for every run.
 
-Figures are embedded as base64 PNG data URIs and tables as HTML, so the page opens from a
-file with no network and no companion files. Beside it go ``summary.md`` and the timeline
-JSON (``timeline.json``, or ``timeline-<label>.json`` per run of a comparison), which the
-page links and explains how to open. The figures and tables also land in ``report/`` as
-PNG, Parquet and CSV.
+Figures are embedded as base64 PNG data URIs (each with a numbered caption) and tables as
+sortable HTML in units for people, so the page opens from a file with no network and no
+companion files, and fits a 1,400 px window (wide tables scroll inside their box). Beside
+it go ``summary.md`` and the timeline (``timeline.json.gz``, or ``timeline-<label>.json.gz``
+per run of a comparison; Perfetto's protobuf ``.pftrace.gz`` when a run has more ops than
+the JSON keeps), which the page links and explains how to open. A run whose working set
+overflowed a tier is marked invalid at the top, with the tiers and sizes. The figures and
+tables also land in ``report/`` as PNG, Parquet and CSV.
 
 Other folder kinds (sweeps) plug in with :func:`register_folder_kind` (a detector and a
 renderer that returns the ``index.html`` path; :func:`html_page`, :func:`figure_html` and
@@ -37,11 +40,12 @@ import yaml
 
 from hwsim.atomic import atomic_write_text
 from hwsim.errors import HwsimError
-from hwsim.reports import energy, roofline, timeline
+from hwsim.reports import energy, roofline, timeline, timeline_proto
 from hwsim.reports.compare import COMPARISON, RunData, comparison_markdown, load_comparison
-from hwsim.reports.tables import html_table, markdown_table, png_data_uri, save_png, write_table
+from hwsim.reports.format import human
+from hwsim.reports.page import figure_html, html_page, markdown_html  # noqa: F401 - re-exported for renderers
+from hwsim.reports.tables import html_table, markdown_table, save_png, write_table
 from hwsim.results import GAP_BY_KIND
-from hwsim.units import format_quantity
 
 INDEX = "index.html"
 SUMMARY_MD = "summary.md"
@@ -121,42 +125,12 @@ def _markdown_renderer(render: Callable[[Path], Path]) -> Callable[..., Path]:
 
     def render_index(folder: Path, **_options: Any) -> Path:
         markdown = Path(render(folder))
-        title = f"hwsim {markdown.stem}: {folder.resolve().name}"
-        return atomic_write_text(folder / INDEX, html_page(title, markdown_html(markdown.read_text(), folder)))
+        text = markdown.read_text()
+        first = text.splitlines()[0].lstrip("#").strip() if text.strip() else ""
+        title = first or f"hwsim {markdown.stem}: {folder.resolve().name}"
+        return atomic_write_text(folder / INDEX, html_page(title, markdown_html(text, folder, skip_title=bool(first))))
 
     return render_index
-
-
-def markdown_html(text: str, base: Path) -> str:
-    """HTML for the Markdown that reports write: headings, pipe tables, images (embedded
-    from files under ``base`` as data URIs) and paragraphs; anything else is kept as text."""
-    out: list[str] = []
-    lines = text.splitlines()
-    i = 0
-    while i < len(lines):
-        line = lines[i].rstrip()
-        image = re.fullmatch(r"!\[([^\]]*)\]\(([^)\s]+)\)", line.strip())
-        if line.startswith("#"):
-            level = min(len(line) - len(line.lstrip("#")), 6)
-            out.append(f"<h{level}>{html.escape(line.lstrip('#').strip())}</h{level}>")
-        elif line.startswith("|"):
-            block = []
-            while i < len(lines) and lines[i].startswith("|"):
-                block.append([html.escape(c.strip()) for c in lines[i].strip().strip("|").split("|")])
-                i += 1
-            body = [r for r in block[1:] if not all(set(c) <= set("-: ") for c in r)]
-            head = "".join(f"<th>{c}</th>" for c in block[0])
-            rows = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in r) + "</tr>" for r in body)
-            out.append(f'<table class="table"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>')
-            continue
-        elif image:
-            path = (base / image.group(2)).resolve()
-            out.append(figure_html(path.read_bytes(), image.group(1)) if path.is_file()
-                       else f"<p>missing figure {html.escape(image.group(2))}</p>")
-        elif line.strip():
-            out.append(f"<p>{html.escape(line)}</p>")
-        i += 1
-    return "\n".join(out)
 
 
 def is_run_folder(folder: Path) -> bool:
@@ -168,32 +142,70 @@ def is_comparison_folder(folder: Path) -> bool:
 
 
 def render_run(folder: Path, **options: Any) -> Path:
-    """Write ``index.html``, ``summary.md``, ``timeline.json`` and ``report/`` for a run folder."""
+    """Write ``index.html``, ``summary.md``, the timeline and ``report/`` for a run folder."""
     run = RunData.load(folder)
-    section, markdown = _run_section(run, folder, "timeline.json", options, heading=2)
+    section, markdown = _run_section(run, folder, "timeline", options, heading=2)
     title = f"hwsim report: {run.summary['machine']}" + (f" / {run.trace}" if run.trace else "")
     atomic_write_text(folder / SUMMARY_MD, f"# {title}\n\n{markdown}")
     return atomic_write_text(folder / INDEX, html_page(title, section))
 
 
 def render_comparison(folder: Path, **options: Any) -> Path:
-    """Write ``index.html``, ``summary.md`` and per-run timelines for a comparison folder."""
+    """Write ``index.html``, ``summary.md`` and per-run timelines for a comparison folder.
+
+    Each run's label links to its section below and its folder to that run's own report
+    (written too when the folder has none)."""
     table, runs_info, runs = load_comparison(folder)
+    own = [_own_report(folder, relative, run, options) for relative, run in zip(runs_info["folder"], runs, strict=True)]
+    invalid = [_invalid_reason(run.summary) for run in runs]
+    runs_view = runs_info.assign(status=[reason or "ok" for reason in invalid])
     parts = [f"<h2>Comparison</h2><p>Ratios divide each run by the first, "
              f"<code>{html.escape(runs_info['label'].iloc[0])}</code>.</p>",
-             html_table(runs_info), html_table(table)]
+             *[f'<p class="invalid">Run {html.escape(r.label)} is invalid: {html.escape(reason)}.</p>'
+               for r, reason in zip(runs, invalid, strict=True) if reason],
+             html_table(runs_view, links={"label": [f"#run-{_anchor(r.label)}" for r in runs],
+                                          "folder": own},
+                        row_classes=["invalid" if reason else "" for reason in invalid],
+                        caption="The runs (label: its section below; folder: its own report)"),
+             html_table(table, row_unit="unit", caption="Metrics per run, and ratios to the first run")]
     png_path = folder / f"{COMPARISON}.png"
     if png_path.is_file():
-        parts.append(figure_html(png_path.read_bytes(), "throughput, energy per work unit, bytes per tier"))
+        parts.append(figure_html(png_path.read_bytes(), "throughput, energy per work unit, bytes per tier",
+                                 "Throughput, energy per work unit, and bytes moved per tier and link, "
+                                 "one bar per run"))
     markdown = [comparison_markdown(table, runs_info)]
     for run in runs:
-        section, md = _run_section(run, folder, f"timeline-{run.label}.json", options,
+        section, md = _run_section(run, folder, f"timeline-{run.label}", options,
                                    heading=3, artefacts=folder / ARTEFACTS / run.label)
-        parts.append(f"<h2>Run {html.escape(run.label)}</h2>{section}")
+        parts.append(f'<h2 id="run-{_anchor(run.label)}">Run {html.escape(run.label)}</h2>{section}')
         markdown.append(f"\n## Run {run.label}\n\n{md}")
     title = f"hwsim comparison: {', '.join(runs_info['label'])}"
     atomic_write_text(folder / SUMMARY_MD, "\n".join(markdown))
     return atomic_write_text(folder / INDEX, html_page(title, "".join(parts)))
+
+
+def _anchor(label: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "-", label)
+
+
+def _own_report(folder: Path, relative: str, run: RunData, options: dict[str, Any]) -> str:
+    """The href (relative to ``folder``) of a run's own ``index.html``, rendering it first
+    when the run folder has none ("" for a run without a folder)."""
+    if run.folder is None or not relative:
+        return ""
+    if not (run.folder / INDEX).is_file():
+        render_run(run.folder, **options)
+    return f"{relative}/{INDEX}"
+
+
+def _invalid_reason(summary: dict[str, Any]) -> str:
+    """Why a run's numbers are not a real machine's ("" when they are): the tiers its working
+    set overflowed (simulated with ``allow_overflow``), with peak and capacity."""
+    tiers = summary.get("overflow") or []
+    parts = [f"{t} working set {human(summary['tiers'][t]['peak_occupancy_bytes'], 'B')} > capacity "
+             f"{human(summary['tiers'][t]['capacity_bytes'], 'B')}" if t in summary.get("tiers", {}) else t
+             for t in tiers]
+    return ("overflow: " + "; ".join(parts)) if parts else ""
 
 
 register_folder_kind("run", is_run_folder, render_run)
@@ -211,16 +223,16 @@ def headline(summary: dict[str, Any], trace_meta: dict[str, Any] | None = None) 
         ("machine", summary["machine"]),
         ("trace", trace or "(no metadata)"),
         ("ops", f"{summary['ops']:,}"),
-        ("total", f"{summary['total_cycles']:,} cycles = {format_quantity(summary['seconds'], 'time')} "
-                  f"at {format_quantity(summary['clock_hz'], 'frequency')}"),
-        ("throughput", f"{summary['throughput']:.4g} {summary['throughput_unit']}"),
+        ("total", f"{summary['total_cycles']:,} cycles = {human(summary['seconds'], 's')} "
+                  f"at {human(summary['clock_hz'], 'Hz')}"),
+        ("throughput", f"{human(summary['throughput'], '')} {summary['throughput_unit']}"),
         ("busiest", f"{summary['busiest_component']} ({100 * summary['busiest_utilization']:.1f}% busy)"),
-        ("energy", f"{e['total_j']:.4g} J (dynamic {e['dynamic_pj'] / 1e12:.4g} J, "
-                   f"leakage {e['leakage_pj'] / 1e12:.4g} J)"),
-        ("energy per work unit", f"{summary['energy_per_work_unit_j']:.4g} J/{summary['work_unit']}"),
+        ("energy", f"{human(e['total_j'], 'J')} (dynamic {human(e['dynamic_pj'], 'pJ')}, "
+                   f"leakage {human(e['leakage_pj'], 'pJ')})"),
+        ("energy per work unit", f"{human(summary['energy_per_work_unit_j'], 'J')}/{summary['work_unit']}"),
     ]
     if summary.get("overflow"):
-        rows.append(("OVERFLOW", "working set exceeds capacity of: " + ", ".join(summary["overflow"])))
+        rows.append(("INVALID", _invalid_reason(summary)))
     return pd.DataFrame(rows, columns=["quantity", "value"])
 
 
@@ -242,9 +254,49 @@ def resource_tables(summary: dict[str, Any]) -> dict[str, pd.DataFrame]:
     return {"tiers": tiers, "links": links, "units": units}
 
 
+def write_run_timeline(run: RunData, folder: Path, stem: str, options: dict[str, Any]) -> tuple[str, str, str]:
+    """Write a run's timeline as ``<stem>.json.gz``, or as Perfetto's protobuf
+    ``<stem>.pftrace.gz`` when the run has more ops than the JSON keeps (every op stays);
+    return the file name and an HTML and a Markdown note on it.
+
+    ``options``: ``max_events`` and ``window`` for the JSON, ``timeline_format`` ``auto``
+    (default), ``json`` or ``proto``."""
+    options = dict(options)
+    chosen = options.pop("timeline_format", "auto")
+    if chosen not in ("auto", "json", "proto"):
+        raise HwsimError(f"timeline format {chosen!r}: expected auto, json or proto")
+    limit = options.get("max_events", timeline.DEFAULT_MAX_EVENTS)
+    kinds = run.records["kind"].astype(str)
+    ops = int((~kinds.isin(("alloc", "free"))).sum())
+    too_many = limit is not None and 2 * ops > limit   # each op shows on its unit and its stream
+    proto = chosen == "proto" or (chosen == "auto" and too_many and options.get("window") is None
+                                  and timeline_proto.available())
+    how = html.escape(timeline.HOW_TO_OPEN)
+    if proto:
+        name = stem + ".pftrace.gz"
+        timeline_proto.write_timeline_proto(run.records, run.machine, folder / name)
+        note = (f"<p>Timeline: <a href=\"{html.escape(name)}\"><code>{html.escape(name)}</code></a>, "
+                f"every one of the {ops:,} ops with its dependencies, in Perfetto's protobuf format "
+                f"(the JSON format would have to hide ops). To view it, {how}.</p>")
+        return name, note, f"`{name}` (every op, Perfetto protobuf): {timeline.HOW_TO_OPEN}."
+    name = stem + ".json.gz"
+    trace = timeline.timeline_trace(run.records, run.machine, **options)
+    timeline.write_trace_json(trace, folder / name)
+    hidden = sum(trace["otherData"]["hidden_ops"].values())
+    note = (f"<p>Timeline: <a href=\"{html.escape(name)}\"><code>{html.escape(name)}</code></a> "
+            f"({len(trace['traceEvents']):,} events, dependencies as arrows). To view it, {how}.</p>")
+    if hidden:
+        why = ("the perfetto package is not installed, so the JSON timeline keeps the longest"
+               if not timeline_proto.available() else "the JSON timeline keeps the longest")
+        note += (f"<p>{hidden:,} shorter ops are hidden: {why} ops of each track (see its thread "
+                 f"names); <code>hwsim report --timeline-format proto</code> keeps them all.</p>")
+    return name, note, f"`{name}`: {timeline.HOW_TO_OPEN}."
+
+
 def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[str, Any],
                  heading: int, artefacts: Path | None = None) -> tuple[str, str]:
-    """HTML and Markdown for one run; writes its timeline and artefacts as a side effect."""
+    """HTML and Markdown for one run; writes its timeline and artefacts as a side effect.
+    ``timeline_name`` is the timeline file's stem."""
     artefacts = artefacts or folder / ARTEFACTS
     h = f"h{heading}"
     tables = resource_tables(run.summary)
@@ -261,29 +313,34 @@ def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[s
                         ("energy_components", by_component), ("energy_kinds", by_kind),
                         ("energy_provenance", provenance), *tables.items()):
         write_table(frame, artefacts, stem)
-    trace = timeline.timeline_trace(run.records, run.machine, **options)
-    atomic_write_text(folder / timeline_name,
-                      json.dumps(trace, separators=(",", ":"), allow_nan=False) + "\n")
-    hidden = sum(trace["otherData"]["hidden_ops"].values())
-    note = (f"<p>Timeline: <a href=\"{html.escape(timeline_name)}\"><code>{html.escape(timeline_name)}"
-            f"</code></a> ({len(trace['traceEvents']):,} events). To view it, "
-            f"{html.escape(timeline.HOW_TO_OPEN)}.</p>")
-    if hidden:
-        note += f"<p>{hidden:,} shorter ops are hidden to keep the file small (see its thread names).</p>"
+    timeline_file, note, timeline_md = write_run_timeline(run, folder, timeline_name, options)
     machine_yaml = yaml.safe_dump(run.machine, sort_keys=False)
     gap = _gap_table(run.folder)
+    machine = run.summary["machine"]
+    invalid = _invalid_reason(run.summary)
     body = [
+        *([f'<p class="invalid"><strong>Invalid run</strong> ({html.escape(invalid)}): it was '
+           f"simulated as if the working set fit, so its times and energies are not this "
+           f"machine's.</p>"] if invalid else []),
         html_table(headline(run.summary, run.trace_meta)),
-        f"<{h}>Memory tiers</{h}>", html_table(tables["tiers"]),
-        f"<{h}>Links</{h}>", html_table(tables["links"]) if len(tables["links"]) else "<p>none</p>",
-        f"<{h}>Compute units</{h}>", html_table(tables["units"]),
-        f"<{h}>Roofline</{h}>", figure_html(roof_png, f"roofline of {run.summary['machine']}"),
-        f"<p>{html.escape(_ROOFLINE_NOTE)}</p>", html_table(kinds), html_table(ceilings),
+        f"<{h}>Memory tiers</{h}>", html_table(tables["tiers"], caption="Bytes moved, bandwidth and occupancy per tier"),
+        f"<{h}>Links</{h}>", html_table(tables["links"], caption="Bytes and bandwidth per link direction")
+        if len(tables["links"]) else "<p>none</p>",
+        f"<{h}>Compute units</{h}>", html_table(tables["units"], caption="Work and utilisation per compute unit"),
+        f"<{h}>Roofline</{h}>",
+        figure_html(roof_png, f"roofline of {machine}",
+                    f"Roofline of {machine}: compute ceilings (dashed) per unit and dtype, one "
+                    f"bandwidth ceiling per tier and link, op kinds (large marks) and single ops"),
+        f"<p>{html.escape(_ROOFLINE_NOTE)}</p>",
+        html_table(kinds, caption="Each op kind's roofline point"),
+        html_table(ceilings, caption="The machine's ceilings"),
         *([f"<{h}>Contention per op kind</{h}>", f"<p>{html.escape(_GAP_NOTE)}</p>", html_table(gap)]
           if gap is not None else []),
-        f"<{h}>Energy</{h}>", figure_html(energy_png, f"energy of {run.summary['machine']}"),
-        html_table(by_component), html_table(by_kind),
-        f"<{h}>Energy provenance</{h}>", html_table(provenance),
+        f"<{h}>Energy</{h}>",
+        figure_html(energy_png, f"energy of {machine}",
+                    f"Energy of the run on {machine} by component and by op kind"),
+        html_table(by_component, caption="Energy per component"), html_table(by_kind, caption="Energy per op kind"),
+        f"<{h}>Energy provenance</{h}>", html_table(provenance, caption="Where each energy constant comes from"),
         f"<{h}>Timeline</{h}>", note,
         f"<{h}>Inputs</{h}>",
         f"<details><summary>resolved machine config</summary><pre>{html.escape(machine_yaml)}</pre></details>",
@@ -291,6 +348,7 @@ def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[s
         f"{html.escape(json.dumps(run.trace_meta, indent=2, sort_keys=True))}</pre></details>",
     ]
     markdown = "\n".join([
+        *([f"**Invalid run** ({invalid}).\n"] if invalid else []),
         markdown_table(headline(run.summary, run.trace_meta)),
         "## Memory tiers\n", markdown_table(tables["tiers"]),
         "## Links\n", markdown_table(tables["links"]) if len(tables["links"]) else "none\n",
@@ -299,7 +357,7 @@ def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[s
         *(["## Contention per op kind\n", f"{_GAP_NOTE}\n", markdown_table(gap)] if gap is not None else []),
         "## Energy by component\n", markdown_table(by_component),
         "## Energy provenance\n", markdown_table(provenance),
-        f"## Timeline\n\n`{timeline_name}`: {timeline.HOW_TO_OPEN}.\n",
+        f"## Timeline\n\n{timeline_md}\n",
     ])
     return "".join(body), markdown
 
@@ -307,24 +365,6 @@ def _run_section(run: RunData, folder: Path, timeline_name: str, options: dict[s
 _ROOFLINE_NOTE = ("Each op kind is placed at its arithmetic intensity against the tier or link "
                   "its bytes kept busiest (its bottleneck) and at its achieved FLOP/s over its "
                   "busy time; small points are single ops.")
-
-_STYLE = """
-body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
-table{border-collapse:collapse;margin:0.6em 0;font-size:0.85em}
-th,td{border:1px solid #ccc;padding:2px 6px;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-th{background:#f0f0f0}
-img{max-width:100%;height:auto;border:1px solid #eee}
-pre{background:#f7f7f7;padding:0.6em;overflow:auto;font-size:0.8em}
-h2{border-bottom:1px solid #ddd;margin-top:1.6em}
-"""
-
-# Marks the body with "<loaded>/<total>" figures once the page has loaded, so a headless
-# browser (and a person with the developer tools) can check that every figure decoded.
-_SCRIPT = ("window.addEventListener('load',function(){var i=Array.prototype.slice.call(document.images);"
-           "document.body.setAttribute('data-figures-loaded',i.filter(function(x){return x.complete&&"
-           "x.naturalWidth>0}).length+'/'+i.length);});")
-
 
 _GAP_NOTE = ("What the event replay adds to the contention-free roofline level, summed per op kind "
              "(hwsim run --gap): queue cycles wait for a busy unit, contention cycles are slower "
@@ -335,16 +375,3 @@ def _gap_table(folder: Path | None) -> pd.DataFrame | None:
     """The run's ``gap_by_kind.csv`` (written by ``hwsim run --gap``), if it has one."""
     path = folder / GAP_BY_KIND if folder is not None else None
     return pd.read_csv(path) if path is not None and path.is_file() else None
-
-
-def figure_html(png: bytes, alt: str) -> str:
-    """An inline ``<figure>`` with ``png`` as a data URI (for renderers of other folder kinds)."""
-    return f'<figure><img alt="{html.escape(alt)}" src="{png_data_uri(png)}"></figure>'
-
-
-def html_page(title: str, body: str) -> str:
-    """A complete, self-contained page around ``body``, with the report's style and the
-    figure-load marker (for renderers of other folder kinds)."""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-            f"<title>{html.escape(title)}</title><style>{_STYLE}</style></head>\n"
-            f"<body><h1>{html.escape(title)}</h1>\n{body}\n<script>{_SCRIPT}</script></body></html>\n")

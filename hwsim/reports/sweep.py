@@ -104,7 +104,10 @@ def render_sweep(path: str | os.PathLike, color_axis: str | None = None, **_opti
         name = f"pareto-t{index}.png"
         save_png(figure_png(_pareto_figure(rows, color, dimensions.get(color or "", ""))), figures / name)
         images.append((f"Pareto front, {rows['trace'].iat[0]}", f"{FIGURES}/{name}"))
-    text = _markdown(table, ok, axes, images, objectives)
+    from hwsim.units import BASE_UNIT
+
+    units = {axis: BASE_UNIT.get(dim, "") for axis, dim in dimensions.items()}
+    text = _markdown(table, ok, axes, images, objectives, manifest, units)
     # The front's point ids, for a finer sweep of just those: hwsim sweep ... --points @FILE
     front = sorted(set(ok.loc[ok["pareto"], "point_id"].astype(str)))
     atomic_write_text(folder / PARETO_POINTS, "".join(f"{point_id}\n" for point_id in front))
@@ -251,39 +254,58 @@ def _pareto_figure(rows: pd.DataFrame, color: str | None, dimension: str = ""):
     x = rows["energy_per_work_unit_j"].to_numpy(dtype=float)
     y = rows["throughput"].to_numpy(dtype=float)
     front = rows["pareto"].to_numpy(dtype=bool)
+    # Points that land on one spot (axes that change neither objective) are drawn once, with
+    # an area that grows with their number and the number written beside them.
+    spots = pd.DataFrame({"x": x, "y": y}).groupby(["x", "y"], sort=False).size()
+    count = spots.reindex(pd.MultiIndex.from_arrays([x, y])).to_numpy()
+    size = 22 * np.sqrt(count)
     if color and color in rows and pd.api.types.is_numeric_dtype(rows[color]):
         shade = rows[color].to_numpy(dtype=float)
-        points = ax.scatter(x, y, c=shade, cmap="viridis", s=22, zorder=2)
+        points = ax.scatter(x, y, c=shade, cmap="viridis", s=size, alpha=0.75, edgecolors="white",
+                            linewidths=0.5, zorder=2)
         bar = fig.colorbar(points, ax=ax)
         bar.set_label(color)
         _value_ticks(bar.ax, shade, dimension, axis="y")
     else:
-        ax.scatter(x, y, color="#1f77b4", s=22, zorder=2)
+        ax.scatter(x, y, color="#1f77b4", s=size, alpha=0.75, zorder=2)
+    for (px, py), n in spots.items():
+        if n > 1:
+            ax.annotate(f"x{n}", (px, py), xytext=(5, 4), textcoords="offset points", fontsize=7, zorder=4)
     order = np.argsort(x[front], kind="stable")
     ax.plot(x[front][order], y[front][order], color="#d62728", linewidth=1, zorder=1)
-    ax.scatter(x[front], y[front], s=80, facecolors="none", edgecolors="#d62728", linewidths=1.5,
-               zorder=3, label="Pareto front")
+    ax.scatter(x[front], y[front], s=80 * np.sqrt(count[front]), facecolors="none", edgecolors="#d62728",
+               linewidths=1.5, zorder=3, label="Pareto front")
     ax.set_xlabel(f"energy per {rows['work_unit'].iat[0]} (J)")
     ax.set_ylabel(f"throughput ({rows['throughput_unit'].iat[0]})")
-    ax.set_title(str(rows["trace"].iat[0]), fontsize=9)
+    ax.set_title(f"{rows['trace'].iat[0]}: {len(rows)} points on {len(spots)} spots"
+                 + (" (xN: N points on one spot)" if len(spots) < len(rows) else ""), fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def _markdown(table: pd.DataFrame, ok: pd.DataFrame, axes: list[str], images: list[tuple[str, str]],
-              objectives: dict[str, tuple[str, ...]]) -> str:
+              objectives: dict[str, tuple[str, ...]], manifest: dict | None = None,
+              units: dict[str, str] | None = None) -> str:
+    """The sweep's Markdown page; its first line (the page title) names the sweep."""
+    manifest = manifest or {}
     counts = table["status"].value_counts().to_dict()
-    lines = [f"# Sweep: {table['point_id'].nunique()} points x {table['trace'].nunique()} traces", "",
-             ", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "missing")) + " runs; "
-             f"fidelity {', '.join(sorted(table['fidelity'].dropna().unique()))}.", ""]
+    name = manifest.get("name") or "sweep"
+    lines = [f"# hwsim sweep {name}: {table['point_id'].nunique()} points x {table['trace'].nunique()} traces",
+             ""]
+    if manifest.get("description"):
+        lines += [str(manifest["description"]), ""]
+    if manifest.get("sweep_file"):
+        lines += [f"Sweep file: {manifest['sweep_file']}", ""]
+    lines += [", ".join(f"{counts.get(s, 0)} {s}" for s in ("ok", "failed", "missing")) + " runs; "
+              f"fidelity {', '.join(sorted(table['fidelity'].dropna().unique()))}.", ""]
     goals = "; ".join(f"{sense} {', '.join(names)}" for sense, names in objectives.items() if names)
     shown = ["point_id", *axes, "throughput", "throughput_unit", "energy_per_work_unit_j", "total_cycles"]
     shown += [name for names in objectives.values() for name in names if name not in shown]
     for _, rows in ok.groupby("trace_index", sort=True):
         lines += [f"## {rows['trace'].iat[0]}: Pareto front ({goals})", ""]
         front = rows[rows["pareto"]].sort_values("energy_per_work_unit_j", kind="stable")
-        lines += [markdown_table(front[shown].reset_index(drop=True)), ""]
+        lines += [markdown_table(front[shown].reset_index(drop=True), units=units), ""]
     lines += ["## Figures", ""] + [f"![{alt}]({src})" for alt, src in images] + [""]
     pareto = ok["pareto"].reindex(table.index).fillna(False).astype(bool)
     full = table.assign(pareto=pareto)[["point_id", "trace", *axes, "status", "throughput",
@@ -291,5 +313,5 @@ def _markdown(table: pd.DataFrame, ok: pd.DataFrame, axes: list[str], images: li
     lines += ["## All runs", ""]
     if len(full) > MAX_MARKDOWN_ROWS:
         lines += [f"First {MAX_MARKDOWN_ROWS} of {len(full)} runs; results.parquet has them all.", ""]
-    lines += [markdown_table(full.head(MAX_MARKDOWN_ROWS)), ""]
+    lines += [markdown_table(full.head(MAX_MARKDOWN_ROWS), units=units), ""]
     return "\n".join(lines)

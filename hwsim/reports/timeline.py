@@ -1,8 +1,12 @@
-"""Timeline: a Chrome / Perfetto trace-event JSON file of one run.
+"""Timeline: a Perfetto trace of one run (Chrome trace-event JSON, gzipped).
 
-Open the file in https://ui.perfetto.dev ("Open trace file") or chrome://tracing ("Load").
-It uses the JSON Object Format: ``{"traceEvents": [...], "displayTimeUnit": "ns",
-"otherData": {...}}``, timestamps in microseconds from cycle 0 (``cycles / clock_hz``).
+Open the file in https://ui.perfetto.dev ("Open trace file"; it reads ``.json.gz`` as it
+is, and nothing leaves your machine). It uses the JSON Object Format:
+``{"traceEvents": [...], "otherData": {...}}``, timestamps in microseconds from cycle 0.
+Every time is first converted once to whole nanoseconds (``round(cycles * 1e9 / clock_hz)``)
+and written as ``ns / 1000`` with three decimals, and each duration is the difference of two
+such whole-ns times: the nanoseconds Perfetto reads back are exactly those, so an op that
+starts on the cycle another ends starts on the nanosecond it ends, never 1 ns before.
 
 Layout, from the records DataFrame and the machine dict only:
 
@@ -16,7 +20,12 @@ Layout, from the records DataFrame and the machine dict only:
   op's ``bytes_<name>`` spread evenly over its start..end; DMA groups get one too, in
   "compute units");
 * process "streams": every op again on its stream's track (alloc/free as instant events),
-  to read the order and overlap of the command queues.
+  to read the order and overlap of the command queues;
+* flow arrows (``"ph": "s"`` / ``"f"``, category ``dependency``) from each shown op's
+  dependencies (the trace's ``deps``) to the op, on the compute, tier and link tracks.
+
+Runs with more ops than ``max_events`` are better written in Perfetto's protobuf format,
+which keeps every op (:mod:`hwsim.reports.timeline_proto`); the JSON must down-sample.
 
 Large runs stay loadable: ``window=(start_cycle, end_cycle)`` keeps only what overlaps the
 window (slices clipped to it), and ``max_events`` caps the complete events: each track keeps
@@ -24,11 +33,13 @@ a share of the budget proportional to its size (at least one), filled with its *
 ops; the number hidden per track is in the thread name and in ``otherData.hidden_ops``
 (keyed ``"<process>/<track>"``).
 Counters use ``buckets`` time buckets per resource (occupancy keeps each bucket's peak).
-At about 360 bytes per complete event, the default budget keeps files under about 40 MB.
+At about 360 bytes per complete event, the default budget keeps files under about 40 MB
+before compression (a few MB gzipped).
 """
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 from pathlib import Path
@@ -37,7 +48,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwsim.atomic import atomic_write_text
+from hwsim.atomic import atomic_write_bytes
 from hwsim.errors import HwsimError
 from hwsim.metrics.summary import occupancy_timeline
 
@@ -45,9 +56,12 @@ DEFAULT_MAX_EVENTS = 100_000
 DEFAULT_BUCKETS = 500
 PROCESSES = {"compute units": 1, "memory tiers": 2, "links": 3, "streams": 4}
 _PROCESS_NAMES = {pid: name for name, pid in PROCESSES.items()}
+#: The file name reports write.
+TIMELINE_JSON = "timeline.json.gz"
 #: How to open the file, for reports and the CLI.
-HOW_TO_OPEN = ("open it in https://ui.perfetto.dev (Open trace file) or chrome://tracing (Load); "
-               "the file stays on your machine")
+HOW_TO_OPEN = ("open it in https://ui.perfetto.dev (Open trace file; it reads the gzipped file "
+               "as it is, and the file stays on your machine)")
+FLOW_CATEGORY = "dependency"
 
 
 def component_groups(machine: dict[str, Any]) -> dict[str, str]:
@@ -67,7 +81,7 @@ def component_groups(machine: dict[str, Any]) -> dict[str, str]:
 def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,
                    window: tuple[int | None, int | None] | None = None,
                    max_events: int | None = DEFAULT_MAX_EVENTS, buckets: int = DEFAULT_BUCKETS,
-                   streams: bool = True) -> dict[str, Any]:
+                   streams: bool = True, flows: bool = True) -> dict[str, Any]:
     """Build the trace-event dict (see the module docstring); ``max_events=None`` keeps all.
 
     ``window`` is in cycles (``None`` on either side is open); raises HwsimError for a window
@@ -89,7 +103,7 @@ def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,
     slice_rows, slice_tids = [], []
 
     def add_tracks(pid: int, label: str, rows: np.ndarray) -> None:
-        lanes = _lanes(start[rows], end[rows])
+        lanes = assign_lanes(start[rows], end[rows])
         for lane in range(int(lanes.max()) + 1 if len(lanes) else 0):
             tracks.append((pid, label if lane == 0 else f"{label} #{lane}"))
             mine = rows[lanes == lane]
@@ -120,7 +134,7 @@ def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,
     rows, tids = rows[keep], tids[keep]
 
     def us(cycles: np.ndarray) -> np.ndarray:
-        return np.round(cycles / clock * 1e6, 6)
+        return whole_ns(cycles, clock) / 1000.0
 
     events: list[dict[str, Any]] = []
     for name, pid in PROCESSES.items():
@@ -136,8 +150,9 @@ def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,
 
     order = np.lexsort((records["op_id"].to_numpy()[rows], start[rows], tids))
     rows, tids = rows[order], tids[order]
-    ts = us(np.maximum(start[rows], w0))
-    dur = np.maximum(np.round(us(np.minimum(end[rows], w1)) - ts, 6), 0.0)
+    begin_ns = whole_ns(np.maximum(start[rows], w0), clock)
+    ts = begin_ns / 1000.0
+    dur = np.maximum(whole_ns(np.minimum(end[rows], w1), clock) - begin_ns, 0) / 1000.0
     args = _args(records, rows)
     for i, row in enumerate(rows.tolist()):
         tid = int(tids[i])
@@ -152,13 +167,14 @@ def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,
                            "ph": "i", "s": "t", "pid": PROCESSES["streams"],
                            "tid": stream_tid[stream_names[row]], "ts": float(us(np.array(start[row]))),
                            "args": mark_args[i]})
+    if flows and "deps" in records:
+        events += _flow_events(records, rows, tids, ts, dur, tracks)
     bucket = max(1, -(-(w1 - w0) // max(buckets, 1)))
     edges = w0 + bucket * np.arange(max(1, -(-(w1 - w0) // bucket)) + 1, dtype=np.int64)
-    events += _occupancy_counters(records, machine, w0, w1, edges, us)
-    events += _bandwidth_counters(records, machine, start, end, edges, clock, us)
+    events += occupancy_counters(records, machine, w0, w1, edges, us)
+    events += bandwidth_counters(records, machine, start, end, edges, clock, us)
     return {
         "traceEvents": events,
-        "displayTimeUnit": "ns",
         "otherData": {
             "machine": machine["name"], "clock_hz": clock, "time_unit": "us",
             "window_cycles": [w0, w1], "bucket_cycles": int(bucket),
@@ -171,9 +187,70 @@ def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,
 
 def write_timeline(records: pd.DataFrame, machine: dict[str, Any], path: str | os.PathLike,
                    **options: Any) -> Path:
-    """Write :func:`timeline_trace` as compact JSON to ``path`` (atomic, deterministic)."""
-    trace = timeline_trace(records, machine, **options)
-    return atomic_write_text(path, json.dumps(trace, separators=(",", ":"), allow_nan=False) + "\n")
+    """Write :func:`timeline_trace` as compact JSON to ``path``, gzipped when it ends in
+    ``.gz`` (atomic and deterministic: no time stamp in the gzip header)."""
+    return write_trace_json(timeline_trace(records, machine, **options), path)
+
+
+def write_trace_json(trace: dict[str, Any], path: str | os.PathLike) -> Path:
+    """Write a trace-event dict as compact JSON (gzipped for a ``.gz`` path), atomically."""
+    data = (json.dumps(trace, separators=(",", ":"), allow_nan=False) + "\n").encode("utf-8")
+    if str(path).endswith(".gz"):
+        data = gzip.compress(data, compresslevel=6, mtime=0)
+    return atomic_write_bytes(path, data)
+
+
+def read_trace_json(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a timeline written by :func:`write_trace_json` (gzipped or not)."""
+    data = Path(path).read_bytes()
+    return json.loads(gzip.decompress(data) if data[:2] == b"\x1f\x8b" else data)
+
+
+def whole_ns(cycles: np.ndarray, clock_hz: float) -> np.ndarray:
+    """Cycles at ``clock_hz`` as whole nanoseconds (int64), rounded to nearest: monotone, so
+    equal cycles give equal nanoseconds and later cycles never earlier ones."""
+    return np.rint(np.asarray(cycles, dtype=np.float64) * 1e9 / clock_hz).astype(np.int64)
+
+
+def dependency_edges(records: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(dependency row, dependent row) pairs from the records' ``deps`` column (the trace's
+    ``;``-separated op ids), as two index arrays into ``records``."""
+    if "deps" not in records or not len(records):
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    text = records["deps"].astype(str).to_numpy(dtype=object)
+    has = np.flatnonzero(text != "")
+    lists = [t.split(";") for t in text[has].tolist()]
+    counts = np.fromiter((len(x) for x in lists), dtype=np.int64, count=len(lists))
+    dep_ids = np.fromiter((int(v) for x in lists for v in x), dtype=np.int64, count=int(counts.sum()))
+    dependent = np.repeat(has, counts)
+    op_ids = records["op_id"].to_numpy(dtype=np.int64)
+    order = np.argsort(op_ids, kind="stable")
+    at = np.minimum(np.searchsorted(op_ids[order], dep_ids), len(order) - 1)
+    found = op_ids[order][at] == dep_ids
+    return order[at][found], dependent[found]
+
+
+def _flow_events(records: pd.DataFrame, rows: np.ndarray, tids: np.ndarray, ts: np.ndarray,
+                 dur: np.ndarray, tracks: list[tuple[int, str]]) -> list[dict[str, Any]]:
+    """A flow arrow per dependency whose two ops are both shown on a component track. Its
+    start binds to the dependency's slice at the slice's middle (inside it even when another
+    slice ends where it begins), its end to the dependent's slice at that slice's start."""
+    component = np.array([tracks[t - 1][0] != PROCESSES["streams"] for t in tids.tolist()], dtype=bool)
+    shown = np.full(len(records), -1, dtype=np.int64)
+    shown[rows[component]] = np.flatnonzero(component)   # record row -> index into rows/ts/tids
+    source, target = dependency_edges(records)
+    keep = (shown[source] >= 0) & (shown[target] >= 0)
+    source, target = shown[source[keep]], shown[target[keep]]
+    order = np.lexsort((source, target))
+    middle = (np.rint(ts * 1000).astype(np.int64) + np.rint(dur * 1000).astype(np.int64) // 2) / 1000.0
+    events: list[dict[str, Any]] = []
+    for flow_id, (a, b) in enumerate(zip(source[order].tolist(), target[order].tolist(), strict=True), 1):
+        common = {"name": "dependency", "cat": FLOW_CATEGORY, "id": flow_id}
+        events.append({**common, "ph": "s", "pid": tracks[tids[a] - 1][0], "tid": int(tids[a]),
+                       "ts": float(middle[a])})
+        events.append({**common, "ph": "f", "bp": "e", "pid": tracks[tids[b] - 1][0], "tid": int(tids[b]),
+                       "ts": float(ts[b])})
+    return events
 
 
 def _window(window: tuple[int | None, int | None] | None, last: int) -> tuple[int, int]:
@@ -186,7 +263,7 @@ def _window(window: tuple[int | None, int | None] | None, last: int) -> tuple[in
     return lo, hi
 
 
-def _lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
+def assign_lanes(start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """Lane of each op so that ops on one lane never overlap (greedy, lowest free lane)."""
     n = len(start)
     lanes = np.zeros(n, dtype=np.int64)
@@ -247,7 +324,7 @@ def _label(kind: str, tag: str) -> str:
     return f"{kind} {tag}" if tag else kind
 
 
-def _occupancy_counters(records, machine, w0, w1, edges, us) -> list[dict[str, Any]]:
+def occupancy_counters(records, machine, w0, w1, edges, us) -> list[dict[str, Any]]:
     out = []
     groups = component_groups(machine)
     for tier in machine["components"]:
@@ -275,7 +352,7 @@ def _occupancy_counters(records, machine, w0, w1, edges, us) -> list[dict[str, A
     return out
 
 
-def _bandwidth_counters(records, machine, start, end, edges, clock, us) -> list[dict[str, Any]]:
+def bandwidth_counters(records, machine, start, end, edges, clock, us) -> list[dict[str, Any]]:
     out = []
     groups = component_groups(machine)
     seconds = (edges[1:] - edges[:-1]) / clock

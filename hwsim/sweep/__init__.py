@@ -6,8 +6,8 @@
 """
 
 from hwsim.sweep.runner import Run, SweepOutcome, execute_run, plan, run_sweep
-from hwsim.sweep.spec import Axis, Point, SweepSpec, TraceSource, load_sweep
+from hwsim.sweep.spec import Axis, Point, SweepSpec, TraceSource, load_sweep, sweep_from_dict
 from hwsim.sweep.table import read_results
 
 __all__ = ["Axis", "Point", "Run", "SweepOutcome", "SweepSpec", "TraceSource", "execute_run", "load_sweep",
-           "plan", "read_results", "run_sweep"]
+           "plan", "read_results", "run_sweep", "sweep_from_dict"]

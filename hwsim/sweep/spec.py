@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from hwsim.config.catalog import resolve_machine
 from hwsim.config.yaml_file import read_yaml_mapping
 from hwsim.errors import ConfigError, did_you_mean
 from hwsim.sweep.constraints import (
@@ -188,15 +189,27 @@ class SweepSpec:
 def load_sweep(path: str | os.PathLike) -> SweepSpec:
     """Read and validate a sweep file; raises ConfigError naming the file and key path."""
     path = Path(path)
-    src = str(path)
-    raw = read_yaml_mapping(path, "sweep file")
+    return sweep_from_dict(read_yaml_mapping(path, "sweep file"), path.parent, str(path))
+
+
+def sweep_from_dict(raw: dict[str, Any], base: str | os.PathLike = ".", source: str = "<dict>") -> SweepSpec:
+    """A sweep from a mapping with a sweep file's keys (``{"machine": "h200", "traces":
+    [...], "axes": {...}}``), validated like a file. Relative paths resolve against ``base``;
+    ``machine`` may also name a shipped machine. Errors name ``source``."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: a sweep must be a mapping, got {type(raw).__name__}")
+    path = Path(base) / (Path(source).name if source != "<dict>" else "sweep")
+    src = source
+    raw = dict(raw)
     _check_keys(raw, TOP_KEYS, f"{src}: ")
     for required in ("machine", "traces", "axes"):
         if required not in raw:
             raise ConfigError(f"{src}: {required}: required key is missing")
-    machine = path.parent / str(raw["machine"])
-    if not machine.exists():
-        raise ConfigError(f"{src}: machine: no such file {raw['machine']!r} (looked in {path.parent})")
+    try:  # a file (relative to the sweep), else a shipped machine's name
+        machine = resolve_machine(str(raw["machine"]), base=path.parent)
+    except ConfigError:
+        raise ConfigError(f"{src}: machine: no such file {raw['machine']!r} (looked in {path.parent} "
+                          f"and the shipped machines)") from None
     axes = _axes(raw["axes"], src)
     combine = _choice(raw.get("combine", "grid"), COMBINE, f"{src}: combine")
     sample = _sample(raw.get("sample"), combine, src)

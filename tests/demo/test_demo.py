@@ -55,3 +55,20 @@ def test_worldkv_retrieval_beats_full_kv_and_gdn2_scales_flatter_than_softmax(de
     ratios = key_ratios(pd.read_parquet(demo / "results.parquet"))
     assert ratios["worldkv_over_full_h200"] > 1.0
     assert ratios["gdn2_16k_over_2k"] > ratios["transformer_16k_over_2k"]
+
+
+def test_invalid_runs_are_marked_and_every_run_links_to_its_folder(demo):
+    table = pd.read_parquet(demo / "results.parquet")
+    page = (demo / "index.html").read_text()
+    overflowed = table[table["overflow"] != ""]
+    assert len(overflowed) >= 1   # full KV does not fit the gh200's 96 GB of HBM
+    assert page.count('<tr class="invalid">') == len(overflowed)
+    assert "INVALID: overflow hbm" in page
+    for folder in table["folder"]:
+        assert f'href="{folder}/' in page
+
+
+def test_the_demo_page_fits_a_1400_px_window_with_every_figure(demo, chromium, tmp_path):
+    from tests.reports.test_browser import check_page
+
+    check_page(chromium, demo / "index.html", tmp_path / "profile")

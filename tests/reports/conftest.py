@@ -3,7 +3,8 @@
 The browser fixture looks for Debian's ``chromium`` (/usr/bin/chromium). When it is missing
 and the environment allows it (``CI`` or ``HWSIM_INSTALL_BROWSER`` set to a true value) and
 the tests run as root, it installs the package with apt-get; otherwise the browser tests
-are skipped with the reason.
+are skipped with the reason, or fail when ``HWSIM_REQUIRE_BROWSER`` is set (``.ci/run`` sets
+it, so CI never passes without having rendered the pages).
 """
 
 from __future__ import annotations
@@ -111,6 +112,13 @@ def _find_chromium() -> str | None:
     return shutil.which("chromium")
 
 
+def _unavailable(reason: str):
+    """Skip, or fail when the environment requires the browser tests to run."""
+    if _allowed("HWSIM_REQUIRE_BROWSER"):
+        pytest.fail(f"HWSIM_REQUIRE_BROWSER is set but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture(scope="session")
 def chromium() -> str:
     """Path of a headless-capable Chromium, installing Debian's package when allowed."""
@@ -118,23 +126,23 @@ def chromium() -> str:
     if found:
         return found
     if not (_allowed("CI") or _allowed("HWSIM_INSTALL_BROWSER")):
-        pytest.skip("chromium is not installed (/usr/bin/chromium); install Debian's 'chromium' "
+        _unavailable("chromium is not installed (/usr/bin/chromium); install Debian's 'chromium' "
                     "package, or set HWSIM_INSTALL_BROWSER=1 (as root) to let the tests install it")
     if os.geteuid() != 0:
-        pytest.skip("chromium is not installed and the tests are not running as root, "
+        _unavailable("chromium is not installed and the tests are not running as root, "
                     "so they cannot apt-get install it")
     if shutil.which("apt-get") is None:
-        pytest.skip("chromium is not installed and apt-get is not available to install it")
+        _unavailable("chromium is not installed and apt-get is not available to install it")
     env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
     for command in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
         try:
             done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=1200)
         except (OSError, subprocess.TimeoutExpired) as err:
-            pytest.skip(f"installing chromium failed: {' '.join(command)}: {err}")
+            _unavailable(f"installing chromium failed: {' '.join(command)}: {err}")
         if done.returncode != 0:
             tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-            pytest.skip(f"installing chromium failed: {' '.join(command)}: {' | '.join(tail)}")
+            _unavailable(f"installing chromium failed: {' '.join(command)}: {' | '.join(tail)}")
     found = _find_chromium()
     if not found:
-        pytest.skip("apt-get install chromium succeeded but no chromium binary was found")
+        _unavailable("apt-get install chromium succeeded but no chromium binary was found")
     return found

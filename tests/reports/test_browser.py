@@ -11,10 +11,16 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-extensions")
 
 
+#: The window the pages must fit, in CSS pixels.
+WINDOW = (1400, 900)
+
+
 def rendered_dom(chromium: str, page, profile) -> str:
-    """The DOM of ``page`` after its load event, as headless Chromium serialises it."""
+    """The DOM of ``page`` after its load event, as headless Chromium serialises it, in a
+    window of ``WINDOW``."""
     try:
-        done = subprocess.run([chromium, *FLAGS, f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
+        done = subprocess.run([chromium, *FLAGS, f"--window-size={WINDOW[0]},{WINDOW[1]}",
+                               f"--user-data-dir={profile}", "--dump-dom", page.as_uri()],
                               capture_output=True, text=True, timeout=90)
     except subprocess.TimeoutExpired:
         pytest.fail("headless chromium did not finish rendering within 90 s")
@@ -28,10 +34,46 @@ def figures_loaded(dom: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
-def test_report_figures_all_load_in_headless_chromium(chromium, reported_run, tmp_path):
-    dom = rendered_dom(chromium, reported_run, tmp_path / "profile")
+def page_width(dom: str) -> int:
+    match = re.search(r'data-page-width="(\d+)"', dom)
+    assert match, "the page's load script did not run"
+    return int(match.group(1))
+
+
+def check_page(chromium: str, page, profile) -> str:
+    """Every figure of ``page`` decodes and the page is no wider than the window."""
+    dom = rendered_dom(chromium, page, profile)
     loaded, total = figures_loaded(dom)
-    assert total == 2 and loaded == total
+    assert total > 0 and loaded == total, (loaded, total)
+    assert page_width(dom) <= WINDOW[0], page_width(dom)
+    return dom
+
+
+def test_comparison_and_sweep_pages_fit_the_window_with_every_figure(chromium, tmp_path, offload_tiny,
+                                                                     offload_h200):
+    from hwsim.reports import compare, html
+    from hwsim.sweep import load_sweep, run_sweep
+
+    from ..conftest import ROOT
+
+    cmp = compare.compare_runs({"tiny": offload_tiny, "h200-with-a-long-label": offload_h200}, tmp_path / "cmp")
+    check_page(chromium, html.write_report(cmp), tmp_path / "p1")
+    spec = load_sweep(ROOT / "examples" / "sweeps" / "hbm-link-sample.yaml")
+    run_sweep(spec, tmp_path / "sweep", workers=0, quiet=True, fidelity="roofline")
+    dom = check_page(chromium, html.write_report(tmp_path / "sweep"), tmp_path / "p2")
+    assert "hwsim sweep h200-memory-sample" in dom
+
+
+def test_a_too_wide_page_is_detected_by_the_same_check(chromium, reported_run, tmp_path):
+    page = reported_run.read_text().replace("<body>", '<body><div style="width:2000px">wide</div>', 1)
+    path = tmp_path / "wide.html"
+    path.write_text(page)
+    assert page_width(rendered_dom(chromium, path, tmp_path / "profile")) > WINDOW[0]
+
+
+def test_report_figures_all_load_in_headless_chromium(chromium, reported_run, tmp_path):
+    dom = check_page(chromium, reported_run, tmp_path / "profile")
+    assert figures_loaded(dom) == (2, 2)
     assert "Energy provenance" in dom
 
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import re
 import sys
 import types
@@ -11,7 +10,7 @@ import pytest
 import hwsim
 from hwsim.cli.main import main
 from hwsim.errors import HwsimError
-from hwsim.reports import compare, html
+from hwsim.reports import compare, html, timeline
 
 from ..conftest import ARCH, EXAMPLES
 from .conftest import is_png
@@ -39,15 +38,15 @@ def test_run_report_writes_summary_timeline_and_artefacts_beside_it(reported_run
     summary = (folder / "summary.md").read_text()
     assert summary.startswith("# hwsim report: h200")
     assert "| energy per work unit |" in summary and "| throughput |" in summary
-    trace = json.loads((folder / "timeline.json").read_text())
-    assert trace["displayTimeUnit"] == "ns" and trace["traceEvents"]
+    trace = timeline.read_trace_json(folder / "timeline.json.gz")
+    assert trace["traceEvents"] and "ui.perfetto.dev" in summary
     for name in ("roofline.png", "roofline.csv", "energy.png", "energy_provenance.parquet", "tiers.csv"):
         assert (folder / "report" / name).is_file(), name
 
 
 def test_report_is_byte_identical_when_rendered_twice(reported_run):
     folder = reported_run.parent
-    before = {p.name: p.read_bytes() for p in (reported_run, folder / "summary.md", folder / "timeline.json",
+    before = {p.name: p.read_bytes() for p in (reported_run, folder / "summary.md", folder / "timeline.json.gz",
                                                folder / "report" / "roofline.png")}
     html.write_report(folder)
     after = {name: (folder / name if name != "roofline.png" else folder / "report" / name).read_bytes()
@@ -59,11 +58,13 @@ def test_comparison_report_has_the_comparison_and_a_section_per_run(tmp_path, of
     out = compare.compare_runs({"tiny": offload_tiny, "h200": offload_h200}, tmp_path / "cmp")
     index = html.write_report(out)
     page = index.read_text()
-    assert "<h2>Comparison</h2>" in page and "<h2>Run tiny</h2>" in page and "<h2>Run h200</h2>" in page
+    assert "<h2>Comparison</h2>" in page and '<h2 id="run-tiny">Run tiny</h2>' in page
+    assert '<h2 id="run-h200">Run h200</h2>' in page and 'href="#run-h200"' in page
+    assert 'href="h200/index.html"' in page and (out / "h200" / "index.html").is_file()   # its own report
     assert "h200 / tiny" in page
     assert len(data_uris(page)) == 1 + 2 * 2
     for label in ("tiny", "h200"):
-        assert json.loads((out / f"timeline-{label}.json").read_text())["traceEvents"]
+        assert timeline.read_trace_json(out / f"timeline-{label}.json.gz")["traceEvents"]
         assert (out / "report" / label / "roofline.png").is_file()
     assert "## Run h200" in (out / "summary.md").read_text()
 
@@ -99,7 +100,7 @@ def test_cli_report_passes_window_and_max_events_to_the_timeline(tmp_path, capsy
     assert main(["report", str(folder), "--window", "100:", "--max-events", "2"]) == 0
     out = capsys.readouterr().out
     assert f"report   -> {folder / 'index.html'}" in out and "ui.perfetto.dev" in out
-    trace = json.loads((folder / "timeline.json").read_text())
+    trace = timeline.read_trace_json(folder / "timeline.json.gz")
     assert trace["otherData"]["window_cycles"][0] == 100
     assert sum(e["ph"] == "X" for e in trace["traceEvents"]) <= 2 + 1
 
@@ -166,3 +167,14 @@ def test_a_plugin_with_detect_and_render_functions_is_registered_under_its_kind(
     html._load_plugin("hwsim.no_such_report_module")  # absent plugins are skipped
     (tmp_path / "study.txt").write_text("x")
     assert html.folder_kind(tmp_path).name == "study"
+
+
+def test_markdown_cells_keep_escaped_pipes_in_their_cell():
+    from hwsim.reports.page import markdown_cells
+
+    assert markdown_cells(r"| a \| b | c |") == ["a | b", "c"]
+    assert markdown_cells("| x | |") == ["x", ""]
+    frame = __import__("pandas").DataFrame({"name": ["p|q"], "bytes": [2_000_000]})
+    from hwsim.reports.tables import markdown_table
+    row = markdown_table(frame).splitlines()[2]
+    assert markdown_cells(row) == ["p|q", "2 MB"]

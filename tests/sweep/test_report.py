@@ -117,7 +117,11 @@ def test_render_writes_a_figure_per_axis_and_trace_and_a_markdown_table(tmp_path
                     "axis-2-components-link-energy-per-bit.png", "pareto-t0.png", "pareto-t1.png"]
     assert all((out / "report" / name).read_bytes().startswith(b"\x89PNG") for name in pngs)
     text = page.read_text()
-    assert "# Sweep: 8 points x 2 traces" in text and "Pareto front" in text
+    assert text.startswith("# hwsim sweep s: 8 points x 2 traces") and "Pareto front" in text
+    assert "| 4 GB/s |" in text and "| 8 pJ/bit |" in text   # swept values in their units
+    from hwsim.reports.html import write_report
+    page = write_report(out).read_text()
+    assert "<title>hwsim sweep s: 8 points x 2 traces</title>" in page
     assert "](report/pareto-t1.png)" in text and "| placement.kv_window |" in text
 
 
