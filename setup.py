@@ -1,4 +1,5 @@
-"""Build step that copies the shipped machines, example traces and example sweeps into the
+"""Build step that copies the shipped machines, example traces, example sweeps and the
+calibration set into the
 wheel as package data (``hwsim/_shipped/``), laid out as in the repository so the relative
 paths between them keep working. The repository keeps one copy of each file; everything
 else about the package is declared in ``pyproject.toml``."""
@@ -12,7 +13,7 @@ from setuptools.command.build_py import build_py
 ROOT = Path(__file__).resolve().parent
 #: Repository folder -> the file patterns shipped from it (kept in step with MANIFEST.in).
 SHIPPED = {"arch_configs": ("*.yaml",), "traces": ("README.md", "examples/*.csv"),
-           "examples/sweeps": ("*.yaml",)}
+           "examples/sweeps": ("*.yaml",), "calibration": ("*.csv", "README.md")}
 
 
 class BuildWithShippedFiles(build_py):

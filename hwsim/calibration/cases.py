@@ -6,6 +6,8 @@ A measurement's ``replay`` names what the benchmark ran, in the benchmark's own 
     attention kernel=flash3 pass=fwd seqlen=512 head_dim=128 heads=16 batch=32 causal=false dtype=bf16
     stream op=triad elements=33554432 dtype=fp64          (BabelStream / STREAM kernels)
     copy src=cpu_dram dst=hbm bytes=536870912             (memcpy, nvbandwidth)
+    workload family=deltanet2 preset=gdn2-1.3b-hybrid mode=train seq_len=2048
+                                                          (a whole workload: its trace generator's parameters)
 
 and its ``harness`` how the benchmark timed it: ``isolated`` (one launch, timed from the
 host: the launch latency counts), ``loop`` (back-to-back launches, the steady-state time
@@ -32,15 +34,26 @@ STREAM_KERNELS = {"copy": (1, 1, 0), "mul": (1, 1, 1), "scale": (1, 1, 1), "add"
 
 @dataclass(frozen=True)
 class Case:
-    """One replayable measurement: the ops of one launch and the work the metric counts."""
+    """One replayable measurement: the ops of one launch and the work the metric counts.
+
+    A ``workload`` case instead names a trace generator (family, preset, parameters): its
+    trace is generated, replayed whole by the event engine, and its metric counts the
+    workload's own units (tokens, frames).
+    """
 
     kind: str
     ops: tuple[dict, ...]  # the ops of one launch (op ids from 0, one stream)
     flops: float           # FLOPs the benchmark counts for one launch
     bytes: float           # bytes the benchmark counts for one launch
+    workload: tuple[str, str, tuple[tuple[str, str], ...]] | None = None
 
     def trace(self, harness: str) -> Trace:
         """The trace a harness replays: one launch, or ``LOOP_LAUNCHES`` back to back."""
+        if self.workload is not None:
+            from workloads.registry import generate_trace  # a tool, like the demo, may meet both
+
+            family, preset, params = self.workload
+            return generate_trace(family, preset, dict(params), seed=0)
         launches = 1 if harness in ("isolated", "kernel") else LOOP_LAUNCHES
         rows = []
         for launch in range(launches):
@@ -61,9 +74,12 @@ def parse_replay(text: str, where: str) -> Case:
         if not sep or not key or not value:
             raise ConfigError(f"{where}: {word!r} is not key=value")
         fields[key] = value
+    if kind == "workload":
+        return _workload(fields, where)
     builders = {"gemm": _gemm, "attention": _attention, "stream": _stream, "copy": _copy}
     if kind not in builders:
-        raise ConfigError(f"{where}: unknown replay kind {kind!r}{did_you_mean(kind, tuple(builders))}")
+        raise ConfigError(f"{where}: unknown replay kind {kind!r}"
+                          f"{did_you_mean(kind, (*builders, 'workload'))}")
     spec = _Fields(fields, where)
     case = builders[kind](spec)
     spec.check_all_used()
@@ -159,3 +175,13 @@ def _copy(f: _Fields) -> Case:
     op = dict(op_id=0, kind="transfer", src=src, dst=dst, bytes_read=nbytes)
     counted = 2 * nbytes if src == dst else nbytes  # a copy within one memory reads and writes it
     return Case("copy", (op,), flops=0.0, bytes=float(counted))
+
+
+def _workload(fields: dict[str, str], where: str) -> Case:
+    family, preset = fields.pop("family", None), fields.pop("preset", None)
+    if not family or not preset:
+        raise ConfigError(f"{where}: a workload case needs family= and preset=")
+    from workloads.registry import get_family  # checked here so a bad name fails at load
+
+    get_family(family)
+    return Case("workload", (), flops=0.0, bytes=0.0, workload=(family, preset, tuple(sorted(fields.items()))))

@@ -26,23 +26,24 @@ import pandas as pd
 
 from hwsim.calibration.cases import HARNESSES, LOOP_LAUNCHES, Case, parse_replay
 from hwsim.components.host import HostClock
+from hwsim.config.catalog import machine_path, shipped_root
 from hwsim.config.machine import MachineConfig, load_arch
 from hwsim.engine.analytic import op_durations
 from hwsim.engine.costs import batch_costs
 from hwsim.engine.machine import Machine
+from hwsim.engine.simulate import simulate
 from hwsim.errors import ConfigError
 from hwsim.trace import Trace
 
-ROOT = Path(__file__).resolve().parents[2]
-#: The repository's calibration set.
-MEASUREMENTS = ROOT / "calibration" / "measurements.csv"
+#: The shipped calibration set (relative to the shipped files' root, see hwsim.config.catalog).
+MEASUREMENTS = Path("calibration") / "measurements.csv"
 COLUMNS = ("id", "category", "machine", "replay", "harness", "metric", "value", "unit", "use",
            "hardware", "workload", "source", "notes")
 USES = ("fit", "check", "excluded")
 #: Published units and what one of them is in base units (seconds, FLOP/s, bytes/s).
 UNITS = {"TFLOP/s": ("flops", 1e12), "GFLOP/s": ("flops", 1e9), "TB/s": ("bytes", 1e12),
          "GB/s": ("bytes", 1e9), "MB/s": ("bytes", 1e6), "s": ("time", 1.0), "ms": ("time", 1e-3),
-         "us": ("time", 1e-6)}
+         "us": ("time", 1e-6), "tokens/s": ("work", 1.0), "Kt/s": ("work", 1e3), "frames/s": ("work", 1.0)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -66,9 +67,15 @@ class Measurement:
         return self.case.trace(self.harness)
 
 
-def read_measurements(path: str | Path = MEASUREMENTS) -> list[Measurement]:
-    """Every row of a calibration CSV, validated. ConfigError names the file, row and column."""
-    path = Path(path)
+def default_measurements() -> Path:
+    """The calibration set hwsim ships."""
+    return shipped_root() / MEASUREMENTS
+
+
+def read_measurements(path: str | Path | None = None) -> list[Measurement]:
+    """Every row of a calibration CSV (default: the shipped set), validated. ConfigError names
+    the file, row and column."""
+    path = Path(path) if path is not None else default_measurements()
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -93,8 +100,10 @@ def read_measurements(path: str | Path = MEASUREMENTS) -> list[Measurement]:
             if row["unit"] not in UNITS:
                 raise ConfigError(f"{where}, column 'unit': {row['unit']!r} is not one of {', '.join(UNITS)}")
             case = parse_replay(row["replay"], f"{where}, column 'replay'")
-            if UNITS[row["unit"]][0] == "flops" and not case.flops or \
-                    UNITS[row["unit"]][0] == "bytes" and not case.bytes:
+            dimension = UNITS[row["unit"]][0]
+            workload = case.kind == "workload"
+            if (dimension == "flops" and not case.flops) or (dimension == "bytes" and not case.bytes) or \
+                    (dimension == "work" and not workload) or (workload and dimension not in ("work", "time")):
                 raise ConfigError(f"{where}, column 'unit': a {case.kind} case cannot be measured in {row['unit']}")
         try:
             value = float(row["value"])
@@ -108,11 +117,8 @@ def read_measurements(path: str | Path = MEASUREMENTS) -> list[Measurement]:
 
 
 def machine_file(name: str) -> Path:
-    """The shipped machine file of ``name`` (``arch_configs/<name>.yaml``)."""
-    path = ROOT / "arch_configs" / f"{name}.yaml"
-    if not path.exists():
-        raise ConfigError(f"calibration: no machine {name!r} (looked for {path})")
-    return path
+    """The shipped machine file of ``name``; ConfigError listing the shipped ones if none."""
+    return machine_path(name)
 
 
 def predicted_seconds(machine: Machine, measurements: list[Measurement]) -> np.ndarray:
@@ -126,6 +132,8 @@ def predicted_seconds(machine: Machine, measurements: list[Measurement]) -> np.n
     """
     if not measurements:
         return np.zeros(0)
+    if any(m.case.kind == "workload" for m in measurements):
+        raise ValueError("predicted_seconds times one-stream cases; replay() runs workloads whole")
     frames = [pd.concat(list(m.trace.iter_batches()), ignore_index=True) for m in measurements]
     case = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
     frame = pd.concat(frames, ignore_index=True)
@@ -166,11 +174,17 @@ def replay(measurements: Iterable[Measurement], machines: dict[str, MachineConfi
     """
     replayable = [m for m in measurements if m.case is not None]
     seconds: dict[int, float] = {}
+    work: dict[int, float] = {}
     for name in dict.fromkeys(m.machine for m in replayable):
         group = [m for m in replayable if m.machine == name]
         config = (machines or {}).get(name) or load_arch(machine_file(name), overrides)
         machine = config if isinstance(config, Machine) else Machine(config)
-        seconds.update(zip(map(id, group), predicted_seconds(machine, group).tolist(), strict=True))
+        kernels = [m for m in group if m.case.kind != "workload"]
+        seconds.update(zip(map(id, kernels), predicted_seconds(machine, kernels).tolist(), strict=True))
+        for m in group:
+            if m.case.kind == "workload":
+                summary = simulate(machine, m.trace, allow_overflow=True).summary
+                seconds[id(m)], work[id(m)] = summary["seconds"], float(summary["work_units"])
     rows = []
     for m in replayable:
         dimension, scale = UNITS[m.unit]
@@ -178,8 +192,8 @@ def replay(measurements: Iterable[Measurement], machines: dict[str, MachineConfi
             predicted = seconds[id(m)] / scale
             speed = m.value / predicted
         else:
-            work = m.case.flops if dimension == "flops" else m.case.bytes
-            predicted = work / seconds[id(m)] / scale
+            amount = {"flops": m.case.flops, "bytes": m.case.bytes}.get(dimension) or work.get(id(m), 0.0)
+            predicted = amount / seconds[id(m)] / scale
             speed = predicted / m.value
         rows.append({"id": m.id, "category": m.category, "machine": m.machine, "use": m.use,
                      "published": m.value, "predicted": predicted, "unit": m.unit,

@@ -25,7 +25,7 @@ from hwsim.atomic import atomic_write_text
 from hwsim.calibration import kineto
 from hwsim.calibration.fit import fit, overlay
 from hwsim.calibration.parameters import CATALOGUE, for_machine, parse_parameter
-from hwsim.calibration.table import MEASUREMENTS, machine_file, read_measurements, replay, summarize
+from hwsim.calibration.table import machine_file, read_measurements, replay, summarize
 from hwsim.config.machine import load_arch
 from hwsim.engine.machine import Machine
 from hwsim.errors import ConfigError
@@ -36,7 +36,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Replay published measurements of real machines and print published, "
                                    "predicted and error per row and per category; optionally fit a "
                                    "machine's constants to them (or to a PyTorch profiler trace).")
-    p.add_argument("--measurements", default=str(MEASUREMENTS), metavar="CSV",
+    p.add_argument("--measurements", default=None, metavar="CSV",
                    help="calibration set (default: the shipped calibration/measurements.csv)")
     p.add_argument("--machine", action="append", default=[], metavar="NAME",
                    help="only the rows of this machine (repeatable)")
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
     if args.machine:
         unknown = sorted(set(args.machine) - {m.machine for m in rows})
         if unknown:
-            raise ConfigError(f"--machine {unknown[0]}: no rows of that machine in {args.measurements}")
+            raise ConfigError(f"--machine {unknown[0]}: no rows of that machine in "
+                              f"{args.measurements or 'the shipped calibration set'}")
         rows = [m for m in rows if m.machine in args.machine]
     if args.category:
         unknown = sorted(set(args.category) - {m.category for m in rows})
@@ -127,7 +128,7 @@ def _fit_set(args: argparse.Namespace, rows) -> int:
 
     result = fit(path, parameters, speeds, overrides=args.overrides)
     header = (f"Constants of {name} fitted by `hwsim calibrate --fit` to {len(fitted_rows)} measurements "
-              f"({', '.join(sorted({m.category for m in fitted_rows}))}) of {args.measurements}.\n"
+              f"({', '.join(sorted({m.category for m in fitted_rows}))}) of {args.measurements or 'the shipped calibration set'}.\n"
               f"Loss (mean |log speed| + bias) {result.loss_before:.4f} -> {result.loss_after:.4f} "
               f"after {result.evaluations} evaluations.")
     base = os.path.relpath(path, Path(args.fit).resolve().parent)

@@ -19,13 +19,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from hwsim.atomic import atomic_write_text
+    from hwsim.calibration.table import read_measurements, replay
     from hwsim.demo.main_job import run_all
     from hwsim.demo.page import key_ratios, summary_lines, write_page
     from hwsim.demo.showcase import showcase_sections
+    from hwsim.reports.calibration import calibration_section
 
     out = Path(args.out)
     table = run_all(out, quiet=args.quiet)
     sections = showcase_sections(out, table)
+    calibration = replay(read_measurements())
+    atomic_write_text(out / "calibration.csv", calibration.to_csv(index=False))
+    sections["How far to trust these numbers: published measurements against hwsim"] = \
+        calibration_section(calibration)
     if args.reports:
         from hwsim.progress import Progress
         from hwsim.reports.html import write_report

@@ -8,6 +8,7 @@ laid out as in the repository so the relative paths between them (a sweep's
     arch_configs/*.yaml        machines        -> machine_path("h200")
     traces/examples/*.csv      example traces  -> shipped_root() / "traces/examples/gemm.csv"
     examples/sweeps/*.yaml     example sweeps
+    calibration/*.csv          published measurements (hwsim calibrate)
 
 :func:`resolve_machine` is what lets ``--arch h200`` and ``extends: h100-sxm`` name a shipped
 machine as well as a file. Paths are resolved from this module's location, never from the
@@ -24,7 +25,7 @@ from pathlib import Path
 from hwsim.errors import ConfigError, did_you_mean
 
 #: Folders shipped with the package, relative to the repository root (and to ``_shipped/``).
-SHIPPED_FOLDERS = ("arch_configs", "traces", "examples/sweeps")
+SHIPPED_FOLDERS = ("arch_configs", "traces", "examples/sweeps", "calibration")
 MACHINES = "arch_configs"
 #: The in-package copy a wheel carries (written by the build, see ``setup.py``).
 PACKAGE_COPY = Path(__file__).resolve().parents[1] / "_shipped"

@@ -72,3 +72,12 @@ def test_the_demo_page_fits_a_1400_px_window_with_every_figure(demo, chromium, t
     from tests.reports.test_browser import check_page
 
     check_page(chromium, demo / "index.html", tmp_path / "profile")
+
+
+def test_the_demo_shows_the_calibration_table_of_every_machine(demo):
+    page = (demo / "index.html").read_text()
+    assert "How far to trust these numbers" in page
+    calibration = pd.read_csv(demo / "calibration.csv")
+    assert set(calibration["machine"]) == {"h100-sxm", "h200", "gh200"}
+    for measurement in calibration["id"]:
+        assert f"<td>{measurement}</td>" in page

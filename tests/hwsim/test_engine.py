@@ -242,3 +242,11 @@ def test_link_efficiency_to_must_name_a_tier_it_joins(tiny):
         hwsim.simulate(hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml",
                                        overrides={"components.link.efficiency_to": {"sram": 0.5}}),
                        hwsim.Trace.from_ops([transfer(0)]))
+
+
+def test_writes_are_charged_at_the_tiers_write_efficiency(tiny):
+    # 6400 B read at 64 B/cycle and 6400 B written at half that: 100 + 200 cycles.
+    machine = hwsim.load_arch(ROOT / "arch_configs" / "tiny.yaml", overrides={"components.hbm.write_efficiency": 0.5})
+    rec = run(machine, [{"op_id": 0, "kind": "vector", "flops": 2, "src": "act", "bytes_read": 6400,
+                         "dst": "act", "bytes_written": 6400}]).records.iloc[0]
+    assert rec["end_cycle"] == 300
