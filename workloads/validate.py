@@ -12,19 +12,23 @@ Each check compares two independent computations and reports the largest absolut
   seed: the world is built so that a retrievable revisit always exists);
 * HRM-Text: the recurrence is deterministic and finite for long N x T and matches its
   NumPy twin;
+* KV-cache quantization (:mod:`workloads.kvquant.checks`): the kernels equal their twins
+  and store the bytes the traces count; the attention error against bf16 of every bit
+  width, plain and OScaR-style, on a cache with norm-imbalanced tokens, where OScaR-style
+  INT2 must clearly beat plain per-channel INT2;
 * FLOP counts: what the trace generators emit equals the kernels' closed-form counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from workloads.common.checks import Check
 from workloads.deltanet2 import kernels as dn
 from workloads.deltanet2.flops import gdn2_chunked_flops, gdn2_recurrent_flops
 from workloads.hrm import kernels as hrm
 from workloads.hrm.kernels_numpy import hrm_forward_numpy, init_hrm_params
+from workloads.kvquant.checks import kv_quant_checks
 from workloads.worldkv import kernels as wk
 from workloads.worldkv.flops import compression_flops
 
@@ -32,25 +36,11 @@ F64_ATOL = 1e-10
 F32_RTOL = 1e-4
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the validation table."""
-
-    name: str
-    error: float
-    tolerance: float
-    note: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return bool(np.isfinite(self.error)) and self.error <= self.tolerance
-
-
 def run_checks(seed: int = 0) -> list[Check]:
     """Run every check with inputs drawn from ``np.random.default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     return [*delta_rule_checks(rng), *reduction_checks(rng), *worldkv_fidelity_checks(rng),
-            *hrm_checks(rng), *flop_checks()]
+            *hrm_checks(rng), *kv_quant_checks(rng), *flop_checks()]
 
 
 # -- delta rules ----------------------------------------------------------------------------
