@@ -83,18 +83,24 @@ def causal_pairs(seq_len: int, window: int | None = None, prefix: int = 0) -> in
 
 
 def attention(tag: str, queries: Any, keys: Any, head_dim: int, heads: int, pairs: Any, *,
-              seqs: int = 1, kv_space: str = "act", **extra: Any) -> Template:
-    """Softmax attention of ``queries`` over ``keys`` per sequence (``seqs`` sequences, MHA).
+              seqs: int = 1, kv_space: str = "act", kv_heads: int | None = None,
+              bf16_keys: Any = None, **extra: Any) -> Template:
+    """Softmax attention of ``queries`` over ``keys`` per sequence (``seqs`` sequences).
 
     ``pairs`` is the number of visible (query, key) pairs per sequence (``queries * keys``
-    without a mask); FLOPs are 4 * pairs * head_dim * heads (QK^T and PV). Q comes from
-    ``act`` (bytes_read), K and V from ``kv_space`` (bytes_read2, each key read once).
+    without a mask); FLOPs are 4 * pairs * head_dim * heads (QK^T and PV). ``kv_heads`` K/V
+    heads serve the ``heads`` query heads (grouped-query attention; default: as many).
+    Q comes from ``act`` (bytes_read), K and V from ``kv_space`` (bytes_read2, each key read
+    once): all ``keys`` keys, or only ``bf16_keys`` of them when the rest arrive dequantized
+    from a quantized cache (a ``dequantize`` op reads those).
     """
     width = heads * head_dim
+    kv_width = (heads if kv_heads is None else kv_heads) * head_dim
+    read = keys if bf16_keys is None else bf16_keys
     return dict(kind="attention", tag=tag, m=queries, n=keys, k=head_dim, batch=heads * seqs,
                 flops=4 * pairs * width * seqs,
                 src="act", bytes_read=seqs * queries * width * BF16,
-                src2=kv_space, bytes_read2=seqs * keys * 2 * width * BF16,
+                src2=kv_space, bytes_read2=seqs * read * 2 * kv_width * BF16,
                 dst="act", bytes_written=seqs * queries * width * BF16, **extra)
 
 
