@@ -45,12 +45,17 @@ def quantize_ops(fmt: KVFormat, tokens: int, kv_heads: int, head_dim: int, *, co
 
 
 def dequantize_op(fmt: KVFormat, tokens: Any, kv_heads: int, head_dim: int, *, copies: Any = 1,
-                  space: str, tag: str = "kv_dequantize", **extra: Any) -> Template:
-    """Read ``tokens`` quantized tokens per copy (int or array) from ``space`` for attention."""
+                  space: str, nbytes: Any = None, tag: str = "kv_dequantize", **extra: Any) -> Template:
+    """Read ``tokens`` quantized tokens per copy (int or array) from ``space`` for attention.
+
+    Their bytes are ``fmt.packed_bytes(tokens)`` per copy, or ``nbytes`` when the tokens are
+    stored as several separately quantized runs (WorldKV's chunks).
+    """
     per_token = flops.dequantize_flops(fmt, 1, kv_heads, head_dim)
+    nbytes = fmt.packed_bytes(tokens, kv_heads, head_dim) if nbytes is None else nbytes
     return dict(kind="dequantize", tag=tag, elements=2 * tokens * kv_heads * head_dim * copies,
                 k=head_dim, flops=per_token * tokens * copies, src=space,
-                bytes_read=fmt.packed_bytes(tokens, kv_heads, head_dim) * copies, **extra)
+                bytes_read=nbytes * copies, **extra)
 
 
 def vector_rotation(tag: str, vectors: Any, head_dim: int, **extra: Any) -> Template:
