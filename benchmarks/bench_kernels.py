@@ -14,7 +14,8 @@ Reports, for float32 kernels at B = 1 (defaults T = 8192, H = 4, K = V = 128, C 
 
 ``--threads N`` (default 1) gives both sides N threads: BLAS (which runs the chunked
 kernel's and the reference matmul's products) gets ``OPENBLAS_NUM_THREADS=N`` before NumPy
-loads, and the recurrent kernel spreads its sequences over N threads. Timings are
+loads, and the recurrent kernel spreads its sequences over N threads (on a shared 2-core
+machine two BLAS threads slow the chunked form's small products down). Timings are
 wall-clock; other load on the machine inflates them, so warm figures take the best of
 ``--repeats`` runs, and the two kernels alternate so that a passing burst of load hits
 both alike.

@@ -16,14 +16,8 @@ TRAJECTORIES = ("loop", "back_and_forth", "straight", "file")
 
 
 @dataclass(frozen=True)
-class WorldKVSpec(KVCacheParams):
-    """Model dims (WORKLOADS §1.6), KV policy (§1.2–1.4) and rollout scenario of a WorldKV trace.
-
-    KV-cache format (``kv_dtype``, ``kv_quant``, ``kv_group_size``): the chunk being generated
-    stays bf16 (every pass rewrites it); once its clean pass has written it, a chunk is
-    stored quantized in the attention window, and its kept tokens quantized in the bank.
-    ``kv_residual_tokens`` does not apply (the current chunk is the residual window).
-    """
+class _WorldKVFields:
+    """Model dims (WORKLOADS §1.6), KV policy (§1.2–1.4) and rollout scenario of a WorldKV trace."""
 
     # --- DiT backbone -------------------------------------------------------------------
     num_layers: int = spec_param(40, minimum=1, help="DiT blocks L")
@@ -181,6 +175,17 @@ class WorldKVSpec(KVCacheParams):
         full, rest = divmod(frames, self.chunk_frames)
         chunk = self.chunk_frames * self.tokens_per_frame
         return full * self.stored_bytes(chunk) + (self.stored_bytes(rest * self.tokens_per_frame) if rest else 0)
+
+
+@dataclass(frozen=True)
+class WorldKVSpec(KVCacheParams, _WorldKVFields):
+    """A WorldKV rollout: the fields of :class:`_WorldKVFields`, then the KV-cache format.
+
+    KV-cache format (``kv_dtype``, ``kv_quant``, ``kv_group_size``): the chunk being generated
+    stays bf16 (every pass rewrites it); once its clean pass has written it, a chunk is
+    stored quantized in the attention window, and its kept tokens quantized in the bank.
+    ``kv_residual_tokens`` does not apply (the current chunk is the residual window).
+    """
 
 
 def store_tokens(tokens_per_frame: int, chunk_frames: int, keep_ratio: float) -> int:
