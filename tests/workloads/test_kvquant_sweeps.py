@@ -22,14 +22,21 @@ def results(name: str, tmp_path):
 
 def test_int2_llama_decode_example(tmp_path):
     table = results("int2-kv-llama-decode.yaml", tmp_path)
-    on_unit = table[table["dispatch.dequantize"] == "dequant"].set_index("trace")
-    on_vector = table[table["dispatch.dequantize"] == "vector"].set_index("trace")
-    tokens_per_s = on_unit["throughput"]
-    assert tokens_per_s["int2-oscar"] / tokens_per_s["bf16"] == pytest.approx(1.6, abs=0.1)
+    kernel = table["components.tensor.attention_kernel"]
+    on_unit = table["dispatch.dequantize"] == "dequant"
+    ideal = table[on_unit & (kernel == "")].set_index("trace")
+    flash2 = table[on_unit & (kernel == "flash2")].set_index("trace")
+    on_vector = table[~on_unit & (kernel == "")].set_index("trace")
+    tokens_per_s = ideal["throughput"]
+    # Bound by the bytes it reads, decode speeds up with every bit the cache loses.
+    assert tokens_per_s["int2-oscar"] / tokens_per_s["bf16"] == pytest.approx(1.7, abs=0.1)
     assert tokens_per_s["bf16"] < tokens_per_s["fp8"] < tokens_per_s["int4"] < tokens_per_s["int2-plain"]
-    assert on_unit.loc["bf16-batch8", "peak_bytes_hbm"] > H200_HBM > on_unit.loc["int2-oscar-batch8", "peak_bytes_hbm"]
-    assert tokens_per_s["int2-oscar-batch8"] / tokens_per_s["bf16-batch8"] == pytest.approx(3.3, abs=0.2)
-    gain = on_unit["throughput"] / on_vector["throughput"]
+    assert tokens_per_s["int2-oscar-batch8"] / tokens_per_s["bf16-batch8"] == pytest.approx(3.6, abs=0.2)
+    # The FlashAttention-2 model's padded tiles take as long as reading the bf16 cache.
+    assert flash2["throughput"]["int2-oscar"] / flash2["throughput"]["bf16"] == pytest.approx(1.0, abs=0.05)
+    for view in (ideal, flash2):
+        assert view.loc["bf16-batch8", "peak_bytes_hbm"] > H200_HBM > view.loc["int2-oscar-batch8", "peak_bytes_hbm"]
+    gain = ideal["throughput"] / on_vector["throughput"]
     assert gain["bf16"] == 1.0 and 1.0 < gain["int2-oscar"] < 1.05
 
 

@@ -102,19 +102,23 @@ def attention_sublayer(tokens: Any, d_model: int, heads: int, head_dim: int, *, 
         rmsnorm("attn_norm", tokens, d_model, **extra),
         gemm("gq_proj" if gated else "q_proj", tokens, d_model, (2 if gated else 1) * width, **extra),
         gemm("kv_proj", tokens, d_model, 2 * kv_width, dst=kv_dst, **extra),
-        vector("rope", tokens * (width + kv_width), ROPE_FLOPS, **extra),
+        dict(vector("rope", tokens * (width + kv_width), ROPE_FLOPS, **extra), _name="rope"),
     ]
     reads_packed = kv_format.quantized and np.any(np.asarray(quantized_keys) > 0)
     if reads_packed:
         if kv_format.rotated:
             ops.append(vector_rotation("q_rotate", tokens * heads, head_dim, **extra))
-        ops.append(dequantize_op(kv_format, quantized_keys, kv_heads, head_dim, copies=seqs,
-                                 space=kv_space, **_masked(extra, np.asarray(quantized_keys) > 0)))
+        # A fused kernel dequantizes tiles while it computes: the dequantize op runs beside
+        # the attention (a stream of its own, from the same point), and what follows waits
+        # for both.
+        ops.append(dict(dequantize_op(kv_format, quantized_keys, kv_heads, head_dim, copies=seqs,
+                                      space=kv_space, **_masked(extra, np.asarray(quantized_keys) > 0)),
+                        stream="kv_dequant", after="rope", _name="dequantize"))
     ops.append(attention("attention", queries, keys, head_dim, heads, pairs, seqs=seqs,
                          kv_space=kv_space, kv_heads=kv_heads,
                          bf16_keys=keys - quantized_keys if reads_packed else None, **extra))
     if reads_packed and kv_format.rotated:
-        ops.append(vector_rotation("o_rotate", tokens * heads, head_dim,
+        ops.append(vector_rotation("o_rotate", tokens * heads, head_dim, after="dequantize",
                                    **_masked(extra, np.asarray(quantized_keys) > 0)))
     if cache_write is not None:
         write = dict(cache_write)
@@ -124,7 +128,8 @@ def attention_sublayer(tokens: Any, d_model: int, heads: int, head_dim: int, *, 
                             src=write.pop("src", kv_space), **_masked(extra, mask))
     if gated:
         ops.append(vector("attn_gate", tokens * width, SIGMOID_GATE_FLOPS, **extra))
-    ops.append(gemm("o_proj", tokens, width, d_model, **extra))
+    out = gemm("o_proj", tokens, width, d_model, **extra)
+    ops.append(dict(out, after="dequantize") if reads_packed and not kv_format.rotated else out)
     return ops
 
 

@@ -5,7 +5,9 @@ Data movement, as fused kernels do it [A]: a ``rotate`` of K, V streams its bf16
 and hands the rotated values to the ``quantize`` op on chip; the quantize op writes the
 packed codes, their fp16 scales and zero points (and the bf16 residual tokens, when asked)
 to the cache. A ``dequantize`` op reads the packed bytes and feeds the attention op on chip,
-which then reads only the bf16 residual tokens from memory. Query and output rotations
+which then reads only the bf16 residual tokens from memory; the generators put it on a
+stream of its own (``kv_dequant``) that starts with the attention and is joined after it,
+so the two overlap as the tiles of a fused kernel do. Query and output rotations
 read and write the bf16 vectors in ``act``. Every op carries ``elements`` (values touched),
 ``k`` (head dimension) and closed-form FLOPs from :mod:`workloads.kvquant.flops`.
 """

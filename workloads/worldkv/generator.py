@@ -158,24 +158,26 @@ def _pass_templates(spec: WorldKVSpec, n_kv: int, stored: tuple[int, int], deps:
     packed_tokens, packed_bytes = stored if fmt.quantized else (0, 0)
     bf16_keys = n_kv - packed_tokens
     ops = [gemm("q_proj", nq, d, d, **extra),
-           gemm("kv_proj", nq, d, 2 * d, dst="kv_window", **extra)]
+           dict(gemm("kv_proj", nq, d, 2 * d, dst="kv_window", **extra), _name="kv_proj")]
     if spec.concat_window:
         ops.append(dict(kind="transfer", tag="window_concat", src="kv_window", dst="kv_window",
                         bytes_read=packed_bytes + bf16_keys * kv_token, **extra))
     if packed_tokens:
         if fmt.rotated:
             ops.append(vector_rotation("q_rotate", nq * heads, hd, **extra))
+        # Dequantized tiles stream into the attention kernel: the op runs beside it.
         ops.append(dequantize_op(fmt, packed_tokens, heads, hd, space="kv_window", nbytes=packed_bytes,
-                                 deps=deps, **extra))
+                                 deps=deps, stream="kv_dequant", after="kv_proj", _name="dequantize",
+                                 **extra))
     ops += [
         dict(kind="attention", tag="self_attn", m=nq, n=n_kv, k=hd, batch=heads,
              flops=attention_flops(nq, n_kv, d), src="act", bytes_read=q_bytes,
              src2="kv_window", bytes_read2=bf16_keys * kv_token, dst="act", bytes_written=q_bytes,
              deps=deps, **extra)]
     if packed_tokens and fmt.rotated:
-        ops.append(vector_rotation("o_rotate", nq * heads, hd, **extra))
+        ops.append(vector_rotation("o_rotate", nq * heads, hd, after="dequantize", **extra))
     ops += [
-        gemm("o_proj", nq, d, d, **extra),
+        dict(gemm("o_proj", nq, d, d, **extra), **({"after": "dequantize"} if packed_tokens else {})),
         gemm("cross_q", nq, d, d, **extra),
     ]
     if spec.context_tokens:
