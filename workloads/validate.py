@@ -8,22 +8,27 @@ Each check compares two independent computations and reports the largest absolut
   without an initial state), and the tied-gate reductions GDN-2 → KDA → GDN are exact;
 * WorldKV: attention over the compressed, retrieved window against full-KV attention on a
   synthetic world whose revisited views produce similar keys — the project's stand-in for
-  the paper's memory-fidelity claim (retrieval must beat the window without it);
+  the paper's memory-fidelity claim (retrieval must beat the window without it, for every
+  seed: the world is built so that a retrievable revisit always exists);
 * HRM-Text: the recurrence is deterministic and finite for long N x T and matches its
   NumPy twin;
+* KV-cache quantization (:mod:`workloads.kvquant.checks`): the kernels equal their twins
+  and store the bytes the traces count; the attention error against bf16 of every bit
+  width, plain and OScaR-style, on a cache with norm-imbalanced tokens, where OScaR-style
+  INT2 must clearly beat plain per-channel INT2;
 * FLOP counts: what the trace generators emit equals the kernels' closed-form counts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
+from workloads.common.checks import Check
 from workloads.deltanet2 import kernels as dn
 from workloads.deltanet2.flops import gdn2_chunked_flops, gdn2_recurrent_flops
 from workloads.hrm import kernels as hrm
 from workloads.hrm.kernels_numpy import hrm_forward_numpy, init_hrm_params
+from workloads.kvquant.checks import kv_quant_checks
 from workloads.worldkv import kernels as wk
 from workloads.worldkv.flops import compression_flops
 
@@ -31,25 +36,11 @@ F64_ATOL = 1e-10
 F32_RTOL = 1e-4
 
 
-@dataclass(frozen=True)
-class Check:
-    """One line of the validation table."""
-
-    name: str
-    error: float
-    tolerance: float
-    note: str = ""
-
-    @property
-    def passed(self) -> bool:
-        return bool(np.isfinite(self.error)) and self.error <= self.tolerance
-
-
 def run_checks(seed: int = 0) -> list[Check]:
     """Run every check with inputs drawn from ``np.random.default_rng(seed)``."""
     rng = np.random.default_rng(seed)
     return [*delta_rule_checks(rng), *reduction_checks(rng), *worldkv_fidelity_checks(rng),
-            *hrm_checks(rng), *flop_checks()]
+            *hrm_checks(rng), *kv_quant_checks(rng), *flop_checks()]
 
 
 # -- delta rules ----------------------------------------------------------------------------
@@ -130,6 +121,7 @@ def _synthetic_world(rng, frames: int, F_s: int, H: int, dh: int, period: int):
     Each place has its own landmark keys and values; every visit sees them again with fresh
     noise, so a revisit produces keys similar to the first visit's while the recent frames
     (other places) do not. Queries of the current chunk look for the landmarks in view.
+    The poses do not depend on ``rng``: which chunks are revisits is fixed by ``period``.
     """
     theta = 2 * np.pi * np.arange(frames) / period
     poses = np.repeat(np.eye(4)[None], frames, axis=0)
@@ -145,9 +137,24 @@ def _synthetic_world(rng, frames: int, F_s: int, H: int, dh: int, period: int):
     return poses, keys, values, queries
 
 
+def _relative_rms(approx: np.ndarray, exact: np.ndarray) -> float:
+    """||approx - exact||_F / ||exact||_F."""
+    return float(np.linalg.norm(approx - exact) / np.linalg.norm(exact))
+
+
 def worldkv_fidelity_checks(rng, c: int = 3, F_s: int = 24, H: int = 2, dh: int = 64) -> list[Check]:
-    """Compressed-window attention vs full KV for rho in {0.25, 0.5, 1.0}, retrieval on/off."""
-    chunks, period, s, m, k = 20, 24, 3, 6, 3
+    """Compressed-window attention vs full KV for rho in {0.25, 0.5, 1.0}, retrieval on/off.
+
+    The error is the relative RMS error of the attention output over all queries of the
+    chunk. Its worst single query is no measure of retrieval: compression keeps only some
+    of a revisit's non-anchor tokens, and a query whose landmark was dropped from every
+    retrieved copy has exactly the retrieval-off error whatever the seed. What does hold
+    for every seed: the world period is a whole number of chunks, so the chunk being
+    generated shows the places of chunks j - 8 and j - 16; pose retrieval selects them
+    (the poses are fixed), and compression keeps their anchor frames whole for any rho, so
+    the queries of the current anchor frame find their landmarks again.
+    """
+    chunks, period, s, m, k = 20, 8 * c, 3, 6, 3
     frames = chunks * c
     poses, keys, values, queries = _synthetic_world(rng, frames, F_s, H, dh, period)
     j = chunks - 1  # generate the last chunk: its view was seen 8 chunks ago
@@ -159,16 +166,18 @@ def worldkv_fidelity_checks(rng, c: int = 3, F_s: int = 24, H: int = 2, dh: int 
 
     full = wk.window_attention(q, *tokens(slice(0, (j + 1) * c)))
     sink, recent = tokens(slice(0, s)), tokens(slice((j + 1) * c - m, (j + 1) * c))
-    reference = float(np.max(np.abs(full)))
 
     def error_of(retrieved):
         k_w, v_w = wk.assemble_window(sink, retrieved, recent)
-        return float(np.max(np.abs(wk.window_attention(q, k_w, v_w) - full))) / reference
+        return _relative_rms(wk.window_attention(q, k_w, v_w), full)
 
     without = error_of([])
     checks = [Check("worldkv window error vs full KV, retrieval off (sink + recent)", without, 1.0,
-                    "relative; baseline")]
+                    "relative RMS; baseline")]
     selected = wk.select_chunks(poses, j, c, s, k * c, m, k)
+    revisits = [chunk for chunk in selected.tolist() if (j - chunk) * c % period == 0]
+    if not revisits:
+        raise RuntimeError(f"pose retrieval selected no revisit of chunk {j}: {selected.tolist()}")
     for rho in (0.25, 0.5, 1.0):
         retrieved = []
         for chunk in selected.tolist():
@@ -176,7 +185,7 @@ def worldkv_fidelity_checks(rng, c: int = 3, F_s: int = 24, H: int = 2, dh: int 
             kept = wk.compress_chunk_keys(ck.reshape(c * F_s, H * dh), F_s, c, rho)
             retrieved.append((ck[kept], cv[kept]))
         checks.append(Check(f"worldkv window error vs full KV, retrieval on, rho={rho}", error_of(retrieved),
-                            without, f"relative; must beat retrieval off; chunks {selected.tolist()}"))
+                            without, f"relative RMS; must beat retrieval off; chunks {selected.tolist()}"))
     return checks
 
 

@@ -42,7 +42,8 @@ OUTPUT_BYTES = {dtype: (4 if width >= 4 else 2) for dtype, width in DTYPE_BYTES.
 class MatrixEngine(ComputeUnit):
     """Tensor-core style engine with per-precision peaks, tile/wave GEMMs and attention kernels."""
 
-    handles = {"gemm": 2, "attention": 2, "attention_bwd": 2, "state_update": 1, "similarity": 1}
+    handles = {"gemm": 2, "attention": 2, "attention_bwd": 2, "state_update": 1, "similarity": 1,
+               "rotate": 1}
 
     @dataclass(frozen=True, kw_only=True)
     class Config:

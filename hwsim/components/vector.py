@@ -32,7 +32,8 @@ class VectorUnit(ComputeUnit):
     """
 
     handles = {"vector": 2, "elementwise": 2, "state_update": 2, "similarity": 1, "topk": 1,
-               "gather": 1, "cam_search": 0, "cam_write": 0, "attention": 0, "attention_bwd": 0, "gemm": 0}
+               "gather": 1, "cam_search": 0, "cam_write": 0, "attention": 0, "attention_bwd": 0, "gemm": 0,
+               "quantize": 2, "dequantize": 2, "rotate": 2}
 
     @dataclass(frozen=True, kw_only=True)
     class Config:

@@ -56,7 +56,7 @@ def shipped_root() -> Path:
 def machines() -> list[ShippedMachine]:
     """Every shipped machine, sorted by name, with the ``description:`` line of its file."""
     return [ShippedMachine(path.stem, path, _description(path))
-            for path in sorted((shipped_root() / MACHINES).glob("*.yaml"))]
+            for path in sorted((shipped_root() / MACHINES).glob("*.yaml"), key=lambda p: p.stem)]
 
 
 def machine_names() -> list[str]:

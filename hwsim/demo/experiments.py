@@ -1,6 +1,6 @@
 """The demo's experiments: which workload traces run on which machines, and what to keep.
 
-Three questions from the seed papers, each a small grid of (trace, machine) runs:
+Four questions from the seed papers, each a small grid of (trace, machine) runs:
 
 * **worldkv** — LingBot-World-Fast under full KV, a sliding window and WorldKV (rho 0.5 and
   0.25), on an H200 whose KV bank sits in CPU memory behind PCIe, a GH200 whose bank sits
@@ -8,7 +8,9 @@ Three questions from the seed papers, each a small grid of (trace, machine) runs
 * **gdn2** — Gated DeltaNet-2 (hybrid) against the softmax transformer of the same size:
   training throughput at 16K tokens per step for 2K to 16K sequences on an H100, as the
   GDN-2 paper's scaling figure;
-* **hrm** — HRM-Text-1B decode on an H100 and on an edge NPU.
+* **hrm** — HRM-Text-1B decode on an H100 and on an edge NPU;
+* **kvquant** — bf16 against OScaR-style INT2 KV caches: long-context Llama-3.1-8B decode on
+  an H200 and on an H200 with a dequantize unit, and whether WorldKV's bank fits in HBM.
 
 Each run's folder is written under ``<out>/runs/``; the tidy table of all runs is the
 input of the report.
@@ -69,5 +71,21 @@ def hrm_runs() -> list[Run]:
             for machine in ("h100-sxm", "edge-npu")]
 
 
+def kvquant_runs() -> list[Run]:
+    """What a 2-bit KV cache does: Llama-3.1-8B decoding at a 128K context (batch 1 and 8) on an
+    H200 and on an H200 with a dequantize unit, bf16 vs OScaR-style INT2; and LingBot's
+    357-frame WorldKV bank placed in HBM instead of CPU memory, bf16 vs INT2 (the
+    ``overflow`` column says whether it fits)."""
+    caches = {"bf16": {}, "INT2 OScaR": {"kv_dtype": "int2", "kv_quant": "oscar"}}
+    runs = [Run("kvquant", f"Llama-3.1-8B 128K {label} batch {batch}", machine, "transformer",
+                "llama-3.1-8b", {"mode": "decode", "decode_tokens": "4", "decode_batch": str(batch), **kv},
+                x=batch)
+            for label, kv in caches.items() for batch in (1, 8) for machine in ("h200", "h200-kvquant")]
+    runs += [Run("kvquant", f"WorldKV bank in HBM {label}", "h200", "worldkv", "lingbot-world-fast",
+                 {"rollout_frames": "357", **kv}, overrides={"placement.kv_bank": "hbm"})
+             for label, kv in caches.items()]
+    return runs
+
+
 def all_runs() -> list[Run]:
-    return [*worldkv_runs(), *gdn2_runs(), *hrm_runs()]
+    return [*worldkv_runs(), *gdn2_runs(), *hrm_runs(), *kvquant_runs()]

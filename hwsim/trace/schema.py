@@ -31,12 +31,20 @@ KINDS: dict[str, str] = {
     "topk": "select the k best of `elements` scores",
     "cam_search": "content-addressable search of `elements` entries with a k-bit key",
     "cam_write": "write `elements` entries of k bits into a CAM",
+    "quantize": "quantize `elements` values to a low-bit format; bytes_written holds the packed "
+                "codes and their per-group scales; flops given",
+    "dequantize": "expand `elements` packed low-bit values for compute; bytes_read holds the "
+                  "packed codes and scales; flops given",
+    "rotate": "Hadamard rotation (fast Walsh-Hadamard) of `elements` values in vectors of k; "
+              "flops given",
     "alloc": "reserve bytes_written bytes in space `dst` (occupancy bookkeeping, no time)",
     "free": "release bytes_read bytes in space `src` (occupancy bookkeeping, no time)",
     "sync": "barrier: waits for its deps, takes no time",
 }
 
-#: Bytes per element for the `dtype` column.
+#: Bytes per element for the `dtype` column. The dtype names an op's arithmetic; storage
+#: below a byte per value (INT4 and INT2 KV caches with their per-group scales) is counted
+#: exactly in the bytes columns of the ops that read or write it, not derived from here.
 DTYPE_BYTES: dict[str, int] = {
     "fp64": 8, "fp32": 4, "tf32": 4, "bf16": 2, "fp16": 2, "fp8": 1, "fp8_block": 1, "int8": 1, "int4": 1,
     "int32": 4, "bool": 1,

@@ -22,6 +22,9 @@ SMALL = {
     ("hrm", "hrm-text-1b"): {"mode": "decode", "module_layers": "2", "context_tokens": "128", "decode_tokens": "2"},
     ("transformer", "transformer-1.3b"): {"mode": "train", "num_layers": "2", "seq_len": "256",
                                           "tokens_per_step": "512"},
+    ("transformer", "llama-3.1-8b"): {"mode": "decode", "num_layers": "2", "vocab_size": "1024",
+                                      "context_tokens": "600", "decode_tokens": "40", "kv_dtype": "int2",
+                                      "kv_quant": "oscar"},
 }
 
 
@@ -60,3 +63,37 @@ def test_worldkv_retrieval_cost_moves_with_the_bank_link():
     c2c_busy = over_c2c["links"]["c2c"]["directions"]
     assert sum(d["utilization"] * over_pcie["total_cycles"] for d in pcie_busy.values()) > \
         sum(d["utilization"] * over_c2c["total_cycles"] for d in c2c_busy.values())
+
+
+def llama_decode(kv: dict, context: int = 131072 - 136, tokens: int = 8) -> hwsim.Trace:
+    return generate_trace("transformer", "llama-3.1-8b", {"mode": "decode", "context_tokens": str(context),
+                                                          "decode_tokens": str(tokens), **kv}, seed=0)
+
+
+def test_int2_kv_speeds_up_long_context_decode_and_the_dequantize_unit_takes_its_ops():
+    bf16, int2 = llama_decode({}), llama_decode({"kv_dtype": "int2", "kv_quant": "oscar"})
+    ideal = {"components.tensor.attention_kernel": ""}     # attention bound by its bytes, no tiles
+
+    def run(machine: str, trace: hwsim.Trace, overrides=None):
+        return hwsim.simulate(hwsim.load_arch(ARCH / machine, overrides=overrides), trace)
+
+    assert run("h200.yaml", int2, ideal).summary["total_cycles"] < 0.7 * run("h200.yaml", bf16, ideal).summary["total_cycles"]
+    on_h200, on_unit = run("h200.yaml", int2), run("h200-kvquant.yaml", int2)
+    assert on_unit.summary["total_cycles"] < on_h200.summary["total_cycles"]
+    kinds = ["quantize", "dequantize", "rotate"]
+    for result, unit in ((on_h200, "vector"), (on_unit, "dequant")):
+        records = result.records
+        assert set(records[records.kind.isin(kinds)].component) == {unit}
+    # The same trace moves the same bytes on both machines; only where its ops run differs.
+    assert on_unit.summary["tiers"]["hbm"]["bytes"] == on_h200.summary["tiers"]["hbm"]["bytes"]
+
+
+def test_the_dequantize_op_overlaps_the_attention_it_feeds():
+    result = hwsim.simulate(hwsim.load_arch(ARCH / "h200-kvquant.yaml"),
+                            llama_decode({"kv_dtype": "int2", "kv_quant": "plain"}, context=8192, tokens=2))
+    records = result.records.set_index("op_id")
+    deq = records[records.kind == "dequantize"]
+    attn = records[(records.kind == "attention") & records.layer.isin(deq.layer)]
+    for (_, d), (_, a) in zip(deq.sort_values(["step", "layer"]).iterrows(),
+                              attn.sort_values(["step", "layer"]).iterrows(), strict=True):
+        assert d.start_cycle < a.end_cycle and a.start_cycle < d.end_cycle   # they run together

@@ -136,3 +136,21 @@ def test_generation_is_deterministic_for_a_seed():
 def test_bad_parameters_fail_naming_the_parameter(params, name):
     with pytest.raises(ConfigError, match=rf"hrm\.{name}: "):
         hrm.load_spec("hrm-text-1b", params)
+
+
+def test_every_kv_slot_is_quantized_like_a_layer_of_its_own():
+    spec = small_spec(mode="decode", context_tokens=20, decode_tokens=12, kv_dtype="int2",
+                      kv_quant="oscar", kv_group_size=4, kv_residual_tokens=8)
+    fmt, frame = spec.kv_format, frame_of(spec)
+    slots = spec.applications * spec.module_layers
+    deq = frame[frame.kind == "dequantize"]
+    assert deq.layer.nunique() == slots
+    for s, rows in deq.groupby("step"):
+        packed = fmt.quantized_tokens(spec.context_tokens + s)
+        assert rows.bytes_read.sum() == slots * fmt.packed_bytes(packed, spec.num_heads, spec.head_dim)
+    flushes = frame[frame.kind == "quantize"].groupby("step").size()
+    assert set(flushes) == {slots} and len(flushes) == 3           # 12 tokens, groups of 4
+    held = frame[(frame.kind == "alloc") & (frame.dst == "kv_cache")].bytes_written.iloc[0]
+    assert held == slots * fmt.cache_bytes(spec.context_tokens, spec.num_heads, spec.head_dim)
+    with pytest.raises(ConfigError, match=r"hrm\.kv_dtype: train keeps K and V"):
+        small_spec(mode="train", kv_dtype="int4")

@@ -33,7 +33,8 @@ def test_the_four_families_are_registered_with_presets():
     assert get_family("worldkv").presets() == ["lingbot-world-fast", "matrix-game-2"]
     assert get_family("deltanet2").presets() == ["gdn2-1.3b", "gdn2-1.3b-hybrid"]
     assert get_family("hrm").presets() == ["hrm-text-1b"]
-    assert get_family("transformer").presets() == ["transformer-1.3b"]
+    assert get_family("transformer").presets() == ["llama-2-70b", "llama-2-7b", "llama-3.1-8b",
+                                                   "transformer-1.3b"]
 
 
 @pytest.mark.parametrize("family, preset", all_presets())

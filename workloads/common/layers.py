@@ -83,18 +83,32 @@ def causal_pairs(seq_len: int, window: int | None = None, prefix: int = 0) -> in
 
 
 def attention(tag: str, queries: Any, keys: Any, head_dim: int, heads: int, pairs: Any, *,
-              seqs: int = 1, kv_space: str = "act", **extra: Any) -> Template:
-    """Softmax attention of ``queries`` over ``keys`` per sequence (``seqs`` sequences, MHA).
+              seqs: int = 1, kv_space: str = "act", kv_heads: int | None = None,
+              bf16_keys: Any = None, **extra: Any) -> Template:
+    """Softmax attention of ``queries`` over ``keys`` per sequence (``seqs`` sequences).
 
     ``pairs`` is the number of visible (query, key) pairs per sequence (``queries * keys``
-    without a mask); FLOPs are 4 * pairs * head_dim * heads (QK^T and PV). Q comes from
-    ``act`` (bytes_read), K and V from ``kv_space`` (bytes_read2, each key read once).
+    without a mask); FLOPs are 4 * pairs * head_dim * heads (QK^T and PV). ``kv_heads`` K/V
+    heads serve the ``heads`` query heads (grouped-query attention; default: as many); with
+    one query per sequence the ``heads / kv_heads`` query heads of a group are the op's ``m``
+    query rows and ``batch`` counts K/V heads.
+    Q comes from ``act`` (bytes_read), K and V from ``kv_space`` (bytes_read2, each key read
+    once): all ``keys`` keys, or only ``bf16_keys`` of them when the rest arrive dequantized
+    from a quantized cache (a ``dequantize`` op reads those).
     """
     width = heads * head_dim
-    return dict(kind="attention", tag=tag, m=queries, n=keys, k=head_dim, batch=heads * seqs,
+    kv_heads = heads if kv_heads is None else kv_heads
+    kv_width = kv_heads * head_dim
+    read = keys if bf16_keys is None else bf16_keys
+    rows, units = queries, heads * seqs
+    if isinstance(queries, int) and queries == 1 and kv_heads < heads:
+        # One query per sequence under GQA: the query heads that share a K/V head become the
+        # rows of one tile, as flash-attention's kernels do for one-token queries.
+        rows, units = heads // kv_heads, kv_heads * seqs
+    return dict(kind="attention", tag=tag, m=rows, n=keys, k=head_dim, batch=units,
                 flops=4 * pairs * width * seqs,
                 src="act", bytes_read=seqs * queries * width * BF16,
-                src2=kv_space, bytes_read2=seqs * keys * 2 * width * BF16,
+                src2=kv_space, bytes_read2=seqs * read * 2 * kv_width * BF16,
                 dst="act", bytes_written=seqs * queries * width * BF16, **extra)
 
 

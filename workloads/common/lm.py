@@ -26,6 +26,11 @@ from workloads.common.layers import (
 )
 from workloads.common.ops import OpTable
 from workloads.common.spec import check, spec_param
+from workloads.kvquant.format import KVFormat
+from workloads.kvquant.ops import dequantize_op, quantize_ops, vector_rotation
+
+#: The unquantized cache every family uses unless its spec says otherwise.
+BF16_CACHE = KVFormat()
 
 MODES = ("prefill", "decode", "train")
 #: Softmax cross-entropy cost per logit: max, subtract, exp, sum. [A]
@@ -73,26 +78,66 @@ class LMScenario:
 
 def attention_sublayer(tokens: Any, d_model: int, heads: int, head_dim: int, *, queries: Any,
                        keys: Any, pairs: Any, seqs: int, kv_dst: str, kv_space: str,
-                       gated: bool = False, **extra: Any) -> list[Template]:
-    """Pre-norm multi-head attention: norm, Q (and gate) GEMM, K/V GEMM, RoPE, attention, O GEMM.
+                       gated: bool = False, kv_heads: int | None = None,
+                       kv_format: KVFormat = BF16_CACHE, quantized_keys: Any = 0,
+                       cache_write: dict | None = None, **extra: Any) -> list[Template]:
+    """Pre-norm attention: norm, Q (and gate) GEMM, K/V GEMM, RoPE, attention, O GEMM.
 
     The K/V projection writes straight into ``kv_dst`` (``kv_cache`` at inference, ``act`` in
-    training); attention reads K/V from ``kv_space``. ``gated`` adds HRM-Text's sigmoid
+    training); attention reads K/V from ``kv_space``. ``kv_heads`` K/V heads serve the
+    ``heads`` query heads (GQA; MQA with 1; default MHA). ``gated`` adds HRM-Text's sigmoid
     output gate, produced by the same projection as Q.
+
+    A quantized cache (``kv_format``): ``quantized_keys`` of each sequence's keys (int or
+    array) are read packed by a ``dequantize`` op, the rest as bf16; OScaR-style formats
+    rotate the queries before and the output after attention. ``cache_write`` (keys
+    ``tokens``, ``residual``, ``src``, ``dst``, ``mask``) quantizes ``tokens`` tokens per
+    sequence from ``src`` into ``dst`` (default ``kv_space``) after the attention, writing
+    ``residual`` more as bf16.
     """
     width = heads * head_dim
+    kv_heads = heads if kv_heads is None else kv_heads
+    kv_width = kv_heads * head_dim
     ops = [
         rmsnorm("attn_norm", tokens, d_model, **extra),
         gemm("gq_proj" if gated else "q_proj", tokens, d_model, (2 if gated else 1) * width, **extra),
-        gemm("kv_proj", tokens, d_model, 2 * width, dst=kv_dst, **extra),
-        vector("rope", tokens * 2 * width, ROPE_FLOPS, **extra),
-        attention("attention", queries, keys, head_dim, heads, pairs, seqs=seqs, kv_space=kv_space,
-                  **extra),
+        gemm("kv_proj", tokens, d_model, 2 * kv_width, dst=kv_dst, **extra),
+        dict(vector("rope", tokens * (width + kv_width), ROPE_FLOPS, **extra), _name="rope"),
     ]
+    reads_packed = kv_format.quantized and np.any(np.asarray(quantized_keys) > 0)
+    if reads_packed:
+        if kv_format.rotated:
+            ops.append(vector_rotation("q_rotate", tokens * heads, head_dim, **extra))
+        # A fused kernel dequantizes tiles while it computes: the dequantize op runs beside
+        # the attention (a stream of its own, from the same point), and what follows waits
+        # for both.
+        ops.append(dict(dequantize_op(kv_format, quantized_keys, kv_heads, head_dim, copies=seqs,
+                                      space=kv_space, **_masked(extra, np.asarray(quantized_keys) > 0)),
+                        stream="kv_dequant", after="rope", _name="dequantize"))
+    ops.append(attention("attention", queries, keys, head_dim, heads, pairs, seqs=seqs,
+                         kv_space=kv_space, kv_heads=kv_heads,
+                         bf16_keys=keys - quantized_keys if reads_packed else None, **extra))
+    if reads_packed and kv_format.rotated:
+        ops.append(vector_rotation("o_rotate", tokens * heads, head_dim, after="dequantize",
+                                   **_masked(extra, np.asarray(quantized_keys) > 0)))
+    if cache_write is not None:
+        write = dict(cache_write)
+        mask = write.pop("mask", True)
+        ops += quantize_ops(kv_format, write.pop("tokens"), kv_heads, head_dim, copies=seqs,
+                            dst=write.pop("dst", kv_space), residual_tokens=write.pop("residual", 0),
+                            src=write.pop("src", kv_space), **_masked(extra, mask))
     if gated:
         ops.append(vector("attn_gate", tokens * width, SIGMOID_GATE_FLOPS, **extra))
-    ops.append(gemm("o_proj", tokens, width, d_model, **extra))
+    out = gemm("o_proj", tokens, width, d_model, **extra)
+    ops.append(dict(out, after="dequantize") if reads_packed and not kv_format.rotated else out)
     return ops
+
+
+def _masked(extra: dict, mask: Any) -> dict:
+    """``extra`` with ``mask`` and-ed into its own mask (if any)."""
+    if "mask" in extra:
+        mask = np.logical_and(extra["mask"], mask)
+    return {**extra, "mask": mask}
 
 
 def lm_head(tokens: Any, d_model: int, vocab: int, *, loss: bool, **extra: Any) -> list[Template]:
@@ -127,6 +172,45 @@ def kv_bytes_per_token(layers: int, width: int) -> int:
     """K and V bytes (bf16) one token adds to a cache over ``layers`` attention layers."""
     return layers * 2 * width * BF16
 
+
+@dataclass(frozen=True)
+class DecodeCache:
+    """How the KV cache of a decode trace evolves, token by token (arrays of shape (steps, 1)).
+
+    At step s the cache holds ``keys − 1`` tokens before the new one: the attention reads
+    ``quantized_keys`` of them packed and the rest (new token included) as bf16; after the
+    attention, steps with ``flush`` quantize ``flush_tokens`` residual tokens per sequence
+    and layer. ``append`` bytes are allocated at the start of a step, ``release`` bytes freed
+    at its end (the bf16 copies a flush replaced); ``held`` is the cache at the start.
+    """
+
+    held: int
+    append: np.ndarray
+    release: np.ndarray
+    quantized_keys: np.ndarray
+    flush: np.ndarray
+    flush_tokens: int
+
+
+def decode_cache(spec: LMScenario, fmt: KVFormat, copies: int, kv_heads: int, head_dim: int,
+                 window: int | None = None) -> DecodeCache:
+    """The :class:`DecodeCache` of ``copies`` caches (layers x sequences) of ``kv_heads`` x
+    ``head_dim`` per token in format ``fmt``; ``window`` caps a bf16 sliding-window cache."""
+    if window is not None and fmt.quantized:
+        raise ValueError("a quantized sliding-window cache is not modelled")
+    before = spec.context_tokens + np.arange(spec.decode_tokens + 1, dtype=np.int64)[:, None]
+    if window is not None:
+        before = np.minimum(before, window)
+    total = copies * fmt.cache_bytes(before, kv_heads, head_dim)
+    token = copies * 2 * kv_heads * head_dim * BF16
+    append = token * (before[1:] > before[:-1])
+    quantized = fmt.quantized_tokens(before)
+    flushed = quantized[1:] - quantized[:-1]
+    flush_tokens = fmt.group_size if fmt.grouped else 1
+    if not np.all((flushed == 0) | (flushed == flush_tokens)):
+        raise RuntimeError("a decode step quantized a partial group")
+    return DecodeCache(held=int(total[0, 0]), append=append, release=append - np.diff(total, axis=0),
+                       quantized_keys=quantized[:-1], flush=flushed > 0, flush_tokens=flush_tokens)
 
 
 def emit_sequence(table: OpTable, spec: LMScenario, *, d_model: int, vocab: int, num_params: int,
@@ -166,32 +250,36 @@ def emit_sequence(table: OpTable, spec: LMScenario, *, d_model: int, vocab: int,
 
 def emit_decode(table: OpTable, spec: LMScenario, *, d_model: int, vocab: int, num_params: int,
                 units: int, unit_ops: Callable[..., list[Template]], held: dict[str, int],
-                kv_append: int, kv_grows: Any = True) -> None:
+                cache: DecodeCache) -> None:
     """Token-serial decode of ``decode_tokens`` tokens for ``decode_batch`` sequences.
 
-    ``held`` buffers (the context's KV cache, recurrent state) exist from the start; every
-    token first appends ``kv_append`` bytes of K,V to ``kv_cache`` where ``kv_grows`` (per
-    token) holds, then runs ``unit_ops(units, step=..., phase="decode")`` for every unit and
-    the LM head.
+    ``held`` buffers (recurrent state, conv caches) exist from the start, as does the
+    context's KV cache (``cache.held`` bytes in ``kv_cache``); every token allocates
+    ``cache.append`` bytes of K,V first and frees ``cache.release`` at its end, and runs
+    ``unit_ops(units, step=..., phase="decode")`` for every unit and the LM head.
     """
     batch, n_tok = spec.decode_batch, spec.decode_tokens
     held = {space: nbytes for space, nbytes in held.items() if nbytes}
+    if cache.held:
+        held["kv_cache"] = cache.held
     table.one(**alloc("weights", num_params * BF16, "weights"))
     for space, nbytes in held.items():
         table.one(**alloc(space, nbytes, space))
     unit = np.arange(units)[None, :]
     first, last = unit == 0, unit == units - 1
     step = np.arange(n_tok)[:, None]
-    grows = np.broadcast_to(np.asarray(kv_grows, dtype=bool), step.shape) & (kv_append > 0)
-    templates = [alloc("kv_cache", kv_append, "kv_append", mask=first & grows, step=step),
+    templates = [alloc("kv_cache", cache.append, "kv_append", mask=first & (cache.append > 0), step=step),
                  embedding(batch, d_model, mask=first, step=step, phase="decode")]
     templates += unit_ops(unit, step=step, phase="decode")
     templates += [dict(t, mask=last) for t in lm_head(batch, d_model, vocab, loss=False, step=step,
                                                       phase="decode")]
+    if cache.release.any():
+        templates.append(free("kv_cache", cache.release, "kv_release", mask=last & (cache.release > 0),
+                              step=step))
     table.grid((n_tok, units), templates)
-    appended = int(grows.sum()) * kv_append
-    if appended:
-        held["kv_cache"] = held.get("kv_cache", 0) + appended
+    final = cache.held + int(cache.append.sum() - cache.release.sum())
+    if final:
+        held["kv_cache"] = final
     for space, nbytes in reversed(held.items()):
         table.one(**free(space, nbytes, space))
     table.one(**free("weights", num_params * BF16, "weights"))

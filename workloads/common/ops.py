@@ -10,7 +10,8 @@ Template keys besides trace columns:
 
 * ``deps``: an op id (or array of ids, -1 = none) or a tuple of up to ``MAX_DEPS`` of them;
 * ``after``: index (or tuple of indices) of earlier templates of the same grid cell this op
-  waits for, added to its ``deps``;
+  waits for, added to its ``deps``; an earlier template may also be named by its ``_name``
+  (the most recent earlier template of that name);
 * ``mask``: a boolean (array) choosing which grid cells really emit this op;
 * keys starting with ``_`` are carried for the generator's own use and ignored here.
 """
@@ -54,7 +55,7 @@ class OpTable:
             return np.full((*shape, n_ops), -1, dtype=np.int64)
         full_shape = (*shape, n_ops)
         ids = self._rows + np.arange(size, dtype=np.int64).reshape(full_shape)
-        templates = [_resolve_after(t, i, ids) for i, t in enumerate(templates)]
+        templates = [_resolve_after(t, i, ids) for i, t in enumerate(_named_after(templates))]
         names: dict[str, None] = {}
         for template in templates:
             for name in template:
@@ -128,6 +129,26 @@ class OpTable:
 
 
 _SCALAR_TYPES = (int, float, str, np.integer, np.floating)
+
+
+def _named_after(templates: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Templates whose ``after`` names earlier templates by their ``_name`` key, with the names
+    replaced by those templates' indices (names survive templates inserted in front)."""
+    index: dict[str, int] = {}
+    out = []
+    for i, t in enumerate(templates):
+        after = t.get("after")
+        if after is not None:
+            after = after if isinstance(after, tuple | list) else (after,)
+            if any(isinstance(a, str) for a in after):
+                missing = [a for a in after if isinstance(a, str) and a not in index]
+                if missing:
+                    raise ValueError(f"template {i}: 'after' names no earlier template {missing[0]!r}")
+                t = dict(t, after=tuple(index[a] if isinstance(a, str) else a for a in after))
+        if "_name" in t:
+            index[t["_name"]] = i
+        out.append(t)
+    return out
 
 
 def _resolve_after(template: dict[str, Any], index: int, ids: np.ndarray) -> dict[str, Any]:

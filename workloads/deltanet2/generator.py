@@ -33,7 +33,9 @@ from workloads.common.layers import (
     vector,
 )
 from workloads.common.lm import (
+    BF16_CACHE,
     attention_sublayer,
+    decode_cache,
     decode_positions,
     emit_decode,
     emit_sequence,
@@ -215,14 +217,12 @@ def _decode(table: OpTable, spec: DeltaNet2Spec) -> None:
     batch = spec.decode_batch
     channels = 2 * spec.key_width + spec.value_width
     conv_bytes = batch * spec.num_mixer_blocks * (spec.conv_kernel - 1) * channels * BF16
-    kv_token = batch * _swa_kv_token(spec)
-    cached = min(spec.context_tokens, spec.swa_window)
+    cache = decode_cache(spec, BF16_CACHE, batch * spec.num_swa_blocks, spec.swa_heads,
+                         spec.swa_head_dim, window=spec.swa_window)
     keys = decode_positions(spec, window=spec.swa_window)
     swa = dict(queries=1, keys=keys, pairs=keys, seqs=batch, kv_dst="kv_cache", kv_space="kv_cache")
     emit_decode(table, spec, **_model(spec),
-                held={"state": _state_bytes(spec, batch) + conv_bytes, "kv_cache": cached * kv_token},
-                kv_append=kv_token,
-                kv_grows=spec.context_tokens + np.arange(spec.decode_tokens)[:, None] < spec.swa_window,
+                held={"state": _state_bytes(spec, batch) + conv_bytes}, cache=cache,
                 unit_ops=lambda groups, **extra: _group(
                     spec, groups, batch, core=[state_update(spec, batch, **extra)], swa=swa,
                     decode=True, **extra))

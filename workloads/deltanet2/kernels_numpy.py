@@ -1,8 +1,10 @@
 """NumPy twins of the Gated DeltaNet-2, KDA and GDN kernels, plus the shared input checks.
 
-These functions are the readable statement of WORKLOADS §2.2–2.3; ``kernels.py`` computes
-the same quantities faster and the tests compare the two. Conventions follow
-flash-linear-attention (FLA):
+These functions are the readable statement of WORKLOADS §2.2–2.3 and the oracle of the
+tests. The chunked form is batched NumPy (every chunk of every sequence at once, only the
+state carried chunk to chunk in a loop) and is also what ``kernels.py`` runs; the
+token-serial recurrence is a loop over tokens here and a compiled loop in ``kernels.py``.
+Conventions follow flash-linear-attention (FLA):
 
 * q, k: ``[B, T, H, K]``; v: ``[B, T, H, V]``; state S: ``[B, H, K, V]``, read as
   ``o_t = S_tᵀ (scale · q_t)``.
@@ -121,11 +123,6 @@ def gdn_decay(g: np.ndarray, K: int) -> np.ndarray:
     return np.broadcast_to(g[..., None], (*g.shape, K))
 
 
-def _head_major(x: np.ndarray) -> np.ndarray:
-    """``[B, T, H, D]`` -> ``[B, H, T, D]``."""
-    return x.transpose(0, 2, 1, 3)
-
-
 def gdn2_recurrent(q, k, v, g, b, w, scale=None, initial_state=None):
     """Token-serial Gated Delta Rule-2 (Eq 2.8–2.9), the four steps of WORKLOADS §2.2.
 
@@ -155,43 +152,121 @@ def gdn2_recurrent(q, k, v, g, b, w, scale=None, initial_state=None):
     return o, S
 
 
-def gdn2_chunked(q, k, v, g, b, w, scale=None, initial_state=None, chunk_size=64):
-    """Chunkwise (WY) Gated Delta Rule-2, Eq 2.10–2.18, chunk after chunk.
+#: Largest |exponent| a decay factor may carry: exp(±60) is comfortably normal in float32 and
+#: exp(±600) in float64.
+MAX_EXPONENT = {np.dtype(np.float32): 60.0, np.dtype(np.float64): 600.0}
+#: Rows per block of the strong-decay scores and of the block forward substitution.
+SUB_CHUNK = 16
+#: Chunks computed together by the chunked form: enough to amortise NumPy's per-call cost,
+#: few enough that the temporaries stay in cache.
+CHUNKS_PER_PASS = 8
 
-    Same arguments, returns and errors as :func:`gdn2_recurrent`, plus ``chunk_size`` (C ≥ 1);
-    the last chunk may be shorter. The pairwise decays γ_r/γ_s of Eq 2.12 and 2.16 are formed
-    as exp(G_r − G_s) on the lower triangle only, so no γ^{-1} is ever built and strong
-    decays cannot overflow.
+
+def gdn2_chunked(q, k, v, g, b, w, scale=None, initial_state=None, chunk_size=64):
+    """Chunkwise (WY) Gated Delta Rule-2, Eq 2.10–2.18, many chunks at once.
+
+    Same arguments, returns and errors as :func:`gdn2_recurrent`, plus ``chunk_size`` (C ≥ 1).
+    The sequence is cut into chunks of C tokens (the last one zero-padded: a padded row has
+    no decay, key or value, so it changes nothing). Everything inside a chunk depends only
+    on the chunk's own inputs and is computed for ``CHUNKS_PER_PASS`` chunks of every
+    sequence at once; only the state S_0 carried from chunk to chunk runs chunk after chunk:
+
+    * G = cumsum g, γ = exp G (2.10); Ē = γ ⊙ b ⊙ k, Q_γ = γ ⊙ q·scale, K̄ = γ^{-1} ⊙ k (2.11);
+    * T = strict_lower(Ē K̄ᵀ) (2.12), A_qk = lower(Q_γ K̄ᵀ) (2.16);
+    * [Y | U] = (I + T)^{-1} [Ē | w ⊙ v] (2.13–2.14), by block forward substitution;
+    * per chunk: R = U − Y S_0 (2.15), O = Q_γ S_0 + A_qk R (2.17),
+      S_C = Diag(γ_C) S_0 + K_tailᵀ R with K_tail = exp(G_C − G) ⊙ k (2.18).
+
+    γ^{-1} overflows where a chunk's |G| exceeds ``MAX_EXPONENT``; such chunks take their
+    scores from :func:`_block_scores`, so any finite log decay g <= 0 gives finite, exact
+    results.
     """
     q, k, v, (g, b, w), scale, S0 = check_inputs(
         q, k, v, [("g", g, "K"), ("b", b, "K"), ("w", w, "V")], scale, initial_state,
         chunk_size)
     B, T, H, K = q.shape
     V = v.shape[3]
-    S = np.zeros((B, H, K, V), q.dtype) if S0 is None else S0.copy()
-    o = np.empty((B, H, T, V), q.dtype)
-    for t0 in range(0, T, chunk_size):
-        qc, kc, vc, gc, bc, wc = (_head_major(x[:, t0:t0 + chunk_size])
-                                  for x in (q, k, v, g, b, w))
-        c = qc.shape[2]
-        G = np.cumsum(gc, axis=2)                                       # (2.10)
-        gamma = np.exp(G)
-        E = gamma * bc * kc                                             # Ē   (2.11)
-        Z = wc * vc
-        Qg = gamma * qc * scale
-        lower = np.tril(np.ones((c, c), dtype=bool))
-        diff = G[:, :, :, None, :] - G[:, :, None, :, :]                # G_r − G_s
-        decay = np.exp(np.where(lower[:, :, None], diff, -np.inf))     # γ_r/γ_s for r ≥ s
-        Tm = np.einsum("bhrk,bhrsk,bhsk->bhrs", bc * kc, decay, kc)
-        Tm = np.tril(Tm, -1)                                            # (2.12)
-        YU = np.linalg.solve(np.eye(c, dtype=Tm.dtype) + Tm, np.concatenate([E, Z], axis=-1))  # (2.13–14)
-        Y, U = YU[..., :K], YU[..., K:]
-        R = U - Y @ S                                                   # (2.15)
-        Aqk = np.einsum("bhrk,bhrsk,bhsk->bhrs", qc * scale, decay, kc)  # (2.16)
-        o[:, :, t0:t0 + c] = Qg @ S + Aqk @ R                           # (2.17)
-        K_tail = kc * np.exp(G[:, :, -1:] - G)
-        S = gamma[:, :, -1, :, None] * S + np.swapaxes(K_tail, -1, -2) @ R  # (2.18)
-    return o.transpose(0, 2, 1, 3).astype(q.dtype, copy=False), S.astype(q.dtype, copy=False)
+    C, dt = int(chunk_size), q.dtype
+    S = np.zeros((B, H, K, V), dt) if S0 is None else S0.copy()
+    o = np.empty((B, T, H, V), dt)
+    span = C * CHUNKS_PER_PASS
+    for t0 in range(0, T, span):
+        part = slice(t0, t0 + span)
+        o[:, part], S = _chunk_pass(*(x[:, part] for x in (q, k, v, g, b, w)), scale, S, C)
+    return o, S
+
+
+def _chunk_pass(q, k, v, g, b, w, scale, S, C):
+    """Eq 2.10–2.18 over consecutive chunks of ``[B, T', H, D]`` inputs from state ``S``."""
+    B, T, H, K = q.shape
+    V = v.shape[3]
+    limit = MAX_EXPONENT[q.dtype]
+    N = -(-T // C)
+    q, k, v, g, b, w = (_chunks(x, N, C) for x in (q, k, v, g, b, w))   # [B, H, N, C, D]
+    G = np.cumsum(g, axis=-2)                                           # (2.10)
+    gamma = np.exp(G)
+    E, Qg = gamma * b * k, gamma * q * scale                            # Ē, Q_γ (2.11)
+    Kbar_T = np.swapaxes(k * np.exp(np.minimum(-G, limit)), -1, -2)     # K̄ᵀ, finite everywhere
+    Tm, Aqk = np.tril(E @ Kbar_T, -1), np.tril(Qg @ Kbar_T)             # (2.12), (2.16)
+    strong = np.max(np.abs(G), axis=(-2, -1)) > limit                   # chunks where γ^{-1} overflows
+    if strong.any():
+        Tm[strong] = np.tril(_block_scores(b[strong] * k[strong], k[strong], G[strong], limit), -1)
+        Aqk[strong] = _block_scores(q[strong] * scale, k[strong], G[strong], limit)
+    YU = _unit_lower_solve(Tm, np.concatenate([E, w * v], axis=-1))     # (2.13–2.14)
+    Y, U = YU[..., :K], YU[..., K:]
+    K_tail_T = np.swapaxes(k * np.exp(G[..., -1:, :] - G), -1, -2)
+    o = np.empty((B, H, N, C, V), q.dtype)
+    for n in range(N):                                                  # chunk after chunk
+        R = U[:, :, n] - Y[:, :, n] @ S                                 # (2.15)
+        o[:, :, n] = Qg[:, :, n] @ S + Aqk[:, :, n] @ R                 # (2.17)
+        S = gamma[:, :, n, -1, :, None] * S + K_tail_T[:, :, n] @ R     # (2.18)
+    return o.reshape(B, H, N * C, V)[:, :, :T].transpose(0, 2, 1, 3), S
+
+
+def _chunks(x: np.ndarray, N: int, C: int) -> np.ndarray:
+    """``[B, T, H, D]`` -> ``[B, H, N, C, D]``, zero-padded to N·C tokens."""
+    B, T, H, D = x.shape
+    out = np.zeros((B, H, N * C, D), x.dtype)
+    out[:, :, :T] = x.transpose(0, 2, 1, 3)
+    return out.reshape(B, H, N, C, D)
+
+
+def _block_scores(left, k, G, limit):
+    """Σ_i left[r,i] k[s,i] exp(G[r,i] − G[s,i]) for s <= r (0 above), chunks ``[M, C, K]``.
+
+    Rows are taken in blocks of ``SUB_CHUNK``, each referred to the decay at its first row
+    r0: left_r exp(G_r − G_r0) · k_s exp(G_r0 − G_s). Every exponent is <= 0 for the columns
+    before the block and at most the block's own decay span inside it; a block whose span
+    still exceeds ``limit`` takes its diagonal part pair by pair, where exp(G_r − G_s) <= 1.
+    """
+    M, C, _ = G.shape
+    out = np.zeros((M, C, C), G.dtype)
+    for r0 in range(0, C, SUB_CHUNK):
+        r1 = min(r0 + SUB_CHUNK, C)
+        ref = G[:, r0:r0 + 1]
+        rows = left[:, r0:r1] * np.exp(G[:, r0:r1] - ref)
+        cols = k[:, :r1] * np.exp(np.minimum(ref - G[:, :r1], limit))
+        out[:, r0:r1, :r1] = rows @ cols.transpose(0, 2, 1)
+        strong = np.flatnonzero(np.max(ref - G[:, r1 - 1:r1], axis=(1, 2)) > limit)
+        if strong.size:
+            Gs = G[strong, r0:r1]
+            lower = np.tril(np.ones((r1 - r0, r1 - r0), dtype=bool))[:, :, None]
+            pair = np.exp(np.where(lower, Gs[:, :, None] - Gs[:, None], -np.inf))
+            out[strong, r0:r1, r0:r1] = np.einsum("mrk,mrsk,msk->mrs", left[strong, r0:r1], pair,
+                                                  k[strong, r0:r1])
+    return np.tril(out)
+
+
+def _unit_lower_solve(Tm, X):
+    """(I + Tm)^{-1} X for strictly lower Tm ``[..., C, C]``, by blocks of ``SUB_CHUNK`` rows."""
+    C = Tm.shape[-1]
+    out = np.empty_like(X)
+    for r0 in range(0, C, SUB_CHUNK):
+        r1 = min(r0 + SUB_CHUNK, C)
+        rhs = X[..., r0:r1, :] - Tm[..., r0:r1, :r0] @ out[..., :r0, :]
+        block = np.eye(r1 - r0, dtype=Tm.dtype) + Tm[..., r0:r1, r0:r1]
+        out[..., r0:r1, :] = np.linalg.inv(block) @ rhs
+    return out
 
 
 def kda_recurrent(q, k, v, g, beta, scale=None, initial_state=None):

@@ -18,6 +18,7 @@ from hwsim.trace import Trace
 from workloads.common.layers import BF16, causal_pairs, rmsnorm, swiglu_mlp, vector
 from workloads.common.lm import (
     attention_sublayer,
+    decode_cache,
     decode_positions,
     emit_decode,
     emit_sequence,
@@ -47,7 +48,7 @@ def kv_bytes_per_context_token(spec: HRMSpec) -> int:
 
 
 def _application(spec: HRMSpec, apps: np.ndarray, tokens, *, queries, keys, pairs, seqs, kv_dst,
-                 **extra) -> list[dict]:
+                 quantized_keys=0, cache_write=None, **extra) -> list[dict]:
     """Templates of one module application; ``apps`` (array) broadcasts over the grid."""
     ops = [vector("module_input", tokens * spec.d_model, 1, read_bytes=2 * BF16, layer=apps * spec.module_layers,
                   **extra)]
@@ -55,7 +56,8 @@ def _application(spec: HRMSpec, apps: np.ndarray, tokens, *, queries, keys, pair
         slot = apps * spec.module_layers + block
         ops += attention_sublayer(tokens, spec.d_model, spec.num_heads, spec.head_dim, queries=queries,
                                   keys=keys, pairs=pairs, seqs=seqs, kv_dst=kv_dst, kv_space=kv_dst,
-                                  gated=True, layer=slot, **extra)
+                                  gated=True, kv_format=spec.kv_format, quantized_keys=quantized_keys,
+                                  cache_write=cache_write, layer=slot, **extra)
         ops += swiglu_mlp(tokens, spec.d_model, spec.d_ff, layer=slot, **extra)
     ops.append(rmsnorm("module_norm", tokens, spec.d_model,
                        layer=apps * spec.module_layers + spec.module_layers - 1, **extra))
@@ -66,26 +68,37 @@ def _application(spec: HRMSpec, apps: np.ndarray, tokens, *, queries, keys, pair
     return ops
 
 
+def _slots(spec: HRMSpec) -> int:
+    """KV-cache slots: one per block application."""
+    return spec.applications * spec.module_layers
+
+
 def _sequence(table: OpTable, spec: HRMSpec) -> None:
-    tokens, seq_len = spec.tokens_per_step, spec.seq_len
-    kv_dst = "act" if spec.mode == "train" else "kv_cache"
+    tokens, seq_len, seqs = spec.tokens_per_step, spec.seq_len, spec.num_seqs
+    fmt = spec.kv_format
+    quantized = fmt.quantized_tokens(seq_len) if spec.mode == "prefill" else 0
+    kv_dst = "act" if spec.mode == "train" or quantized else "kv_cache"
+    write = dict(tokens=quantized, residual=seq_len - quantized, src="act", dst="kv_cache") \
+        if quantized else None
     pairs = causal_pairs(seq_len, prefix=spec.prefix_tokens)
     emit_sequence(table, spec, **_model(spec),
-                  held={"kv_cache": tokens * kv_bytes_per_context_token(spec)},
+                  held={"kv_cache": _slots(spec) * seqs * fmt.cache_bytes(seq_len, spec.num_heads, spec.head_dim)},
                   grad_units=np.array(spec.grad_applications()[::-1]),
                   unit_ops=lambda apps, phase: _application(
                       spec, apps, tokens, queries=seq_len, keys=seq_len, pairs=pairs,
-                      seqs=spec.num_seqs, kv_dst=kv_dst, phase=phase))
+                      seqs=seqs, kv_dst=kv_dst, cache_write=write, phase=phase))
 
 
 def _decode(table: OpTable, spec: HRMSpec) -> None:
     batch, keys = spec.decode_batch, decode_positions(spec)
-    kv_token = kv_bytes_per_context_token(spec)
-    emit_decode(table, spec, **_model(spec), held={"kv_cache": spec.context_tokens * batch * kv_token},
-                kv_append=batch * kv_token,
+    fmt = spec.kv_format
+    cache = decode_cache(spec, fmt, _slots(spec) * batch, spec.num_heads, spec.head_dim)
+    write = dict(tokens=cache.flush_tokens, mask=cache.flush) if fmt.quantized else None
+    emit_decode(table, spec, **_model(spec), held={}, cache=cache,
                 unit_ops=lambda apps, **extra: _application(
                     spec, apps, batch, queries=1, keys=keys, pairs=keys, seqs=batch,
-                    kv_dst="kv_cache", **extra))
+                    kv_dst="kv_cache", quantized_keys=cache.quantized_keys, cache_write=write,
+                    **extra))
 
 
 def _model(spec: HRMSpec) -> dict:

@@ -7,16 +7,18 @@ from pathlib import Path
 
 from workloads.common.lm import LMScenario
 from workloads.common.spec import PresetLibrary, check, spec_param, validate_fields
+from workloads.kvquant.format import KVCacheParams
 
 FAMILY = "hrm"
 
 
 @dataclass(frozen=True)
-class HRMSpec(LMScenario):
+class HRMSpec(KVCacheParams, LMScenario):
     """HRM-Text (WORKLOADS §3.2–3.5): modules M_L and M_H of ``module_layers`` blocks each.
 
     One forward runs ``h_cycles`` times: ``l_cycles`` applications of M_L, then one of M_H.
-    Every block application has its own attention and, at inference, its own KV-cache slot.
+    Every block application has its own attention and, at inference, its own KV-cache slot
+    (bf16 or quantized: ``kv_dtype``, ``kv_quant``).
     """
 
     d_model: int = spec_param(1536, minimum=1, help="model width d")
@@ -43,6 +45,10 @@ class HRMSpec(LMScenario):
               f"got {self.bp}")
         check(self.prefix_tokens <= self.seq_len, FAMILY, "prefix_tokens",
               f"must not exceed seq_len ({self.seq_len}), got {self.prefix_tokens}")
+        if self.kv_dtype != "bf16":
+            check(self.mode != "train", FAMILY, "kv_dtype",
+                  "train keeps K and V in activations; a quantized KV cache applies to prefill and decode")
+            self.kv_format.check_head_dim(self.head_dim, FAMILY)
 
     @property
     def applications(self) -> int:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from workloads.common.spec import PresetLibrary, check, spec_param, validate_fields
+from workloads.kvquant.format import KVCacheParams
 from workloads.worldkv.kernels_numpy import retrieval_candidates
 
 FAMILY = "worldkv"
@@ -15,7 +16,7 @@ TRAJECTORIES = ("loop", "back_and_forth", "straight", "file")
 
 
 @dataclass(frozen=True)
-class WorldKVSpec:
+class _WorldKVFields:
     """Model dims (WORKLOADS §1.6), KV policy (§1.2–1.4) and rollout scenario of a WorldKV trace."""
 
     # --- DiT backbone -------------------------------------------------------------------
@@ -98,6 +99,8 @@ class WorldKVSpec:
                       f"{self.retrieved_chunks} chunks per step, but a {self.num_chunks}-chunk rollout "
                       f"offers at most {most} retrieval candidates; lower it or raise rollout_frames "
                       f"to >= {self.video_frames_for(chunks)}")
+        if self.kv_dtype != "bf16":
+            self.kv_format.check_head_dim(self.head_dim, FAMILY)
         if self.trajectory == "file":
             check(bool(self.trajectory_file), FAMILY, "trajectory_file",
                   "trajectory=file needs a path (.npy or text)")
@@ -159,6 +162,30 @@ class WorldKVSpec:
     def kv_bytes_per_token(self) -> int:
         """K and V of one token in one layer, bf16: 2 d x 2 B."""
         return 4 * self.d_model
+
+    def stored_bytes(self, tokens: int) -> int:
+        """K and V bytes of one stored chunk of ``tokens`` tokens in one layer (bf16 or packed)."""
+        if not self.kv_format.quantized:
+            return tokens * self.kv_bytes_per_token
+        return self.kv_format.packed_bytes(tokens, self.num_heads, self.head_dim)
+
+    def frames_bytes(self, frames: int) -> int:
+        """Stored bytes of ``frames`` whole latent frames of one layer, chunk by chunk (a chunk
+        is quantized as one run of key groups)."""
+        full, rest = divmod(frames, self.chunk_frames)
+        chunk = self.chunk_frames * self.tokens_per_frame
+        return full * self.stored_bytes(chunk) + (self.stored_bytes(rest * self.tokens_per_frame) if rest else 0)
+
+
+@dataclass(frozen=True)
+class WorldKVSpec(KVCacheParams, _WorldKVFields):
+    """A WorldKV rollout: the fields of :class:`_WorldKVFields`, then the KV-cache format.
+
+    KV-cache format (``kv_dtype``, ``kv_quant``, ``kv_group_size``): the chunk being generated
+    stays bf16 (every pass rewrites it); once its clean pass has written it, a chunk is
+    stored quantized in the attention window, and its kept tokens quantized in the bank.
+    ``kv_residual_tokens`` does not apply (the current chunk is the residual window).
+    """
 
 
 def store_tokens(tokens_per_frame: int, chunk_frames: int, keep_ratio: float) -> int:
