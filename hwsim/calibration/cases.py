@@ -8,6 +8,8 @@ A measurement's ``replay`` names what the benchmark ran, in the benchmark's own 
     copy src=cpu_dram dst=hbm bytes=536870912             (memcpy, nvbandwidth)
     workload family=deltanet2 preset=gdn2-1.3b-hybrid mode=train seq_len=2048
                                                           (a whole workload: its trace generator's parameters)
+    generation family=transformer preset=llama-2-7b batch=768 input=128 output=128 gemm_dtype=fp8
+                                                          (LLM serving: a prefill of the inputs, then decoding)
 
 and its ``harness`` how the benchmark timed it: ``isolated`` (one launch, timed from the
 host: the launch latency counts), ``loop`` (back-to-back launches, the steady-state time
@@ -36,24 +38,31 @@ STREAM_KERNELS = {"copy": (1, 1, 0), "mul": (1, 1, 1), "scale": (1, 1, 1), "add"
 class Case:
     """One replayable measurement: the ops of one launch and the work the metric counts.
 
-    A ``workload`` case instead names a trace generator (family, preset, parameters): its
-    trace is generated, replayed whole by the event engine, and its metric counts the
-    workload's own units (tokens, frames).
+    A ``workload`` case instead names trace generators (family, preset, parameters): its
+    traces are generated and replayed whole, one after the other, by the event engine, and
+    its metric counts the last trace's own units (tokens, frames). A ``generation`` case is
+    two of them: the prefill of ``batch`` inputs, then ``output`` decoded tokens each.
     """
 
     kind: str
     ops: tuple[dict, ...]  # the ops of one launch (op ids from 0, one stream)
     flops: float           # FLOPs the benchmark counts for one launch
     bytes: float           # bytes the benchmark counts for one launch
-    workload: tuple[str, str, tuple[tuple[str, str], ...]] | None = None
+    workloads: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
+
+    @property
+    def whole(self) -> bool:
+        """True for workload cases (replayed by the event engine, not per op)."""
+        return bool(self.workloads)
+
+    def traces(self) -> list[Trace]:
+        """The generated traces of a workload case, in the order they run."""
+        from workloads.registry import generate_trace  # a tool, like the demo, may meet both
+
+        return [generate_trace(family, preset, dict(params), seed=0) for family, preset, params in self.workloads]
 
     def trace(self, harness: str) -> Trace:
         """The trace a harness replays: one launch, or ``LOOP_LAUNCHES`` back to back."""
-        if self.workload is not None:
-            from workloads.registry import generate_trace  # a tool, like the demo, may meet both
-
-            family, preset, params = self.workload
-            return generate_trace(family, preset, dict(params), seed=0)
         launches = 1 if harness in ("isolated", "kernel") else LOOP_LAUNCHES
         rows = []
         for launch in range(launches):
@@ -74,12 +83,12 @@ def parse_replay(text: str, where: str) -> Case:
         if not sep or not key or not value:
             raise ConfigError(f"{where}: {word!r} is not key=value")
         fields[key] = value
-    if kind == "workload":
-        return _workload(fields, where)
+    if kind in ("workload", "generation"):
+        return (_workload if kind == "workload" else _generation)(fields, where)
     builders = {"gemm": _gemm, "attention": _attention, "stream": _stream, "copy": _copy}
     if kind not in builders:
         raise ConfigError(f"{where}: unknown replay kind {kind!r}"
-                          f"{did_you_mean(kind, (*builders, 'workload'))}")
+                          f"{did_you_mean(kind, (*builders, 'workload', 'generation'))}")
     spec = _Fields(fields, where)
     case = builders[kind](spec)
     spec.check_all_used()
@@ -177,11 +186,28 @@ def _copy(f: _Fields) -> Case:
     return Case("copy", (op,), flops=0.0, bytes=float(counted))
 
 
-def _workload(fields: dict[str, str], where: str) -> Case:
+def _family(fields: dict[str, str], where: str) -> tuple[str, str]:
     family, preset = fields.pop("family", None), fields.pop("preset", None)
     if not family or not preset:
         raise ConfigError(f"{where}: a workload case needs family= and preset=")
     from workloads.registry import get_family  # checked here so a bad name fails at load
 
     get_family(family)
-    return Case("workload", (), flops=0.0, bytes=0.0, workload=(family, preset, tuple(sorted(fields.items()))))
+    return family, preset
+
+
+def _workload(fields: dict[str, str], where: str) -> Case:
+    family, preset = _family(fields, where)
+    return Case("workload", (), flops=0.0, bytes=0.0, workloads=((family, preset, tuple(sorted(fields.items()))),))
+
+
+def _generation(fields: dict[str, str], where: str) -> Case:
+    family, preset = _family(fields, where)
+    spec = _Fields(fields, where)
+    batch, inputs, outputs = spec.int("batch"), spec.int("input"), spec.int("output")
+    rest = tuple(sorted((k, v) for k, v in fields.items() if k not in ("batch", "input", "output")))
+    prefill = (("mode", "prefill"), ("seq_len", str(inputs)), ("tokens_per_step", str(batch * inputs)), *rest)
+    decode = (("mode", "decode"), ("decode_batch", str(batch)), ("context_tokens", str(inputs)),
+              ("decode_tokens", str(outputs)), *rest)
+    return Case("generation", (), flops=0.0, bytes=0.0,
+                workloads=((family, preset, tuple(sorted(prefill))), (family, preset, tuple(sorted(decode)))))

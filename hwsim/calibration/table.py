@@ -101,7 +101,7 @@ def read_measurements(path: str | Path | None = None) -> list[Measurement]:
                 raise ConfigError(f"{where}, column 'unit': {row['unit']!r} is not one of {', '.join(UNITS)}")
             case = parse_replay(row["replay"], f"{where}, column 'replay'")
             dimension = UNITS[row["unit"]][0]
-            workload = case.kind == "workload"
+            workload = case.whole
             if (dimension == "flops" and not case.flops) or (dimension == "bytes" and not case.bytes) or \
                     (dimension == "work" and not workload) or (workload and dimension not in ("work", "time")):
                 raise ConfigError(f"{where}, column 'unit': a {case.kind} case cannot be measured in {row['unit']}")
@@ -132,7 +132,7 @@ def predicted_seconds(machine: Machine, measurements: list[Measurement]) -> np.n
     """
     if not measurements:
         return np.zeros(0)
-    if any(m.case.kind == "workload" for m in measurements):
+    if any(m.case.whole for m in measurements):
         raise ValueError("predicted_seconds times one-stream cases; replay() runs workloads whole")
     frames = [pd.concat(list(m.trace.iter_batches()), ignore_index=True) for m in measurements]
     case = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
@@ -179,12 +179,13 @@ def replay(measurements: Iterable[Measurement], machines: dict[str, MachineConfi
         group = [m for m in replayable if m.machine == name]
         config = (machines or {}).get(name) or load_arch(machine_file(name), overrides)
         machine = config if isinstance(config, Machine) else Machine(config)
-        kernels = [m for m in group if m.case.kind != "workload"]
+        kernels = [m for m in group if not m.case.whole]
         seconds.update(zip(map(id, kernels), predicted_seconds(machine, kernels).tolist(), strict=True))
         for m in group:
-            if m.case.kind == "workload":
-                summary = simulate(machine, m.trace, allow_overflow=True).summary
-                seconds[id(m)], work[id(m)] = summary["seconds"], float(summary["work_units"])
+            if m.case.whole:
+                summaries = [simulate(machine, trace, allow_overflow=True).summary for trace in m.case.traces()]
+                seconds[id(m)] = sum(s["seconds"] for s in summaries)
+                work[id(m)] = float(summaries[-1]["work_units"])
     rows = []
     for m in replayable:
         dimension, scale = UNITS[m.unit]

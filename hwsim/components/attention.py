@@ -41,8 +41,6 @@ import numpy as np
 PASS_FLOPS = {"fwd": 4, "bwd": 10}
 #: Softmax work on the vector units per score besides the exponential (max, subtract, sum, scale). [A]
 SOFTMAX_FLOPS_PER_SCORE = 4
-#: Fewest query rows a tile computes (one warpgroup MMA is 64 rows on Hopper). [S]
-MIN_QUERY_ROWS = 64
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,7 @@ class AttentionKernel:
     fwd: dict[int, tuple[int, int]]
     fwd_causal: dict[int, tuple[int, int]]
     bwd: dict[int, tuple[int, int]]
+    min_rows: int          # fewest query rows a tile computes (the MMA instruction's M)
     source: str
 
     def blocks(self, pass_name: str, masked: bool, head_dim: int) -> tuple[int, int]:
@@ -71,6 +70,7 @@ KERNELS: dict[str, AttentionKernel] = {
         fwd={64: (128, 128), 128: (128, 64), 256: (64, 64)},
         fwd_causal={64: (128, 128), 128: (128, 64), 256: (64, 64)},
         bwd={64: (128, 128), 128: (64, 128), 256: (64, 64)},
+        min_rows=16,  # [S] sm80 mma.sync m16n8k16: decode's few query rows pad to 16
         source="[C] flash-attention csrc/flash_attn/src/flash_fwd_launch_template.h and "
                "flash_bwd_launch_template.h (sm80 kernel traits run on sm90)"),
     "flash3": AttentionKernel(
@@ -78,6 +78,7 @@ KERNELS: dict[str, AttentionKernel] = {
         fwd={64: (192, 128), 128: (128, 176), 256: (128, 80)},
         fwd_causal={64: (192, 128), 128: (128, 128), 256: (128, 80)},
         bwd={64: (128, 128), 128: (64, 128), 256: (64, 64)},
+        min_rows=64,  # [S] a Hopper warpgroup MMA (wgmma) computes 64 rows
         source="[C] flash-attention hopper/tile_size.h (tile_size_fwd_sm90, tile_size_bwd_sm90)"),
 }
 
@@ -115,16 +116,16 @@ def attention_cycles(m: np.ndarray, n: np.ndarray, d: np.ndarray, batch: np.ndar
             br, bc = kernel.blocks(pass_name, mask_value, head_dim)
             out[rows] = _cycles(m[rows], n[rows], head_dim, batch[rows], visible[rows], br, bc,
                                 pass_name, on_machine, units, unit_flops_per_cycle[rows],
-                                exp_per_cycle, fp32_per_cycle)
+                                exp_per_cycle, fp32_per_cycle, kernel.min_rows)
     return out
 
 
 def _cycles(m, n, head_dim, batch, visible, br, bc, pass_name, on_machine, units, peak,
-            exp_per_cycle, fp32_per_cycle) -> np.ndarray:
+            exp_per_cycle, fp32_per_cycle, min_rows) -> np.ndarray:
     # The rows a unit owns and the ones it sweeps: queries forward, keys backward.
     owned, swept = (m, n) if pass_name == "fwd" else (n, m)
     own_block, sweep_block = (br, bc) if pass_name == "fwd" else (bc, br)
-    rows_per_tile = np.minimum(own_block, np.maximum(MIN_QUERY_ROWS, owned)) if pass_name == "fwd" \
+    rows_per_tile = np.minimum(own_block, np.maximum(min_rows, owned)) if pass_name == "fwd" \
         else np.full(len(m), own_block)
     matmul = PASS_FLOPS[pass_name] * rows_per_tile * sweep_block * head_dim / (peak * on_machine.efficiency)
     scores = rows_per_tile * sweep_block

@@ -249,3 +249,26 @@ def test_fp8_cache_quantizes_every_token_as_it_arrives():
     deq = frame[frame.kind == "dequantize"]
     assert deq.bytes_read.sum() == spec.num_layers * spec.decode_batch * sum(
         2 * (spec.context_tokens + s) * spec.kv_width for s in range(spec.decode_tokens))
+
+
+def test_fp8_linear_layers_halve_weight_bytes_and_keep_the_head_in_bf16():
+    from workloads.registry import generate_trace
+
+    params = {"mode": "decode", "decode_batch": "2", "context_tokens": "16", "decode_tokens": "2"}
+    bf16 = next(generate_trace("transformer", "llama-2-7b", params).iter_batches())
+    fp8 = next(generate_trace("transformer", "llama-2-7b", {**params, "gemm_dtype": "fp8"}).iter_batches())
+    linear = (bf16.kind == "gemm") & (bf16.src == "weights") & (bf16.tag != "lm_head")
+    assert (fp8.loc[linear, "dtype"] == "fp8").all() and (fp8.loc[~linear & (fp8.kind == "gemm"), "dtype"] == "bf16").all()
+    assert (fp8.loc[linear, "bytes_read"] * 2 == bf16.loc[linear, "bytes_read"]).all()
+    assert (fp8.loc[linear, "flops"] == bf16.loc[linear, "flops"]).all()
+    weights = lambda f: int(f.loc[(f.kind == "alloc") & (f.tag == "weights"), "bytes_written"].sum())  # noqa: E731
+    # 32 blocks of linear weights go to 1 byte; norms, embedding and head stay 2 bytes
+    assert weights(bf16) - weights(fp8) == 32 * (4 * 4096 * 4096 + 3 * 4096 * 11008)
+
+
+def test_fp8_linear_layers_are_an_inference_option():
+    import hwsim
+    from workloads.registry import generate_trace
+
+    with pytest.raises(hwsim.ConfigError, match="gemm_dtype"):
+        generate_trace("transformer", "llama-2-7b", {"mode": "train", "gemm_dtype": "fp8"})

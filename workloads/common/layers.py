@@ -188,3 +188,21 @@ def optimizer_step(num_params: int, **extra: Any) -> Template:
                 flops=num_params * ADAMW_FLOPS_PER_PARAM, src="weights",
                 bytes_read=num_params * (4 + 4 + 8), dst="weights",
                 bytes_written=num_params * (4 + 8 + BF16), dtype="fp32", phase="optimizer", **extra)
+
+
+#: Bytes of one FP8 (e4m3) weight or activation element.
+FP8 = 1
+
+
+def fp8_linear_layers(frame, keep_bf16: tuple[str, ...] = ("lm_head",)) -> None:
+    """Run a built op table's weight GEMMs in FP8 (in place): e4m3 weights and input
+    activations with per-tensor scales, bf16 outputs, as TensorRT-LLM's and Transformer
+    Engine's FP8 linear layers do; ``keep_bf16`` tags (the LM head) stay bf16.
+
+    ``frame`` is :meth:`OpTable.build`'s DataFrame; weight allocations shrink to match.
+    """
+    tags = frame["tag"].astype(str)
+    linear = (frame["kind"] == "gemm") & (frame["src"] == "weights") & ~tags.isin(keep_bf16)
+    frame.loc[linear, "dtype"] = "fp8"
+    for column in ("bytes_read", "bytes_read2"):   # weights, then input activations
+        frame.loc[linear, column] = frame.loc[linear, column] * FP8 // BF16

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.trace import Trace
-from workloads.common.layers import causal_pairs, swiglu_mlp
+from workloads.common.layers import causal_pairs, fp8_linear_layers, swiglu_mlp
 from workloads.common.lm import (
     attention_sublayer,
     decode_cache,
@@ -55,7 +55,14 @@ def generate(spec: TransformerSpec, rng: np.random.Generator, *, seed: int | Non
                           layer=layer, phase=phase))
     meta = trace_meta(FAMILY, spec, preset=preset, seed=seed, work_unit="token",
                       work_units=spec.work_units, description=f"softmax transformer {spec.mode}")
-    return table.to_trace(meta, source=f"workloads.{FAMILY}")
+    if spec.gemm_dtype == "bf16":
+        return table.to_trace(meta, source=f"workloads.{FAMILY}")
+    frame = table.build()
+    fp8_linear_layers(frame)
+    weights = (frame["kind"].isin(["alloc", "free"])) & (frame["tag"].astype(str) == "weights")
+    frame.loc[weights & (frame["kind"] == "alloc"), "bytes_written"] = spec.weight_bytes
+    frame.loc[weights & (frame["kind"] == "free"), "bytes_read"] = spec.weight_bytes
+    return Trace.from_frame(frame, meta, source=f"workloads.{FAMILY}")
 
 
 def _layer(spec: TransformerSpec, tokens, *, queries, keys, pairs, seqs, kv_dst, quantized_keys=0,

@@ -30,6 +30,9 @@ class TransformerSpec(KVCacheParams, LMScenario):
                                    help="RoPE base (recorded with the preset; costs do not depend on it)")
     max_context: int = spec_param(0, minimum=0, help="positions the model supports (0 = unchecked); "
                                                      "sequences and decode contexts must fit")
+    gemm_dtype: str = spec_param("bf16", unit="text", choices=("bf16", "fp8"), source="[A] scenario",
+                                 help="linear layers: bf16, or fp8 weights and activations with bf16 "
+                                      "outputs (TensorRT-LLM's FP8 builds; the LM head stays bf16)")
 
     def __post_init__(self) -> None:
         validate_fields(self, FAMILY)
@@ -41,6 +44,8 @@ class TransformerSpec(KVCacheParams, LMScenario):
             name = "context_tokens" if self.mode == "decode" and longest > self.seq_len else "seq_len"
             check(longest <= self.max_context, FAMILY, name,
                   f"{longest} positions exceed the model's max_context of {self.max_context}")
+        check(self.gemm_dtype == "bf16" or self.mode != "train", FAMILY, "gemm_dtype",
+              "fp8 linear layers model inference builds; training keeps bf16 GEMMs here")
         if self.kv_dtype != "bf16":
             check(self.mode != "train", FAMILY, "kv_dtype",
                   "train keeps K and V in activations; a quantized KV cache applies to prefill and decode")
@@ -73,6 +78,14 @@ class TransformerSpec(KVCacheParams, LMScenario):
         """All parameters: blocks, final norm, embedding and LM head."""
         return (self.num_layers * self.block_params + self.d_model
                 + 2 * self.vocab_size * self.d_model)
+
+    @property
+    def weight_bytes(self) -> int:
+        """Bytes of the weights: 2 per parameter, 1 for the blocks' linear layers in fp8."""
+        if self.gemm_dtype == "bf16":
+            return 2 * self.num_params
+        linear = self.num_layers * (self.block_params - 2 * self.d_model)
+        return 2 * self.num_params - linear
 
 
 LIBRARY = PresetLibrary(FAMILY, TransformerSpec, Path(__file__).parent / "presets")
