@@ -32,8 +32,9 @@ def test_int2_llama_decode_example(tmp_path):
     assert tokens_per_s["int2-oscar"] / tokens_per_s["bf16"] == pytest.approx(1.7, abs=0.1)
     assert tokens_per_s["bf16"] < tokens_per_s["fp8"] < tokens_per_s["int4"] < tokens_per_s["int2-plain"]
     assert tokens_per_s["int2-oscar-batch8"] / tokens_per_s["bf16-batch8"] == pytest.approx(3.6, abs=0.2)
-    # The FlashAttention-2 model's padded tiles take as long as reading the bf16 cache.
-    assert flash2["throughput"]["int2-oscar"] / flash2["throughput"]["bf16"] == pytest.approx(1.0, abs=0.05)
+    # The FlashAttention-2 model pads each K/V head's 4 query rows to a 16-row tile.
+    assert flash2["throughput"]["int2-oscar"] / flash2["throughput"]["bf16"] == pytest.approx(1.6, abs=0.1)
+    assert flash2["throughput"]["int2-oscar-batch8"] / flash2["throughput"]["bf16-batch8"] == pytest.approx(3.1, abs=0.2)
     for view in (ideal, flash2):
         assert view.loc["bf16-batch8", "peak_bytes_hbm"] > H200_HBM > view.loc["int2-oscar-batch8", "peak_bytes_hbm"]
     gain = ideal["throughput"] / on_vector["throughput"]
