@@ -10,6 +10,8 @@ A measurement's ``replay`` names what the benchmark ran, in the benchmark's own 
                                                           (a whole workload: its trace generator's parameters)
     generation family=transformer preset=llama-2-7b batch=768 input=128 output=128 gemm_dtype=fp8
                                                           (LLM serving: a prefill of the inputs, then decoding)
+    gdn_chunk variant=gdn seq_len=16384 heads=8 batch=1   (the chunkwise delta-rule forward kernels
+                                                          of one layer, as flash-linear-attention runs them)
 
 and its ``harness`` how the benchmark timed it: ``isolated`` (one launch, timed from the
 host: the launch latency counts), ``loop`` (back-to-back launches, the steady-state time
@@ -85,10 +87,12 @@ def parse_replay(text: str, where: str) -> Case:
         fields[key] = value
     if kind in ("workload", "generation"):
         return (_workload if kind == "workload" else _generation)(fields, where)
+    if kind == "gdn_chunk":
+        return _gdn_chunk(fields, where)
     builders = {"gemm": _gemm, "attention": _attention, "stream": _stream, "copy": _copy}
     if kind not in builders:
         raise ConfigError(f"{where}: unknown replay kind {kind!r}"
-                          f"{did_you_mean(kind, (*builders, 'workload', 'generation'))}")
+                          f"{did_you_mean(kind, (*builders, 'workload', 'generation', 'gdn_chunk'))}")
     spec = _Fields(fields, where)
     case = builders[kind](spec)
     spec.check_all_used()
@@ -211,3 +215,27 @@ def _generation(fields: dict[str, str], where: str) -> Case:
               ("decode_tokens", str(outputs)), *rest)
     return Case("generation", (), flops=0.0, bytes=0.0,
                 workloads=((family, preset, tuple(sorted(prefill))), (family, preset, tuple(sorted(decode)))))
+
+
+def _gdn_chunk(fields: dict[str, str], where: str) -> Case:
+    """K0..K5 of the deltanet2 family's chunkwise forward for one layer: six kernels."""
+    from workloads.common.ops import OpTable
+    from workloads.deltanet2 import load_spec
+    from workloads.deltanet2.generator import chunk_kernels
+
+    spec = _Fields(fields, where)
+    seq_len, heads, batch = spec.int("seq_len"), spec.int("heads"), spec.int("batch", 1)
+    variant = spec.text("variant", "gdn", ("gdn", "kda", "gdn2"))
+    dk, dv = spec.int("head_k_dim", 128), spec.int("head_v_dim", 128)
+    spec.check_all_used()
+    model = load_spec("gdn2-1.3b", {"variant": variant, "mode": "prefill", "seq_len": str(seq_len),
+                                    "tokens_per_step": str(seq_len * batch), "num_heads": str(heads),
+                                    "head_k_dim": str(dk), "head_v_dim": str(dv)})
+    table = OpTable()
+    table.grid((1,), chunk_kernels(model, batch))
+    frame = table.build()
+    frame["stream"] = "main"
+    frame["deps"] = ""
+    ops = tuple({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
+                for row in frame.to_dict("records"))
+    return Case("gdn_chunk", ops, flops=float(frame["flops"].sum()), bytes=0.0)

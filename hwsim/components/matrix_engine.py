@@ -12,7 +12,10 @@ for is an error naming the op, never a silent fallback.
 * ``attention`` / ``attention_bwd``: the fused-kernel model of :mod:`hwsim.components.attention`
   for the kernel the op names (trace column ``kernel``) or the engine's ``attention_kernel``.
   Without a kernel the op is charged its FLOPs at the sustained peak.
-* other kinds (state updates, similarity): FLOPs at the sustained peak.
+* ``state_update``: a recurrence over its states' value tiles, one tile per unit, each
+  step at least ``step_latency`` (see :func:`hwsim.components.vector.recurrence_cycles`); a
+  step of few rows (decoding) pads its tiles, or runs on the FP32 pipes when that is faster.
+* other kinds (similarity, rotations): FLOPs at the sustained peak.
 
 ``op_overhead`` is the fixed cost of every kernel, paid before its compute and its memory
 traffic alike (see :attr:`ComputeUnit.fixed_cycles`).
@@ -28,6 +31,7 @@ import pandas as pd
 from hwsim.components.attention import KERNELS, PASSES, KernelOnMachine, attention_cycles
 from hwsim.components.base import ComputeUnit, OpError, ceil_cycles, register, seconds_to_cycles
 from hwsim.components.gemm_tiles import gemm_cycles, next_power_of_two, parse_tiles
+from hwsim.components.vector import recurrence_cycles
 from hwsim.config.fields import param
 from hwsim.errors import ConfigError
 from hwsim.trace.schema import DTYPE_BYTES
@@ -80,6 +84,10 @@ class MatrixEngine(ComputeUnit):
                                               help="per <kernel>_<pass>: overhead per work unit, s")
         sfu_rate: float = param(0.0, unit="flops", minimum=0.0,
                                 help="special-function (exp) throughput of the engine, ops/s")
+        state_tile_n: int = param(64, unit="count", minimum=1,
+                                  help="value columns of a recurrent state one unit updates")
+        step_latency: float = param(0.0, unit="time", minimum=0.0,
+                                    help="least time of one dependent step of a recurrence, s")
         clock: float = param(0.0, unit="frequency", help="engine clock (0 = the machine clock)")
         memory: str = param(unit="text", help="memory tier operands stream from")
         energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP, pJ")
@@ -163,7 +171,25 @@ class MatrixEngine(ComputeUnit):
             rows = kind == kind_name
             if rows.any():
                 out[rows] = self._attention_ops(ops, rows, pass_name, peak[rows], sustained[rows])
+        recurrence = kind == "state_update"
+        if recurrence.any():
+            out[recurrence] = self._recurrence(ops, recurrence, sustained[recurrence])
         return ceil_cycles(out)
+
+    def _recurrence(self, ops: pd.DataFrame, rows: np.ndarray, sustained: np.ndarray) -> np.ndarray:
+        """State updates: a step's products are ``m`` rows (a chunk's tokens, or one token while
+        decoding) padded to ``min_tile_m`` on the tensor cores; when that wastes more than the
+        FP32 peak would, the kernel runs on the FP32 pipes instead."""
+        cfg = self.config
+        m = np.maximum(np.asarray(ops["m"], dtype=np.int64)[rows], 1)
+        rate = sustained * np.minimum(1.0, m / cfg.min_tile_m)
+        if "fp32" in cfg.peak_flops:
+            rate = np.maximum(rate, cfg.peak_flops["fp32"] * self.efficiency_of("fp32") / self.clock_hz)
+        return recurrence_cycles(
+            np.asarray(ops["flops"], dtype=np.float64)[rows], np.asarray(ops["batch"], dtype=np.int64)[rows],
+            np.asarray(ops["n"], dtype=np.int64)[rows], np.asarray(ops["elements"], dtype=np.int64)[rows],
+            units=cfg.num_units, tile_n=cfg.state_tile_n, unit_flops_per_cycle=rate / cfg.num_units,
+            step_cycles=cfg.step_latency * self.clock_hz)
 
     def _tile_shapes(self, dtype: str) -> tuple:
         """The candidate tiles for ``dtype``, with its reduction step (cached per dtype)."""

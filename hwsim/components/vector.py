@@ -74,9 +74,10 @@ class VectorUnit(ComputeUnit):
 
 
 def recurrence_cycles(flops: np.ndarray, batch: np.ndarray, n: np.ndarray, steps: np.ndarray, *,
-                      units: int, tile_n: int, unit_flops_per_cycle: float, step_cycles: float) -> np.ndarray:
+                      units: int, tile_n: int, unit_flops_per_cycle, step_cycles: float) -> np.ndarray:
     """Cycles (int64) of recurrences over ``batch`` states of ``n`` value columns and ``steps``
-    dependent steps; see :class:`VectorUnit`."""
+    dependent steps; see :class:`VectorUnit`. ``unit_flops_per_cycle`` is one unit's rate
+    (a number, or one per op)."""
     tiles = np.maximum(batch, 1) * ceil_div(np.maximum(n, 1), tile_n)
     steps = np.maximum(steps, 1)
     step = np.maximum(flops / (tiles * steps) / unit_flops_per_cycle, step_cycles)

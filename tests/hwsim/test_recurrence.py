@@ -49,3 +49,16 @@ def test_a_chunked_state_pass_over_few_heads_is_bound_by_its_serial_steps():
           "flops": 10**8, "dtype": "fp32"}
     rec = hwsim.simulate(machine, hwsim.Trace.from_ops([op])).records.iloc[0]
     assert rec["compute_cycles"] == pytest.approx(64 * 1e-6 * machine.clock_hz, rel=1e-3)
+
+
+def test_on_tensor_cores_a_chunk_fills_the_tiles_and_a_decoded_token_falls_back_to_fp32():
+    machine = hwsim.load_arch(ARCH / "h100-sxm.yaml", overrides={"components.tensor.step_latency": "0 us"})
+    tensor = machine.component("tensor").config
+    op = {"kind": "state_update", "n": 128, "k": 128, "batch": 264, "elements": 10, "flops": 10**12, "dtype": "bf16"}
+    ops = [{"op_id": 0, **op, "m": 64}, {"op_id": 1, **op, "m": 1}]
+    compute = hwsim.simulate(machine, hwsim.Trace.from_ops(ops)).records["compute_cycles"].tolist()
+    # 264 states x 2 value tiles = 528 tiles: exactly 4 waves of 132 units, no tail
+    chunk = 1e12 / (tensor.peak_flops["bf16"] * tensor.efficiency) * machine.clock_hz
+    fp32 = 1e12 / (tensor.peak_flops["fp32"] * tensor.efficiency_by_dtype["fp32"]) * machine.clock_hz
+    assert compute[0] == pytest.approx(chunk, rel=1e-6)
+    assert compute[1] == pytest.approx(fp32, rel=1e-6)   # 1/64 of the tensor rate is slower than FP32

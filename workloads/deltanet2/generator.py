@@ -113,7 +113,9 @@ def _chunk_set(spec: DeltaNet2Spec, seqs: int, C: int, nc: int, **extra) -> list
              bytes_written=rows * (K + V) * BF16, **common),
         dict(kind="state_update", tag="chunk_state", m=C, n=V, k=K, batch=seqs * H, elements=nc,
              flops=n * f_state, bytes_read=rows * (2 * K * BF16 + V * BF16 + g_row),
-             bytes_written=n * K * V * FP32 + rows * V * BF16, dtype="fp32", **common),
+             # bf16 tensor-core products into the fp32 state (as FLA's chunk_fwd_h): the
+             # dtype is the math's, the state's fp32 bytes are counted above
+             bytes_written=n * K * V * FP32 + rows * V * BF16, dtype="bf16", **common),
         dict(kind="gemm", tag="chunk_output", m=C, n=V, k=K + C, batch=n, flops=n * f_out,
              bytes_read=rows * (K * BF16 + g_row + V * BF16) + n * (K * V * FP32 + tile),
              bytes_written=rows * V * BF16, **common),
