@@ -48,6 +48,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="override a machine parameter for every machine")
     p.add_argument("--summary-only", action="store_true", help="print only the per-category table")
     p.add_argument("--csv", metavar="FILE", help="also write the per-row table as CSV")
+    p.add_argument("--out", metavar="DIR", help="also write DIR/index.html (the tables) and DIR/calibration.csv")
     p.add_argument("--fit", metavar="OUT.yaml", help="fit constants and write an overlay machine")
     p.add_argument("--param", action="append", default=[], metavar="KEY=LOW:HIGH[:UNIT]",
                    help="a constant to fit (default: the catalogue for the categories)")
@@ -82,11 +83,23 @@ def run(args: argparse.Namespace) -> int:
     table = replay(rows, overrides=args.overrides)
     if args.csv:
         atomic_write_text(args.csv, table.to_csv(index=False))
+    if args.out:
+        _write_page(Path(args.out), table)
     if not args.summary_only:
         print(format_rows(table))
         print()
     print(format_summary(summarize(table)))
     return 0
+
+
+def _write_page(out: Path, table: pd.DataFrame) -> None:
+    """The calibration tables as a self-contained page, beside the CSV of every row."""
+    from hwsim.reports.calibration import calibration_section
+    from hwsim.reports.page import html_page
+
+    atomic_write_text(out / "calibration.csv", table.to_csv(index=False))
+    atomic_write_text(out / "index.html", html_page("hwsim calibrate: published measurements against hwsim",
+                                                    calibration_section(table)))
 
 
 def format_rows(table: pd.DataFrame) -> str:

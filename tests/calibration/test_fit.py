@@ -86,3 +86,10 @@ def test_calibrate_usage_errors_are_one_line(capsys, argv, message):
     assert main(["calibrate", *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and message in err[0]
+
+
+def test_calibrate_out_writes_a_page_and_the_table(tmp_path, capsys):
+    assert main(["calibrate", "--category", "kernel_launch", "--summary-only", "--out", str(tmp_path / "cal")]) == 0
+    page = (tmp_path / "cal" / "index.html").read_text()
+    assert "<table" in page and "launch_h200_stream_64kB" in page
+    assert (tmp_path / "cal" / "calibration.csv").read_text().count("\n") == 3  # header + 2 rows
