@@ -34,7 +34,6 @@ import pandas as pd
 
 from hwsim.components.base import MemoryResource, ceil_cycles, register
 from hwsim.config.fields import param
-from hwsim.errors import ConfigError
 
 
 @cache
@@ -98,10 +97,10 @@ class Sram(MemoryResource):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
-    def __init__(self, name, config, ref_clock_hz) -> None:
-        super().__init__(name, config, ref_clock_hz)
-        if config.num_banks & (config.num_banks - 1):
-            raise ConfigError(f"components.{name}.num_banks: must be a power of two, got {config.num_banks}")
+        def problems(self):
+            """Cross-field rules, checked when the machine is loaded."""
+            if self.num_banks & (self.num_banks - 1):
+                yield "num_banks", f"must be a power of two, got {self.num_banks}"
 
     @property
     def bandwidth(self) -> float:
