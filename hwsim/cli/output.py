@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from hwsim.errors import RangeOverflowError
 from hwsim.units import format_quantity
+
+
+@contextmanager
+def input_context(inputs: str) -> Iterator[None]:
+    """Name the input files in an error that a computation on them raised without naming
+    them (an overflowing time names only the op)."""
+    try:
+        yield
+    except RangeOverflowError as err:
+        raise type(err)([f"{inputs}: {problem}" for problem in err.problems]) from None
 
 
 def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:

@@ -264,7 +264,7 @@ def _number(value: Any, dim: str, meta: dict, hint: Any, path: str, issues: Issu
     minimum, maximum = meta.get("minimum"), meta.get("maximum")
     if minimum is None and dim in PHYSICAL:
         minimum = 0.0
-    integer = hint is int or hint == "int"
+    integer = hint is int or hint == "int" or int in typing.get_args(hint)
     if maximum is None:
         maximum = PHYSICAL_LIMIT if dim in PHYSICAL else INT_LIMIT if integer else None
     if minimum is not None:

@@ -57,20 +57,13 @@ class RunData:
     def load(cls, folder: str | os.PathLike, label: str | None = None) -> RunData:
         """Read a run folder (``records.parquet``, ``summary.json``, ``machine.resolved.yaml``,
         ``trace_meta.json``); raises HwsimError if it is not one."""
-        import json
-
-        import yaml
-
-        from hwsim.results import MACHINE, SUMMARY, TRACE_META, read_records
+        from hwsim.results import load_run, looks_like_run_folder
 
         folder = Path(folder)
-        if not (folder / SUMMARY).is_file():
-            raise HwsimError(f"{folder}: not a run folder (no {SUMMARY})")
-        machine = yaml.safe_load((folder / MACHINE).read_text())
-        meta_path = folder / TRACE_META
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        summary = json.loads((folder / SUMMARY).read_text())
-        return cls(label or folder.resolve().name, read_records(folder), summary, machine, meta,
+        if not looks_like_run_folder(folder):
+            raise HwsimError(f"{folder}: not a run folder (no run.json or summary.json)")
+        records, summary, machine, meta = load_run(folder)
+        return cls(label or folder.resolve().name, records, summary, machine, meta,
                    folder, _trace_name(meta))
 
 
