@@ -49,7 +49,8 @@ def param(default: Any = REQUIRED, *, unit: str = "count", help: str,
 
     ``unit`` is a dimension of :mod:`hwsim.units` ("bytes", "bandwidth", "frequency", "time",
     "energy", "energy_bit", "power", "flops", "count"), "text", "bool", "list" (``items``:
-    a dimension, "text" or a config class), "map" (any values), ``"map:<dimension>"`` /
+    a dimension, "text" or a config class; ``single=True`` lets one item be written without
+    the list), "scalar" (a number or a text), "map" (any values), ``"map:<dimension>"`` /
     ``"map:text"``, or "config" (a nested mapping built as the class ``config``). Numbers
     must be finite and within ``minimum``/``maximum``; physical quantities are never
     negative unless ``minimum`` says so. ``extra`` keys are kept in the field's metadata.
@@ -205,6 +206,8 @@ def _text(value: Any, meta: dict, path: str, issues: Issues) -> Any:
 
 
 def _list(value: Any, meta: dict, path: str, issues: Issues) -> Any:
+    if not isinstance(value, list) and meta.get("single"):
+        value = [value]    # one item may be written without the list
     if not isinstance(value, list):
         issues.add(path, f"expected a list, got {_type_name(value)} {shown(value)}")
         return _BAD

@@ -73,13 +73,13 @@ class CaseEntry:
 class MatrixEntry:
     """Every machine matched by ``machines`` on every trace of ``traces`` (or workload)."""
 
-    machines: tuple = param(unit="list", items="text", help="machine file globs, relative to the cases file")
-    traces: tuple = param((), unit="list", items="text", help="trace file globs")
-    workloads: tuple = param((), unit="list", items=WorkloadEntry, help="named workload specs")
+    machines: tuple = param(unit="list", single=True, items="text", help="machine file globs, relative to the cases file")
+    traces: tuple = param((), unit="list", single=True, items="text", help="trace file globs")
+    workloads: tuple = param((), unit="list", single=True, items=WorkloadEntry, help="named workload specs")
     name: str = param("{machine}/{trace}", unit="text", max_length=200,
                       help="case name template with {machine} and {trace} (the files' stems)")
     overrides: dict = param({}, unit="map", help="machine key.path: value edits for every case")
-    exclude: tuple = param((), unit="list", items="text", help="case names to leave out")
+    exclude: tuple = param((), unit="list", single=True, items="text", help="case names to leave out")
     allow_overflow: bool = param(False, unit="bool", help="pin runs whose working set exceeds a tier")
 
     def problems(self):
@@ -98,8 +98,8 @@ class MatrixEntry:
 class CasesFile:
     """A regress cases file: single cases and matrix blocks."""
 
-    cases: tuple = param((), unit="list", items=CaseEntry, help="single cases")
-    matrix: tuple = param((), unit="list", items=MatrixEntry, help="matrix blocks of machine and trace globs")
+    cases: tuple = param((), unit="list", single=True, items=CaseEntry, help="single cases")
+    matrix: tuple = param((), unit="list", single=True, items=MatrixEntry, help="matrix blocks of machine and trace globs")
 
 
 CASE_KEYS = tuple(f.name for f in fields(CaseEntry))
@@ -137,12 +137,7 @@ def load_cases(*paths: str | os.PathLike) -> list[Case]:
 def _load_file(path: Path) -> list[tuple[str, Case]]:
     document = load_yaml(path, "cases file")
     issues = Issues(str(path), document.marks)
-    raw = {k: [v] if isinstance(v, dict) else v for k, v in document.data.items()}
-    if isinstance(raw.get("matrix"), list):   # a single glob or name may be written without the list
-        raw["matrix"] = [{k: [v] if k in ("machines", "traces", "exclude") and isinstance(v, str) else v
-                          for k, v in block.items()} if isinstance(block, dict) else block
-                         for block in raw["matrix"]]
-    top = build_config(CasesFile, raw, "", issues)
+    top = build_config(CasesFile, document.data, "", issues)
     if top is not None and not top.cases and not top.matrix:
         issues.add("", "a cases file needs cases: and/or matrix:")
     issues.raise_if_any()

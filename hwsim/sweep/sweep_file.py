@@ -84,8 +84,8 @@ class SampleSpec:
 class ParetoSpec:
     """The objectives of the report's Pareto front (result columns or axis keys)."""
 
-    maximize: tuple = param([], unit="list", items="text", help="columns to maximise, e.g. [throughput]")
-    minimize: tuple = param([], unit="list", items="text", help="columns to minimise, e.g. [energy_j]")
+    maximize: tuple = param([], unit="list", single=True, items="text", help="columns to maximise, e.g. [throughput]")
+    minimize: tuple = param([], unit="list", single=True, items="text", help="columns to minimise, e.g. [energy_j]")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -96,20 +96,20 @@ class SweepFile:
     description: str = param("", unit="text", help="one line saying what the sweep asks")
     machine: str = param(unit="text", help="base machine file, relative to the sweep file")
     overrides: dict = param({}, unit="map", help="machine key.path: value edits applied to every point")
-    traces: tuple = param(unit="list", items=TraceEntry, help="trace files or workload specs; every "
+    traces: tuple = param(unit="list", single=True, items=TraceEntry, help="trace files or workload specs; every "
                           "point runs on each")
     axes: dict = param(unit="map", help="dotted machine key: a list of values or a range {low, high, log, num}")
     combine: str = param("grid", unit="text", choices=COMBINE, help="grid (every combination), zip "
                          "(i-th values together) or sample")
     sample: SampleSpec | None = param(None, unit="config", config=SampleSpec, help="with combine: sample")
-    constraints: tuple = param([], unit="list", help="expressions over axis values, or {key, op, value} "
+    constraints: tuple = param([], unit="list", single=True, help="expressions over axis values, or {key, op, value} "
                                "rules; points that break one are skipped")
     fidelity: str = param("event", unit="text", choices=FIDELITIES, help="event (SimPy replay) or roofline")
     allow_overflow: bool = param(False, unit="bool", help="record points whose working set exceeds a tier")
     pareto: ParetoSpec | None = param(None, unit="config", config=ParetoSpec,
                                       help="objectives of the Pareto front (default: throughput up, energy "
                                            "per work unit and on-chip bytes down)")
-    metrics: tuple = param(list(DEFAULT_METRICS), unit="list", items="text",
+    metrics: tuple = param(list(DEFAULT_METRICS), unit="list", single=True, items="text",
                            help="result columns the report draws against every axis")
 
 
@@ -138,6 +138,7 @@ def _build_sweep(raw: dict[str, Any], base: Path, src: str, default_name: str, i
     from hwsim.config.catalog import resolve_machine
     from hwsim.sweep.spec import Axis, SweepSpec
 
+    raw = dict(raw)
     top = build_config(SweepFile, raw, "", issues)
     if top is None:
         issues.raise_if_any()
