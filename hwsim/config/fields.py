@@ -272,17 +272,17 @@ def _number(value: Any, dim: str, meta: dict, hint: Any, path: str, issues: Issu
         maximum = PHYSICAL_LIMIT if dim in PHYSICAL else INT_LIMIT if integer else None
     if minimum is not None:
         if meta.get("exclusive_minimum") and not number > minimum:
-            issues.add(path, f"must be > {minimum:g}, got {shown(value)}")
+            issues.add(path, f"must be > {_bound(minimum)}, got {shown(value)}")
             return _BAD
         if number < minimum:
-            issues.add(path, f"must be >= {minimum:g}, got {shown(value)}")
+            issues.add(path, f"must be >= {_bound(minimum)}, got {shown(value)}")
             return _BAD
     if maximum is not None:
         if meta.get("exclusive_maximum") and not number < maximum:
-            issues.add(path, f"must be < {maximum:g}, got {shown(value)}")
+            issues.add(path, f"must be < {_bound(maximum)}, got {shown(value)}")
             return _BAD
         if number > maximum:
-            issues.add(path, f"must be <= {maximum:g}, got {shown(value)}")
+            issues.add(path, f"must be <= {_bound(maximum)}, got {shown(value)}")
             return _BAD
     if integer:
         if number != int(number):
@@ -290,6 +290,11 @@ def _number(value: Any, dim: str, meta: dict, hint: Any, path: str, issues: Issu
             return _BAD
         return int(number)
     return number
+
+
+def _bound(value: float) -> str:
+    """A range bound for people: ``1,099,511,627,776`` rather than ``1.09951e+12``."""
+    return f"{int(value):,}" if float(value).is_integer() and abs(value) < 1e16 else f"{value:g}"
 
 
 def _join(where: str, key: str) -> str:
@@ -308,9 +313,9 @@ def value_range(f: dataclasses.Field, hint: Any = float) -> str:
         minimum = 0.0
     parts = []
     if minimum is not None:
-        parts.append(f"{'>' if meta.get('exclusive_minimum') else '>='} {minimum:g}")
+        parts.append(f"{'>' if meta.get('exclusive_minimum') else '>='} {_bound(minimum)}")
     if maximum is not None:
-        parts.append(f"{'<' if meta.get('exclusive_maximum') else '<='} {maximum:g}")
+        parts.append(f"{'<' if meta.get('exclusive_maximum') else '<='} {_bound(maximum)}")
     return ", ".join(parts)
 
 

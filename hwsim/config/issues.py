@@ -82,8 +82,8 @@ class Issues:
     def _prefix(self, path: str) -> str:
         """``file:line: `` of ``path`` (``file: `` when its line is not known)."""
         where = self.marks.locate(path)
-        if where is not None:
-            return f"{where[0]}:{where[1]}: " if where[1] else f"{where[0]}: "
+        if where is not None:   # line 0: in the file, line unknown; -1: set by an option
+            return f"{where[0]}:{where[1]}: " if where[1] > 0 else f"{where[0]}: " if where[1] == 0 else f"{where[0]} "
         return f"{self.source}: " if self.source else ""
 
     def __bool__(self) -> bool:

@@ -47,7 +47,7 @@ class MachineFile:
                       pattern_help="letters, digits and . _ + -, at most 100 characters",
                       help="machine name (default: the file name)")
     description: str = param("", unit="text", help="one line saying what the machine is")
-    clock: float = param(unit="frequency", minimum=0.0, exclusive_minimum=True,
+    clock: float = param(unit="frequency", minimum=1e3,
                          help="reference clock every cycle count is in, e.g. '1.98 GHz'")
     extends: str = param("", unit="text", help="machine file this one starts from (relative to this "
                          "file); this file is deep-merged on top, a null value removes a key")
@@ -153,7 +153,7 @@ def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
             # The value now comes from the override, not from the line the file had.
             for written in [p for p in marks.entries if p == key or p.startswith(key + ".")]:
                 del marks.entries[written]
-            marks.entries[key] = (f"{path}: --set {key}", 0)
+            marks.entries[key] = (f"{path}: --set", -1)
     issues.raise_if_any()
     return _validate(raw, str(path), issues)
 

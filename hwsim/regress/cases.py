@@ -202,6 +202,7 @@ def case_metrics(case: Case) -> dict[str, int | float]:
     """
     from hwsim.config.machine import load_arch
     from hwsim.engine.simulate import simulate
+    from hwsim.results import check_result
 
     try:
         machine = load_arch(case.machine, overrides=case.overrides)
@@ -212,7 +213,9 @@ def case_metrics(case: Case) -> dict[str, int | float]:
         else:
             from hwsim.trace.io import read_trace
             trace = read_trace(case.trace)
-        summary = simulate(machine, trace, allow_overflow=case.allow_overflow).summary
+        result = simulate(machine, trace, allow_overflow=case.allow_overflow)
+        check_result(result, case.machine)
+        summary = result.summary
     except HwsimError as err:
         raise HwsimError(f"case {case.name}: {err}") from None
     metrics: dict[str, int | float] = {"total_cycles": int(summary["total_cycles"]),
