@@ -6,17 +6,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from hwsim.errors import RangeOverflowError
+from hwsim.errors import CapacityError, RangeOverflowError
 from hwsim.units import format_quantity
 
 
 @contextmanager
 def input_context(inputs: str) -> Iterator[None]:
     """Name the input files in an error that a computation on them raised without naming
-    them (an overflowing time names only the op)."""
+    them (an overflowing time names only the op, a full tier only the tier)."""
     try:
         yield
-    except RangeOverflowError as err:
+    except (RangeOverflowError, CapacityError) as err:
         raise type(err)([f"{inputs}: {problem}" for problem in err.problems]) from None
 
 

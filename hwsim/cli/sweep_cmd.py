@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -125,4 +126,6 @@ def _dry_run(spec: SweepSpec, fidelity: str | None, only: list[str] | None = Non
     invalid = sum(bool(run.error) for run in runs)
     if invalid:
         print(f"{invalid} of {total} points have an invalid machine; they would be recorded as failed")
+        print(f"hwsim: error: {spec.source}: {invalid} of {total} points have an invalid machine (listed above)",
+              file=sys.stderr)
     return 2 if invalid else 0

@@ -35,6 +35,9 @@ import pandas as pd
 from hwsim.components.base import MemoryResource, ceil_cycles, register
 from hwsim.config.fields import param
 
+#: Most banks an SRAM may have: the exact random-access conflict model costs O(banks^1.5).
+MAX_BANKS = 4096
+
 
 @cache
 def expected_max_load(n: int) -> float:
@@ -101,6 +104,8 @@ class Sram(MemoryResource):
             """Cross-field rules, checked when the machine is loaded."""
             if self.num_banks & (self.num_banks - 1):
                 yield "num_banks", f"must be a power of two, got {self.num_banks}"
+            elif self.num_banks > MAX_BANKS:
+                yield "num_banks", f"at most {MAX_BANKS} banks (the conflict model's limit), got {self.num_banks}"
 
     @property
     def bandwidth(self) -> float:

@@ -34,6 +34,9 @@ from hwsim.config.yaml_file import SAFE_LOADER, load_yaml
 from hwsim.errors import ConfigError, did_you_mean, shown
 from hwsim.trace.schema import KINDS
 
+#: Most ops one compute unit may run at once (``count``, ``queue_depth``): the engine keeps a
+#: timeline per instance.
+MAX_INSTANCES = 65_536
 #: What a machine name may look like: it names folders, labels and report titles.
 NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}"
 
@@ -308,6 +311,11 @@ def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
         issues.add("components", "a machine needs at least one memory tier")
     for spec in machine.components:
         where = f"components.{spec.name}"
+        if spec.name in units:
+            instances = classes[spec.name](spec.name, spec.config, machine.clock_hz).instances
+            if instances > MAX_INSTANCES:
+                issues.add(f"{where}.count", f"{instances:,} instances that run ops at once; at most "
+                           f"{MAX_INSTANCES:,}")
         if spec.name in units and spec.config.memory not in tiers and spec.config.memory not in unknown:
             issues.add(f"{where}.memory", f"{spec.config.memory!r} is not a memory tier"
                        f"{did_you_mean(spec.config.memory, tiers)}")

@@ -219,7 +219,7 @@ INT64_LIMIT = 2.0**63
 
 def _shown(value: object) -> str:
     """A cell for a message: plain Python values, not NumPy reprs, and at most 60 characters."""
-    value = value.item() if hasattr(value, "item") else value
+    value = value.tolist() if hasattr(value, "tolist") else value
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 
