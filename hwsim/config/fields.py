@@ -89,22 +89,22 @@ def _build(cls: type, data: Any, where: str, issues: Issues) -> Any:
     if not isinstance(data, dict):
         issues.add(where, f"expected a mapping, got {_type_name(data)}")
         return None
-    known = {f.name: f for f in fields(cls) if f.init}
+    known, required, hints = _schema(cls)
     before = len(issues)
     for key in data:
-        if str(key) not in known:
+        if key not in known:
             issues.add(_join(where, str(key)), f"unknown key{did_you_mean(str(key), tuple(known))}")
-    hints = _type_hints(cls)
+    for name in required:
+        if data.get(name) is None:
+            issues.add(_join(where, name), f"required key is missing ({known[name].metadata.get('help', '')})"
+                       if name not in data else "required key has no value")
     values: dict[str, Any] = {}
     notes: dict[str, str] = {}
-    for name, f in known.items():
-        path = _join(where, name)
-        raw = data.get(name)
-        if raw is None:
-            if f.default is MISSING and f.default_factory is MISSING:
-                issues.add(path, f"required key is missing ({f.metadata.get('help', '')})"
-                           if name not in data else "required key has no value")
+    for name, raw in data.items():
+        f = known.get(name)
+        if f is None or raw is None:
             continue
+        path = _join(where, name)
         if isinstance(raw, dict) and "ref" in raw and f.metadata.get("unit") in ("energy", "energy_bit", "power"):
             from hwsim.energy.library import resolve  # only machines that use references need it
 
@@ -146,6 +146,14 @@ _BAD = _Bad()
 def _type_hints(cls: type) -> dict[str, Any]:
     """Resolved field annotations of a config class (resolving them is slow; classes are few)."""
     return typing.get_type_hints(cls)
+
+
+@functools.cache
+def _schema(cls: type) -> tuple[dict[str, dataclasses.Field], tuple[str, ...], dict[str, Any]]:
+    """(fields by name, required names, type hints) of a config class, computed once."""
+    known = {f.name: f for f in fields(cls) if f.init}
+    required = tuple(name for name, f in known.items() if f.default is MISSING and f.default_factory is MISSING)
+    return known, required, _type_hints(cls)
 
 
 def _type_name(value: Any) -> str:

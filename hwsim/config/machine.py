@@ -154,8 +154,9 @@ def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
     for key, value in _normalise_overrides(overrides).items():
         if _apply_override(raw, key, value, path, issues):
             # The value now comes from the override, not from the line the file had.
-            for written in [p for p in marks.entries if p == key or p.startswith(key + ".")]:
-                del marks.entries[written]
+            if key in marks.entries or any(p.startswith(key + ".") for p in marks.entries):
+                for written in [p for p in marks.entries if p == key or p.startswith(key + ".")]:
+                    del marks.entries[written]
             marks.entries[key] = (f"{path}: --set", -1)
     issues.raise_if_any()
     return _validate(raw, str(path), issues)

@@ -371,3 +371,12 @@ def test_a_successful_run_is_finite_and_non_negative(tmp_path):
     assert json.loads((tmp_path / "o" / "run.json").read_text())["files"].keys() >= {
         "records.parquet", "summary.json", "machine.resolved.yaml", "trace_meta.json"}
     assert not [p for p in os.listdir(tmp_path) if p.startswith(".o.hwsim-")]
+
+
+def test_report_refuses_a_damaged_sweep_table(tmp_path):
+    sweep = ROOT / "examples" / "sweeps" / "hbm-link-sample.yaml"
+    out = tmp_path / "sw"
+    assert run_cli("sweep", sweep, "--out", out, "--workers", "0", "--fidelity", "roofline", "--quiet").status == 0
+    table = out / "results.parquet"
+    table.write_bytes(table.read_bytes()[:300])
+    assert "damaged sweep results table" in assert_user_error(run_cli("report", out), table)[0]
