@@ -116,6 +116,26 @@ class Case:
     workload: dict[str, Any] = field(default_factory=dict)
     overrides: dict[str, Any] = field(default_factory=dict)
     allow_overflow: bool = False
+    where: str = ""      # "file:line: cases[i]" of the entry that made the case
+
+
+def check_inputs(cases: list[Case]) -> None:
+    """Raise ConfigError naming the cases file and case for every case whose machine (with
+    its overrides) or workload spec is invalid: bad input, found before any case runs."""
+    from hwsim.config.machine import load_arch
+
+    problems: list[str] = []
+    for case in cases:
+        try:
+            load_arch(case.machine, overrides=case.overrides)
+            if case.workload:
+                from workloads.registry import get_family  # only cases with a workload need it
+
+                get_family(case.workload["family"]).load_spec(case.workload["preset"], case.workload["params"])
+        except ConfigError as err:
+            problems.extend(f"{case.where}: case {case.name}: {problem}" for problem in err.problems)
+    if problems:
+        raise ConfigError(problems[:50])
 
 
 def load_cases(*paths: str | os.PathLike) -> list[Case]:
@@ -148,7 +168,8 @@ def _load_file(path: Path) -> list[tuple[str, Case]]:
         machine = _file(base, item.machine, f"{where}.machine", issues)
         trace = _file(base, item.trace, f"{where}.trace", issues) if item.trace else ""
         workload = _workload(item.workload) if item.workload is not None else {}
-        out.append((where, Case(item.name, machine, trace, workload, dict(item.overrides), item.allow_overflow)))
+        out.append((where, Case(item.name, machine, trace, workload, dict(item.overrides), item.allow_overflow,
+                                _located(issues, where))))
     for i, block in enumerate(top.matrix):
         out.extend(_matrix(block, base, f"matrix[{i}]", issues))
     issues.raise_if_any()
@@ -171,8 +192,14 @@ def _matrix(block: MatrixEntry, base: Path, where: str, issues: Issues) -> list[
             name = block.name.format(machine=Path(machine).stem, trace=label)
             if name not in exclude:
                 cases.append((where, Case(name, machine, trace, dict(workload), dict(block.overrides),
-                                          block.allow_overflow)))
+                                          block.allow_overflow, _located(issues, where))))
     return cases
+
+
+def _located(issues: Issues, where: str) -> str:
+    """``file:line: key.path`` of an entry of a cases file."""
+    mark = issues.marks.locate(where)
+    return f"{mark[0]}:{mark[1]}: {where}" if mark else f"{issues.source}: {where}"
 
 
 def _file(base: Path, value: str, where: str, issues: Issues) -> str:

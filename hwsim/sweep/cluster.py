@@ -128,6 +128,11 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
             cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
+    # Dask's sync() logs a traceback of its own cancel callback from the event loop when
+    # Ctrl-C interrupts a wait; the driver reports the interruption, once.
+    loop_log = logging.getLogger("tornado.application")
+    loop_level = loop_log.level
+    loop_log.setLevel(logging.CRITICAL)
     try:
         queue, sizer, groups = deque(todo), TaskSizer(), {}
         in_flight = as_completed()
@@ -163,6 +168,7 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
         client.close()
         if cluster is not None:
             cluster.close()
+        loop_log.setLevel(loop_level)
 
 
 class _Slots:

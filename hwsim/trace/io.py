@@ -104,6 +104,13 @@ def _read_parquet(path: Path) -> Trace:
         rows = handle.metadata.num_rows
     except (pa.ArrowException, OSError) as err:
         raise TraceError(f"{path}: not a readable Parquet file ({' '.join(str(err).split())[:200]})") from None
+    for column in handle.schema_arrow:
+        kind = column.type
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_string(kind)
+                or pa.types.is_large_string(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
+            raise TraceError(f"{path}: column {column.name!r} holds {kind}; trace columns hold numbers or text")
     meta = TraceMeta()
     if raw is not None:
         meta = TraceMeta.from_dict(parse_meta_json(raw, f"{path}: {PARQUET_KEY.decode()}"), str(path))

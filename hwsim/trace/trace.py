@@ -112,10 +112,12 @@ class Trace:
         for index in range(handle.num_row_groups):
             try:
                 frame = handle.read_row_group(index).to_pandas()
-            except (pa.ArrowException, OSError, ValueError, TypeError) as err:
+                batch = normalize_frame(frame, self.source, state)
+            except (pa.ArrowException, OSError, UnicodeError) as err:
+                # Damaged pages surface when a column is first decoded, in reading or in validation.
                 raise TraceError(f"{self.source}: row group {index} (rows from {state.rows + 1}) cannot be read "
                                  f"({' '.join(str(err).split())[:200]})") from None
-            yield normalize_frame(frame, self.source, state)
+            yield batch
 
     def streams(self) -> list[str]:
         """Stream names in order of first appearance (reads only that column from Parquet)."""

@@ -380,3 +380,15 @@ def test_report_refuses_a_damaged_sweep_table(tmp_path):
     table = out / "results.parquet"
     table.write_bytes(table.read_bytes()[:300])
     assert "damaged sweep results table" in assert_user_error(run_cli("report", out), table)[0]
+
+
+def test_a_regress_case_with_an_invalid_machine_is_bad_input_found_before_any_case_runs(tmp_path):
+    cases = write(tmp_path, "c.yaml", f"cases:\n  - name: x\n    machine: {TINY}\n    trace: {GEMM}\n"
+                  "    overrides: {components.hbm.bandwith: 1 TB/s}\n")
+    line = assert_user_error(run_cli("regress", "--cases", cases, "--baseline", tmp_path / "b.csv"), cases)[0]
+    assert line.startswith(f"hwsim: error: {cases}:2: cases[0]: case x: ") and "bandwith" in line
+
+
+def test_debug_works_after_the_subcommand_too(tmp_path):
+    outcome = run_cli("run", "--arch", tmp_path / "missing.yaml", "--trace", GEMM, "--out", tmp_path / "o", "--debug")
+    assert outcome.status == 2 and "Traceback" in outcome.err and "no such machine file" in outcome.err
