@@ -216,10 +216,7 @@ def read_records(run_dir: str | os.PathLike, verify: bool = True):
     path = Path(run_dir) / RECORDS
     if verify:
         verify_run_folder(run_dir, (RECORDS,))
-    try:
-        return pq.read_table(check_input_file(path, "records file", ResultError)).to_pandas()
-    except (pa.ArrowException, OSError) as err:
-        raise ResultError(f"{path}: not a readable records file ({' '.join(str(err).split())[:200]})") from None
+    return read_parquet_file(path, "records file").to_pandas()
 
 
 def read_summary(run_dir: str | os.PathLike, verify: bool = True) -> dict:
@@ -232,11 +229,24 @@ def read_summary(run_dir: str | os.PathLike, verify: bool = True) -> dict:
     return summary
 
 
-def _read_json(path: Path) -> Any:
+def read_parquet_file(path: str | os.PathLike, what: str) -> pa.Table:
+    """A Parquet result file read whole; ResultError naming it when it is missing or damaged."""
     try:
-        return json.loads(read_bytes(path, "result file", SMALL_MAX_BYTES, ResultError))
+        return pq.read_table(check_input_file(path, what, ResultError))
+    except (pa.ArrowException, OSError) as err:
+        raise ResultError(f"{path}: not a readable {what} ({' '.join(str(err).split())[:200]})") from None
+
+
+def read_json_file(path: str | os.PathLike, what: str) -> Any:
+    """A JSON result file; ResultError naming it when it is missing, too large or not JSON."""
+    try:
+        return json.loads(read_bytes(path, what, SMALL_MAX_BYTES, ResultError))
     except ValueError as err:
-        raise ResultError(f"{path}: not valid JSON ({err})") from None
+        raise ResultError(f"{path}: the {what} is not valid JSON ({' '.join(str(err).split())[:120]})") from None
+
+
+def _read_json(path: Path) -> Any:
+    return read_json_file(path, "result file")
 
 
 def _read_yaml(path: Path) -> Any:

@@ -261,12 +261,15 @@ def comparison_markdown(table: pd.DataFrame, runs_info: pd.DataFrame) -> str:
 
 def load_comparison(folder: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, list[RunData]]:
     """Read a comparison folder: the metrics table, the runs table and the runs themselves."""
-    import json
+    from hwsim.results import read_json_file, read_parquet_file
 
     folder = Path(folder)
-    table = pd.read_parquet(folder / f"{COMPARISON}.parquet")
-    info = json.loads((folder / f"{COMPARISON}.json").read_text())
-    runs = [RunData.load(folder / r["folder"], r["label"]) for r in info["runs"]]
+    table = read_parquet_file(folder / f"{COMPARISON}.parquet", "comparison table").to_pandas()
+    info = read_json_file(folder / f"{COMPARISON}.json", "comparison index")
+    try:
+        runs = [RunData.load(folder / r["folder"], r["label"]) for r in info["runs"]]
+    except (KeyError, TypeError):
+        raise HwsimError(f"{folder / COMPARISON}.json: not a comparison index (damaged)") from None
     for run, meta in zip(runs, info["runs"], strict=True):
         run.trace = meta.get("trace") or run.trace
     return table, runs_table(runs, folder), runs

@@ -392,3 +392,12 @@ def test_a_regress_case_with_an_invalid_machine_is_bad_input_found_before_any_ca
 def test_debug_works_after_the_subcommand_too(tmp_path):
     outcome = run_cli("run", "--arch", tmp_path / "missing.yaml", "--trace", GEMM, "--out", tmp_path / "o", "--debug")
     assert outcome.status == 2 and "Traceback" in outcome.err and "no such machine file" in outcome.err
+
+
+@pytest.mark.parametrize("damage", ["comparison.json", "comparison.parquet"])
+def test_report_refuses_a_damaged_comparison_folder(tmp_path, damage):
+    out = tmp_path / "cmp"
+    assert run_cli("compare", "--arch", TINY, "--arch", ARCH / "h200.yaml", "--trace", GEMM, "--out", out,
+                   "--quiet").status == 0
+    (out / damage).write_bytes((out / damage).read_bytes()[:20])
+    assert_user_error(run_cli("report", out), out / damage)
