@@ -331,14 +331,24 @@ def _check_size(spec, issues: Issues) -> None:
 
 
 def _check_machine(spec, issues: Issues) -> None:
-    """The base machine with the sweep's overrides must load; its problems are named under
-    the sweep file's ``machine`` key, so the sweep file is named too."""
+    """The base machine with the sweep's overrides, and with each axis's first value, must
+    load; the machine's problems are named under the sweep file's ``machine``, ``overrides``
+    or ``axes.<key>`` line, so the sweep file is named too."""
     if issues:
         return
-    from hwsim.config.machine import load_arch
+    from hwsim.config.machine import read_arch, resolve_arch
 
     try:
-        load_arch(spec.machine, overrides=spec.overrides)
+        raw = read_arch(spec.machine)
+        resolve_arch(raw, spec.machine, spec.overrides)
     except ConfigError as err:
         for problem in err.problems:
             issues.add("machine" if not spec.overrides else "overrides", problem)
+        return
+    for axis in spec.axes:
+        value = axis.grid_values()[0] if axis.values or axis.num else axis.at(0.0)
+        try:
+            resolve_arch(raw, spec.machine, {**spec.overrides, axis.key: value})
+        except ConfigError as err:
+            for problem in err.problems:
+                issues.add(f"axes.{axis.key}", problem)

@@ -102,10 +102,9 @@ def test_unknown_names_point_to_the_sweep_file_with_a_suggestion(tmp_path):
 
 
 def test_an_axis_key_the_machine_lacks_names_the_sweep_file_and_axis(tmp_path):
-    spec = load_sweep(write_sweep(tmp_path, "axes:\n  components.hbm.bandwith: [1 TB/s]\n"))
-    with pytest.raises(ConfigError, match=r"sweep.yaml: axes.components.hbm.bandwith: .*"
+    with pytest.raises(ConfigError, match=r"sweep.yaml:\d+: axes.components.hbm.bandwith: .*"
                                           r"unknown key \(did you mean 'bandwidth'\?\)"):
-        plan(spec)
+        load_sweep(write_sweep(tmp_path, "axes:\n  components.hbm.bandwith: [1 TB/s]\n"))
 
 
 def test_missing_trace_file_and_workload_without_preset_are_reported(tmp_path):
