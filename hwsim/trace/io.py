@@ -100,22 +100,26 @@ def _parser_message(text: str) -> str:
 def _read_parquet(path: Path) -> Trace:
     try:
         handle = pq.ParquetFile(path)
-        raw = (handle.schema_arrow.metadata or {}).get(PARQUET_KEY)
+        schema = handle.schema_arrow
+        raw = (schema.metadata or {}).get(PARQUET_KEY)
         rows = handle.metadata.num_rows
-    except (pa.ArrowException, OSError) as err:
+        in_groups = sum(handle.metadata.row_group(i).num_rows for i in range(handle.num_row_groups))
+        columns = [(column.name, column.type) for column in schema]
+    except (pa.ArrowException, OSError, UnicodeError) as err:
         raise TraceError(f"{path}: not a readable Parquet file ({' '.join(str(err).split())[:200]})") from None
-    for column in handle.schema_arrow:
-        kind = column.type
+    for name, kind in columns:
         if pa.types.is_dictionary(kind):
             kind = kind.value_type
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_string(kind)
                 or pa.types.is_large_string(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
-            raise TraceError(f"{path}: column {column.name!r} holds {kind}; trace columns hold numbers or text")
+            raise TraceError(f"{path}: column {name!r} holds {kind}; trace columns hold numbers or text")
     meta = TraceMeta()
     if raw is not None:
         meta = TraceMeta.from_dict(parse_meta_json(raw, f"{path}: {PARQUET_KEY.decode()}"), str(path))
     if rows == 0:
         raise TraceError(f"{path}: the trace has no rows")
+    if in_groups != rows:
+        raise TraceError(f"{path}: damaged Parquet footer ({rows} rows, but its row groups hold {in_groups})")
     return Trace(meta, parquet_path=path, source=str(path))
 
 

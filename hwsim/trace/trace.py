@@ -117,6 +117,9 @@ class Trace:
                 # Damaged pages surface when a column is first decoded, in reading or in validation.
                 raise TraceError(f"{self.source}: row group {index} (rows from {state.rows + 1}) cannot be read "
                                  f"({' '.join(str(err).split())[:200]})") from None
+            if len(batch) != handle.metadata.row_group(index).num_rows:
+                raise TraceError(f"{self.source}: row group {index} holds {len(batch)} rows, its footer says "
+                                 f"{handle.metadata.row_group(index).num_rows} (a damaged file)")
             yield batch
 
     def streams(self) -> list[str]:
@@ -130,10 +133,14 @@ class Trace:
         for index in range(handle.num_row_groups):
             try:
                 column = handle.read_row_group(index, columns=["stream"]).column(0)
-            except (pa.ArrowException, OSError) as err:
+                values = pd.unique(column.to_pandas())
+            except (pa.ArrowException, OSError, UnicodeError) as err:
                 raise TraceError(f"{self.source}: row group {index} cannot be read "
                                  f"({' '.join(str(err).split())[:200]})") from None
-            for value in pd.unique(column.to_pandas()):
+            if len(column) != handle.metadata.row_group(index).num_rows:
+                raise TraceError(f"{self.source}: row group {index}, column 'stream' holds {len(column)} values, "
+                                 f"its footer says {handle.metadata.row_group(index).num_rows} (a damaged file)")
+            for value in values:
                 names.setdefault("main" if value is None or value != value else str(value))
         return list(names)
 

@@ -107,7 +107,7 @@ def test_mutated_parquet_traces_run_sanely_or_fail_with_lines_naming_the_file(wo
     trace = folder / "t.parquet"
     try:
         table = pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError):
+    except (pa.ArrowException, TypeError, ValueError, OverflowError):
         table = pa.Table.from_pandas(frame.astype(str), preserve_index=False)
     pq.write_table(table.replace_schema_metadata({PARQUET_KEY: meta.encode()}), trace)
     if action == "bytes":
