@@ -95,7 +95,7 @@ def test_a_reference_clock_far_below_any_machine_is_refused(tmp_path):
     ("components.hbm.latency=.nan", "components.hbm.latency: must be a finite number"),
     ("components.hbm.bandwidth=.inf", "components.hbm.bandwidth: must be a finite number"),
     ("components.hbm.bandwidth=1e400 B/s", "components.hbm.bandwidth: must be a finite number"),
-    ("components.tensor.efficiency=1.5", "components.tensor.efficiency: must be <= 1"),
+    ("components.tensor.efficiency=1.5", "components.tensor.efficiency: must be in (0, 1]"),
 ], ids=["negative-energy", "negative-leakage", "negative-clock", "nan-latency", "inf-bandwidth",
         "1e400-bandwidth", "efficiency-above-1"])
 def test_physically_impossible_machines_are_refused_at_load(tmp_path, setting, message):
