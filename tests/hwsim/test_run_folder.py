@@ -5,10 +5,10 @@ folder, at random moments, never leaves a folder that a reader accepts as a mix 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -22,7 +22,7 @@ from hwsim.errors import HwsimError
 from hwsim.reports.compare import RunData
 from hwsim.results import MANIFEST, load_run, write_run
 
-from ..conftest import ARCH
+from ..conftest import ARCH, ROOT
 from ..contract import assert_user_error, run_cli
 
 KILLS = int(os.environ.get("HWSIM_FUZZ_KILLS", "8"))
@@ -34,22 +34,62 @@ def vector_trace(path: Path, ops: int, work_units: int) -> Path:
                              path)
 
 
-def _child(args: list[str]) -> None:
-    from hwsim.cli.main import main
+#: A helper process that imports hwsim once and forks one ``hwsim run`` per request, so
+#: that a run starts at once. It is a fresh interpreter: forking the test process itself,
+#: which may hold threads of earlier tests (Dask's event loops), could deadlock the child.
+FORKER = """
+import os, sys
+from hwsim.cli.main import main
+for line in sys.stdin:
+    command, *words = line.rstrip("\\n").split("\\t")
+    if command == "run":
+        pid = os.fork()
+        if pid == 0:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os._exit(main(words))
+        print(pid, flush=True)
+    elif command == "poll":
+        pid, status = os.waitpid(int(words[0]), os.WNOHANG)
+        print(-1 if pid == 0 else os.waitstatus_to_exitcode(status), flush=True)
+"""
+#: Seconds any one run may take before the test gives up on it (a hang fails, not waits).
+RUN_TIMEOUT_S = 120
 
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.dup2(devnull, 2)
-    os._exit(main(args))
 
+class Forker:
+    """Start ``hwsim run`` processes through the helper; poll and kill them by pid."""
 
-def start_run(trace: Path, out: Path) -> multiprocessing.Process:
-    """``hwsim run`` in a forked process (already imported: it starts at once)."""
-    process = multiprocessing.get_context("fork").Process(
-        target=_child, args=(["run", "--arch", str(ARCH / "tiny.yaml"), "--trace", str(trace), "--out", str(out),
-                              "--csv", "--quiet"],))
-    process.start()
-    return process
+    def __init__(self) -> None:
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        self.helper = subprocess.Popen([sys.executable, "-c", FORKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True, env=env)
+
+    def _ask(self, *words: str) -> int:
+        self.helper.stdin.write("\t".join(words) + "\n")
+        self.helper.stdin.flush()
+        return int(self.helper.stdout.readline())
+
+    def start(self, trace: Path, out: Path) -> int:
+        return self._ask("run", "run", "--arch", str(ARCH / "tiny.yaml"), "--trace", str(trace), "--out", str(out),
+                         "--csv", "--quiet")
+
+    def exit_code(self, pid: int) -> int | None:
+        """The run's exit status once it has ended (None while it runs)."""
+        code = self._ask("poll", str(pid))
+        return None if code == -1 else code
+
+    def wait(self, pid: int) -> int:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while (code := self.exit_code(pid)) is None:
+            assert time.monotonic() < deadline, f"hwsim run (pid {pid}) did not end in {RUN_TIMEOUT_S} s"
+            time.sleep(0.002)
+        return code
+
+    def close(self) -> None:
+        self.helper.stdin.close()
+        self.helper.wait(timeout=30)
 
 
 def temporaries(out: Path, pid: int | None = None) -> list[Path]:
@@ -57,22 +97,27 @@ def temporaries(out: Path, pid: int | None = None) -> list[Path]:
     return list(out.parent.glob(f".{out.name}.hwsim-*-{pid if pid is not None else ''}*"))
 
 
-def wait_for_write(process: multiprocessing.Process, out: Path) -> float:
-    """Wait until ``process`` starts writing ``out`` (its temporary folder appears) or ends;
-    returns the seconds waited."""
-    start = time.monotonic()
-    while process.is_alive() and not temporaries(out, process.pid):
+def wait_for_write(forker: Forker, pid: int, out: Path) -> None:
+    """Wait until run ``pid`` starts writing ``out`` (its temporary folder appears) or ends."""
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while not temporaries(out, pid) and os.path.exists(f"/proc/{pid}") and _state(pid) != "Z":
+        assert time.monotonic() < deadline, f"hwsim run (pid {pid}) did not start writing in {RUN_TIMEOUT_S} s"
         time.sleep(0.0005)
-    return time.monotonic() - start
 
 
-def write_window(trace: Path, out: Path) -> float:
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return "Z"
+
+
+def write_window(forker: Forker, trace: Path, out: Path) -> float:
     """Seconds a run of ``trace`` spends writing ``out`` (temporary folder to its end)."""
-    process = start_run(trace, out)
-    wait_for_write(process, out)
+    pid = forker.start(trace, out)
+    wait_for_write(forker, pid, out)
     start = time.monotonic()
-    process.join()
-    assert process.exitcode == 0
+    assert forker.wait(pid) == 0
     return time.monotonic() - start
 
 
@@ -89,25 +134,29 @@ def check_readers(out: Path, sizes: dict[int, int]) -> str:
     return f"run of {len(records)} ops"
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="forks the test process")
+@pytest.mark.skipif(sys.platform != "linux", reason="forks runs and reads /proc")
 def test_killing_run_while_it_overwrites_a_folder_never_leaves_a_mix(tmp_path):
     small, large = vector_trace(tmp_path / "small.parquet", 1_000, 7), vector_trace(tmp_path / "large.parquet", 4_000, 11)
     sizes = {1_000: 7, 4_000: 11}
     out = tmp_path / "run"
     assert run_cli("run", "--arch", ARCH / "tiny.yaml", "--trace", small, "--out", out, "--quiet").status == 0
-    window = write_window(large, out)
-    assert check_readers(out, sizes) == "run of 4000 ops"
-    rng = random.Random(20240)
-    for i in range(KILLS):
-        process = start_run(small if i % 2 else large, out)
-        if rng.random() < 0.8:   # most kills land while the folder is written, some before
-            wait_for_write(process, out)
-            time.sleep(rng.uniform(0.0, window * 1.2))
-        else:
-            time.sleep(rng.uniform(0.0, 0.3))
-        os.kill(process.pid, signal.SIGKILL)
-        process.join()
-        check_readers(out, sizes)
+    forker = Forker()
+    try:
+        window = write_window(forker, large, out)
+        assert check_readers(out, sizes) == "run of 4000 ops"
+        rng = random.Random(20240)
+        for i in range(KILLS):
+            pid = forker.start(small if i % 2 else large, out)
+            if rng.random() < 0.8:   # most kills land while the folder is written, some before
+                wait_for_write(forker, pid, out)
+                time.sleep(rng.uniform(0.0, window * 1.2))
+            else:
+                time.sleep(rng.uniform(0.0, 0.3))
+            os.kill(pid, signal.SIGKILL)
+            forker.wait(pid)
+            check_readers(out, sizes)
+    finally:
+        forker.close()
     # A later run cleans up what the killed ones left and writes a whole folder.
     assert run_cli("run", "--arch", ARCH / "tiny.yaml", "--trace", small, "--out", out, "--quiet").status == 0
     assert check_readers(out, sizes) == "run of 1000 ops"
