@@ -133,7 +133,7 @@ class Trace:
         for index in range(handle.num_row_groups):
             try:
                 column = handle.read_row_group(index, columns=["stream"]).column(0)
-                values = pd.unique(column.to_pandas())
+                values = list(pd.unique(column.to_pandas()))   # decoded here: damaged text fails here
             except (pa.ArrowException, OSError, UnicodeError) as err:
                 raise TraceError(f"{self.source}: row group {index} cannot be read "
                                  f"({' '.join(str(err).split())[:200]})") from None
