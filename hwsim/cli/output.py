@@ -6,18 +6,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from hwsim.errors import CapacityError, RangeOverflowError
+from hwsim.errors import HwsimError
 from hwsim.units import format_quantity
 
 
 @contextmanager
-def input_context(inputs: str) -> Iterator[None]:
+def input_context(*paths: object) -> Iterator[None]:
     """Name the input files in an error that a computation on them raised without naming
-    them (an overflowing time names only the op, a full tier only the tier)."""
+    them (an overflowing time names only the op, a full tier or an unplaced space only the
+    machine's name): ``TRACE on MACHINE: problem``."""
     try:
         yield
-    except (RangeOverflowError, CapacityError) as err:
-        raise type(err)([f"{inputs}: {problem}" for problem in err.problems]) from None
+    except HwsimError as err:
+        names = [str(p) for p in paths]
+        if all(any(problem.startswith(name) for name in names) for problem in err.problems):
+            raise
+        prefix = " on ".join(names)
+        raise type(err)([problem if any(problem.startswith(name) for name in names) else f"{prefix}: {problem}"
+                         for problem in err.problems]) from None
 
 
 def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:

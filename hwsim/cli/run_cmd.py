@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     check_run_output(args.out)    # before any work: a bad --out fails in a moment, not after the run
     machine = load_arch(args.arch, overrides=args.overrides)
     trace = read_trace(args.trace)
-    with input_context(f"{args.trace} on {args.arch}"):
+    with input_context(args.trace, args.arch):
         if args.fidelity == "roofline":
             result = roofline(machine, trace, allow_overflow=args.allow_overflow)
         else:

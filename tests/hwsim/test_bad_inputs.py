@@ -401,3 +401,10 @@ def test_report_refuses_a_damaged_comparison_folder(tmp_path, damage):
                    "--quiet").status == 0
     (out / damage).write_bytes((out / damage).read_bytes()[:20])
     assert_user_error(run_cli("report", out), out / damage)
+
+
+def test_a_space_the_machine_does_not_place_names_the_trace_and_the_machine(tmp_path):
+    text = (ARCH / "edge-npu.yaml").read_text()
+    machine = write(tmp_path, "m.yaml", text[:text.index("\nplacement:")] + "\nplacement: {act: sram, state: sram}\n")
+    line = assert_user_error(run(tmp_path, arch=machine), machine)[0]
+    assert "space 'weights' is not placed" in line and str(GEMM) in line
