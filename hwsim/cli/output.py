@@ -12,18 +12,21 @@ from hwsim.units import format_quantity
 
 @contextmanager
 def input_context(*paths: object) -> Iterator[None]:
-    """Name the input files in an error that a computation on them raised without naming
-    them (an overflowing time names only the op, a full tier or an unplaced space only the
-    machine's name): ``TRACE on MACHINE: problem``."""
+    """Name every input file in an error that a computation on them raised without naming
+    it (an overflowing time names only the op, a missing peak only the trace row, an
+    unplaced space only the machine's name): ``TRACE on MACHINE: problem``."""
     try:
         yield
     except HwsimError as err:
         names = [str(p) for p in paths]
-        if all(any(problem.startswith(name) for name in names) for problem in err.problems):
+
+        def located(problem: str) -> str:
+            missing = [name for name in names if name not in problem]
+            return f"{' on '.join(missing)}: {problem}" if missing else problem
+
+        if all(located(problem) == problem for problem in err.problems):
             raise
-        prefix = " on ".join(names)
-        raise type(err)([problem if any(problem.startswith(name) for name in names) else f"{prefix}: {problem}"
-                         for problem in err.problems]) from None
+        raise type(err)([located(problem) for problem in err.problems]) from None
 
 
 def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:

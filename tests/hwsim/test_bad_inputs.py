@@ -408,3 +408,11 @@ def test_a_space_the_machine_does_not_place_names_the_trace_and_the_machine(tmp_
     machine = write(tmp_path, "m.yaml", text[:text.index("\nplacement:")] + "\nplacement: {act: sram, state: sram}\n")
     line = assert_user_error(run(tmp_path, arch=machine), machine)[0]
     assert "space 'weights' is not placed" in line and str(GEMM) in line
+
+
+def test_a_missing_peak_names_the_machine_file_and_the_trace_row(tmp_path):
+    text = TINY.read_text().replace("peak_flops: {bf16: 2.048 TFLOP/s, fp32: 0.512 TFLOP/s}",
+                                    "peak_flops: {fp32: 0.512 TFLOP/s}")
+    machine = write(tmp_path, "m.yaml", text)
+    line = assert_user_error(run(tmp_path, arch=machine), machine)[0]
+    assert line.startswith(f"hwsim: error: {machine}: {GEMM}: row ") and "no peak for 'bf16'" in line
