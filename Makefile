@@ -13,7 +13,7 @@ ifneq ($(shell $(BIN)/python -c '$(SUPPORTED)' 2>/dev/null && echo ok),ok)
 $(STAMP): FORCE
 endif
 
-.PHONY: run test lint bench clean FORCE
+.PHONY: run test fuzz lint bench clean FORCE
 
 $(STAMP): pyproject.toml setup.py
 	@if [ -z "$(PYTHON)" ]; then \
@@ -33,6 +33,15 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# Property-based tests with a large budget: FUZZ_EXAMPLES mutated inputs per format and
+# input kind, FUZZ_KILLS kills of `hwsim run` while it overwrites a run folder.
+FUZZ_EXAMPLES ?= 2000
+FUZZ_KILLS ?= 200
+fuzz: $(STAMP)
+	HWSIM_FUZZ_PROFILE=hwsim-fuzz HWSIM_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) HWSIM_FUZZ_KILLS=$(FUZZ_KILLS) \
+		$(BIN)/python -m pytest -q -p no:cacheprovider --hypothesis-show-statistics \
+		tests/fuzz tests/hwsim/test_run_folder.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check hwsim workloads tests benchmarks

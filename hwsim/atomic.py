@@ -8,6 +8,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hwsim.errors import HwsimError
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
@@ -46,3 +48,52 @@ def _new_temporary(path: Path) -> str:
         except FileExistsError:
             continue
         return str(tmp)
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its closest ancestor that exists."""
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path(".")
+
+
+def _check_writable_place(path: Path, what: str) -> None:
+    """Refuse a ``path`` that lies inside a file or under a folder this process cannot write."""
+    ancestor = _nearest_existing(path if path.is_dir() else path.parent)
+    if not ancestor.is_dir():
+        raise HwsimError(f"{path}: cannot create the {what}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise HwsimError(f"{path}: cannot create the {what}: {ancestor} is not writable")
+
+
+def check_output_folder(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """``path`` as a folder hwsim may write into, checked before any work is done.
+
+    Raises HwsimError for an empty path, a path that is a file, lies inside a file or under
+    a folder that is not writable.
+    """
+    if not str(path).strip():
+        raise HwsimError(f"{what}: the path is empty")
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise HwsimError(f"{path}: is a file, not a folder (the {what})")
+    _check_writable_place(path, what)
+    return path
+
+
+def check_output_file(path: str | os.PathLike, what: str = "output file") -> Path:
+    """``path`` as a file hwsim may (re)write, checked before any work is done.
+
+    Raises HwsimError for an empty path, a folder, a path inside a file or under a folder
+    that is not writable, or an existing file that is not writable.
+    """
+    if not str(path).strip():
+        raise HwsimError(f"{what}: the path is empty")
+    path = Path(path)
+    if path.is_dir():
+        raise HwsimError(f"{path}: is a folder, not a file (the {what})")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise HwsimError(f"{path}: the {what} is not writable")
+    _check_writable_place(path, what)
+    return path

@@ -1,21 +1,33 @@
-"""Writing a run folder: records, summary, the resolved machine and the trace metadata.
+"""Writing and reading a run folder: records, summary, the resolved machine, the trace metadata.
 
-Every file is written atomically, so an interrupted write leaves the previous version or
-nothing, never half a file. Output is byte-identical for identical inputs.
+A run folder is written whole or not at all: its files go into a temporary folder beside
+it, a manifest (``run.json``: every file with its size and SHA-256) is written last, and
+the folder is renamed into place, replacing the previous run. Readers require the manifest
+and check every file against it, so an interrupted or damaged folder is refused with what
+is missing, never rendered as a mix of two runs. Output is byte-identical for identical
+inputs. Numbers that are not finite (an energy that overflowed) are refused before
+anything is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
+import shutil
+import uuid
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from hwsim.atomic import atomic_path, atomic_write_text
+from hwsim.atomic import check_output_folder
 from hwsim.engine.simulate import RunResult
+from hwsim.errors import ResultError
+from hwsim.inputs import SMALL_MAX_BYTES, check_input_file, read_bytes
 
 RECORDS = "records.parquet"
 RECORDS_CSV = "records.csv"
@@ -23,6 +35,10 @@ SUMMARY = "summary.json"
 MACHINE = "machine.resolved.yaml"
 TRACE_META = "trace_meta.json"
 GAP_BY_KIND = "gap_by_kind.csv"   # event minus roofline cycles per op kind (hwsim run --gap)
+MANIFEST = "run.json"             # written last: the run folder is complete
+RUN_FILES = (RECORDS, SUMMARY, MACHINE, TRACE_META)
+MANIFEST_FORMAT = "hwsim run folder"
+_TEMP_MARK = ".hwsim-"
 
 
 def dumps_json(data: object) -> str:
@@ -30,27 +46,211 @@ def dumps_json(data: object) -> str:
     return json.dumps(data, sort_keys=True, indent=2, allow_nan=False) + "\n"
 
 
-def write_run(result: RunResult, out: str | os.PathLike, csv: bool = False) -> Path:
-    """Write ``result`` into folder ``out`` and return the folder path."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    table = pa.Table.from_pandas(result.records, preserve_index=False)
-    table = table.replace_schema_metadata(None)  # pandas metadata adds nothing a reader needs
-    with atomic_path(out / RECORDS) as tmp:
-        pq.write_table(table, tmp)
-    if csv:
-        atomic_write_text(out / RECORDS_CSV, result.records.to_csv(index=False))
-    atomic_write_text(out / SUMMARY, dumps_json(result.summary))
-    atomic_write_text(out / MACHINE, yaml.safe_dump(result.machine, sort_keys=False))
-    atomic_write_text(out / TRACE_META, dumps_json(result.trace_meta))
+def non_finite(data: Any, path: str = "") -> list[str]:
+    """Key paths of the numbers in ``data`` (nested dicts and lists) that are NaN or infinite."""
+    if isinstance(data, float):
+        return [] if math.isfinite(data) else [path or "value"]
+    if isinstance(data, dict):
+        return [p for k, v in data.items() for p in non_finite(v, f"{path}.{k}" if path else str(k))]
+    if isinstance(data, list | tuple):
+        return [p for i, v in enumerate(data) for p in non_finite(v, f"{path}[{i}]")]
+    return []
+
+
+def check_result(result: RunResult, source: str = "run") -> None:
+    """Raise ResultError when the summary or the records hold a number that is not finite or
+    a time, count or energy that is negative: a result no machine can produce."""
+    import numpy as np
+
+    bad = non_finite(result.summary)
+    if bad:
+        raise ResultError(f"{source}: the result is not finite at {', '.join(bad[:4])} "
+                          "(a machine constant or trace size too large for the arithmetic)")
+    records = result.records
+    for column in records.columns:
+        values = records[column]
+        measured = column.startswith(("bytes_", "energy")) or column.endswith(("_cycle", "_cycles", "flops"))
+        if values.dtype.kind not in "fiu" or not measured:
+            continue
+        array = values.to_numpy(dtype=np.float64)
+        if not np.isfinite(array).all() or (array < 0).any():
+            i = int(np.flatnonzero(~(np.isfinite(array) & (array >= 0)))[0])
+            op = f" of op {records['op_id'].iat[i]}" if "op_id" in records.columns else ""
+            raise ResultError(f"{source}: records column {column!r}{op} is {array[i]:.4g}; a result must be "
+                              "finite and >= 0 (a machine constant or trace size too large for the arithmetic)")
+
+
+def write_run(result: RunResult, out: str | os.PathLike, csv: bool = False,
+              extra: dict[str, str] | None = None) -> Path:
+    """Write ``result`` (and ``extra`` files: name -> text) as the run folder ``out``,
+    replacing a previous run there, and return the folder path.
+
+    Raises HwsimError when ``out`` cannot be a run folder (a file, inside a file, a folder
+    holding other things) and ResultError for a result that is not finite.
+    """
+    out = check_run_output(out)
+    check_result(result, str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(out)
+    temp = out.parent / f".{out.name}{_TEMP_MARK}tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    temp.mkdir()
+    try:
+        table = pa.Table.from_pandas(result.records, preserve_index=False)
+        table = table.replace_schema_metadata(None)  # pandas metadata adds nothing a reader needs
+        pq.write_table(table, temp / RECORDS)
+        texts = {SUMMARY: dumps_json(result.summary),
+                 MACHINE: yaml.safe_dump(result.machine, sort_keys=False),
+                 TRACE_META: dumps_json(result.trace_meta), **(extra or {})}
+        if csv:
+            texts[RECORDS_CSV] = result.records.to_csv(index=False)
+        for name, text in texts.items():
+            (temp / name).write_text(text, encoding="utf-8")
+        names = sorted(p.name for p in temp.iterdir())
+        manifest = {"format": MANIFEST_FORMAT, "version": 1,
+                    "files": {name: _fingerprint(temp / name) for name in names}}
+        (temp / MANIFEST).write_text(dumps_json(manifest), encoding="utf-8")
+        _replace_folder(temp, out)
+    finally:
+        if temp.exists():
+            shutil.rmtree(temp, ignore_errors=True)
     return out
 
 
-def read_records(run_dir: str | os.PathLike):
-    """The records DataFrame of a run folder."""
-    return pq.read_table(Path(run_dir) / RECORDS).to_pandas()
+def check_run_output(out: str | os.PathLike) -> Path:
+    """``out`` as a folder a run may be written to: absent, empty, or a previous run folder
+    (which the new run replaces); HwsimError naming the problem otherwise."""
+    out = check_output_folder(out, "run folder")
+    if out.is_dir() and any(out.iterdir()) and not looks_like_run_folder(out):
+        raise ResultError(f"{out}: holds files that are not a run's; choose another folder (a run "
+                          "replaces its whole folder)")
+    return out
 
 
-def read_summary(run_dir: str | os.PathLike) -> dict:
-    """The summary dict of a run folder."""
-    return json.loads((Path(run_dir) / SUMMARY).read_text())
+def looks_like_run_folder(folder: str | os.PathLike) -> bool:
+    """True for a folder with a run's manifest or any of its files (complete or not)."""
+    folder = Path(folder)
+    return any((folder / name).is_file() for name in (MANIFEST, *RUN_FILES))
+
+
+def _fingerprint(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+def _replace_folder(temp: Path, out: Path) -> None:
+    """Rename ``temp`` onto ``out``; a previous ``out`` is moved aside first, then removed
+    (a reader sees the old run, no run, or the new run: never a mix)."""
+    old = None
+    if out.exists():
+        old = out.parent / f".{out.name}{_TEMP_MARK}old-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        os.rename(out, old)
+    os.rename(temp, out)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _remove_stale_temporaries(out: Path) -> None:
+    """Remove temporary folders that earlier, killed writes of ``out`` left behind."""
+    if not out.parent.is_dir():
+        return
+    for entry in out.parent.glob(f".{out.name}{_TEMP_MARK}*"):
+        try:
+            pid = int(entry.name.rsplit("-", 2)[-2])
+            os.kill(pid, 0)
+            if pid != os.getpid():
+                continue          # a write still under way in another process
+        except ProcessLookupError:
+            pass
+        except (ValueError, IndexError, PermissionError):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+
+
+def verify_run_folder(folder: str | os.PathLike, names: tuple[str, ...] = RUN_FILES) -> dict[str, Any]:
+    """The manifest of the complete run folder ``folder``; ResultError listing every file
+    that is missing or differs from the manifest (an interrupted or damaged run)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ResultError(f"{folder}: no such run folder")
+    if not (folder / MANIFEST).is_file():
+        present = [n for n in RUN_FILES if (folder / n).is_file()]
+        missing = [n for n in RUN_FILES if n not in present]
+        detail = f"missing {', '.join(missing)}" if missing else "every file is there but unconfirmed"
+        raise ResultError(f"{folder}: not a complete run folder: no {MANIFEST} ({detail}); the run was "
+                          "interrupted or an older hwsim wrote it: run it again")
+    try:
+        manifest = json.loads(read_bytes(folder / MANIFEST, "run manifest", SMALL_MAX_BYTES, ResultError))
+        files = manifest["files"]
+        if manifest.get("format") != MANIFEST_FORMAT or not isinstance(files, dict):
+            raise ValueError
+    except (ValueError, KeyError, TypeError):
+        raise ResultError(f"{folder}/{MANIFEST}: not a run manifest (damaged); run it again") from None
+    problems = []
+    for name in names:
+        expected = files.get(name)
+        path = folder / name
+        if expected is None:
+            problems.append(f"{folder}: the manifest does not list {name}; run it again")
+        elif not path.is_file():
+            problems.append(f"{path}: missing (the manifest lists it); run it again")
+        elif path.stat().st_size != expected.get("bytes") or _fingerprint(path)["sha256"] != expected.get("sha256"):
+            problems.append(f"{path}: differs from the manifest (damaged or edited); run it again")
+    if problems:
+        raise ResultError(problems)
+    return manifest
+
+
+def load_run(folder: str | os.PathLike) -> tuple[Any, dict, dict, dict]:
+    """``(records, summary, machine, trace_meta)`` of a complete run folder (verified)."""
+    folder = Path(folder)
+    verify_run_folder(folder)
+    return read_records(folder, verify=False), read_summary(folder, verify=False), \
+        _read_yaml(folder / MACHINE), _read_json(folder / TRACE_META)
+
+
+def read_records(run_dir: str | os.PathLike, verify: bool = True):
+    """The records DataFrame of a (verified) run folder."""
+    path = Path(run_dir) / RECORDS
+    if verify:
+        verify_run_folder(run_dir, (RECORDS,))
+    return read_parquet_file(path, "records file").to_pandas()
+
+
+def read_summary(run_dir: str | os.PathLike, verify: bool = True) -> dict:
+    """The summary dict of a (verified) run folder."""
+    if verify:
+        verify_run_folder(run_dir, (SUMMARY,))
+    summary = _read_json(Path(run_dir) / SUMMARY)
+    if not isinstance(summary, dict) or not isinstance(summary.get("total_cycles"), int):
+        raise ResultError(f"{Path(run_dir) / SUMMARY}: not a run summary")
+    return summary
+
+
+def read_parquet_file(path: str | os.PathLike, what: str) -> pa.Table:
+    """A Parquet result file read whole; ResultError naming it when it is missing or damaged."""
+    try:
+        return pq.read_table(check_input_file(path, what, ResultError))
+    except (pa.ArrowException, OSError) as err:
+        raise ResultError(f"{path}: not a readable {what} ({' '.join(str(err).split())[:200]})") from None
+
+
+def read_json_file(path: str | os.PathLike, what: str) -> Any:
+    """A JSON result file; ResultError naming it when it is missing, too large or not JSON."""
+    try:
+        return json.loads(read_bytes(path, what, SMALL_MAX_BYTES, ResultError))
+    except ValueError as err:
+        raise ResultError(f"{path}: the {what} is not valid JSON ({' '.join(str(err).split())[:120]})") from None
+
+
+def _read_json(path: Path) -> Any:
+    return read_json_file(path, "result file")
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(read_bytes(path, "resolved machine", SMALL_MAX_BYTES, ResultError))
+    except yaml.YAMLError:
+        raise ResultError(f"{path}: not valid YAML") from None

@@ -46,6 +46,9 @@ def run(args: argparse.Namespace) -> int:
     labels = args.labels
     if labels is not None and len(labels) != total:
         raise HwsimError(f"compare: {len(labels)} --label values for {total} runs")
+    from hwsim.atomic import check_output_folder
+
+    check_output_folder(args.out, "comparison folder")
     simulated = len(args.traces) * len(args.archs)
     runs = []
     if simulated:

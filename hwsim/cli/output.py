@@ -2,9 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from hwsim.errors import HwsimError
 from hwsim.units import format_quantity
+
+
+@contextmanager
+def input_context(*paths: object) -> Iterator[None]:
+    """Name every input file in an error that a computation on them raised without naming
+    it (an overflowing time names only the op, a missing peak only the trace row, an
+    unplaced space only the machine's name): ``TRACE on MACHINE: problem``."""
+    try:
+        yield
+    except HwsimError as err:
+        names = [str(p) for p in paths]
+
+        def located(problem: str) -> str:
+            missing = [name for name in names if name not in problem]
+            return f"{' on '.join(missing)}: {problem}" if missing else problem
+
+        if all(located(problem) == problem for problem in err.problems):
+            raise
+        raise type(err)([located(problem) for problem in err.problems]) from None
 
 
 def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:

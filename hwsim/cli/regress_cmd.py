@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from hwsim.atomic import check_output_file
 from hwsim.regress import regress
 from hwsim.regress.baseline import parse_tolerance
 from hwsim.regress.report import headline, junit_xml, markdown, text_table, write_text
@@ -28,6 +29,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     tolerance = parse_tolerance(args.tolerance)
+    for option, path in (("--junit", args.junit), ("--markdown", args.markdown),
+                         ("--baseline", args.baseline if args.update else None)):
+        if path is not None:
+            check_output_file(path, f"{option} file")    # before any case runs
 
     def announce(case) -> None:
         if not args.quiet:

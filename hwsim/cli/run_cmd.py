@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from hwsim.atomic import atomic_write_text
-from hwsim.cli.output import summary_lines
+from hwsim.cli.output import input_context, summary_lines
 from hwsim.config.machine import load_arch
 from hwsim.engine.analytic import gap_by_kind, roofline
 from hwsim.engine.simulate import simulate
 from hwsim.errors import HwsimError
 from hwsim.progress import Progress
-from hwsim.results import GAP_BY_KIND, write_run
+from hwsim.results import GAP_BY_KIND, check_run_output, write_run
 from hwsim.trace.io import read_trace
 
 
@@ -38,23 +37,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     if args.gap and args.fidelity != "event":
         raise HwsimError("--gap: compares the event level with the roofline; use it with --fidelity event")
+    check_run_output(args.out)    # before any work: a bad --out fails in a moment, not after the run
     machine = load_arch(args.arch, overrides=args.overrides)
     trace = read_trace(args.trace)
-    if args.fidelity == "roofline":
-        result = roofline(machine, trace, allow_overflow=args.allow_overflow)
-    else:
-        with Progress(trace.num_ops, "ops loaded", quiet=args.quiet) as bar:
-            result = simulate(machine, trace, allow_overflow=args.allow_overflow,
-                              on_batch=lambda rows: bar.advance(rows))
-    out = write_run(result, args.out, csv=args.csv)
+    with input_context(args.trace, args.arch):
+        if args.fidelity == "roofline":
+            result = roofline(machine, trace, allow_overflow=args.allow_overflow)
+        else:
+            with Progress(trace.num_ops, "ops loaded", quiet=args.quiet) as bar:
+                result = simulate(machine, trace, allow_overflow=args.allow_overflow,
+                                  on_batch=lambda rows: bar.advance(rows))
+        gap = None
+        if args.gap:
+            gap = gap_by_kind(result.records, roofline(machine, trace, allow_overflow=True).records)
+    out = write_run(result, args.out, csv=args.csv, extra={GAP_BY_KIND: gap.to_csv()} if gap is not None else None)
     if not args.quiet:
         print("\n".join(summary_lines(result.summary, str(args.trace))))
-    if args.gap:
-        gap = gap_by_kind(result.records, roofline(machine, trace, allow_overflow=True).records)
-        atomic_write_text(out / GAP_BY_KIND, gap.to_csv())
-        if not args.quiet:
-            shown = gap[["ops", "roofline_cycles", "event_cycles", "gap_cycles", "gap_ratio", "gap_share"]]
-            print("  contention per op kind (event minus roofline cycles):")
-            print("\n".join("    " + line for line in shown.to_string(float_format="{:.3f}".format).splitlines()))
+    if gap is not None and not args.quiet:
+        shown = gap[["ops", "roofline_cycles", "event_cycles", "gap_cycles", "gap_ratio", "gap_share"]]
+        print("  contention per op kind (event minus roofline cycles):")
+        print("\n".join("    " + line for line in shown.to_string(float_format="{:.3f}".format).splitlines()))
     print(f"  results  -> {out}/")
     return 0

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 from pathlib import Path
 
 import pandas as pd
 
+from hwsim.atomic import check_output_folder
 from hwsim.errors import HwsimError
+from hwsim.inputs import SMALL_MAX_BYTES, read_text
 from hwsim.sweep.runner import plan, run_sweep
 from hwsim.sweep.spec import FIDELITIES, SweepSpec, load_sweep
 
@@ -41,17 +44,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
+#: What ``--scheduler`` takes: a Dask address with its protocol, host and optional port.
+SCHEDULER = re.compile(r"(tcp|tls|ws|wss|ucx|inproc)://[A-Za-z0-9_.\-\[\]:/]+")
+
+
 def run(args: argparse.Namespace) -> int:
     if args.workers is not None and args.workers < 0:
         raise HwsimError(f"--workers {args.workers}: expected 0 or more")
     if args.retry_failed and not args.resume:
         raise HwsimError("--retry-failed: only with --resume")
+    if args.scheduler is not None and not SCHEDULER.fullmatch(args.scheduler):
+        raise HwsimError(f"--scheduler {args.scheduler!r}: expected a Dask scheduler address such as "
+                         "tcp://host:8786 (tcp, tls, ws, wss, ucx or inproc)")
     spec = load_sweep(args.sweep)
     only = _point_ids(args.points) if args.points is not None else None
     if args.dry_run:
         return _dry_run(spec, args.fidelity, only)
     if not args.out:
         raise HwsimError("--out: required (the folder for the sweep's results)")
+    check_output_folder(args.out, "sweep folder")
     outcome = run_sweep(spec, args.out, workers=args.workers, scheduler=args.scheduler,
                         fidelity=args.fidelity, resume=args.resume, retry_failed=args.retry_failed,
                         quiet=args.quiet, only=only)
@@ -97,11 +108,7 @@ def _point_ids(text: str) -> list[str]:
     """Point ids from ``--points``: ``p0003,p0017`` or ``@FILE`` (ids separated by commas,
     spaces or lines)."""
     if text.startswith("@"):
-        path = Path(text[1:])
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise HwsimError(f"--points @{path}: cannot read ({err.strerror})") from None
+        text = read_text(Path(text[1:]), "--points file", SMALL_MAX_BYTES, allow_empty=True)
     return [item for item in re.split(r"[\s,]+", text) if item]
 
 
@@ -119,4 +126,6 @@ def _dry_run(spec: SweepSpec, fidelity: str | None, only: list[str] | None = Non
     invalid = sum(bool(run.error) for run in runs)
     if invalid:
         print(f"{invalid} of {total} points have an invalid machine; they would be recorded as failed")
+        print(f"hwsim: error: {spec.source}: {invalid} of {total} points have an invalid machine (listed above)",
+              file=sys.stderr)
     return 2 if invalid else 0

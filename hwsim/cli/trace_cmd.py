@@ -30,12 +30,23 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--preset", help="model preset of the family (see --list)")
     p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter; the value is read as a YAML scalar (repeatable)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    p.add_argument("--seed", type=seed_value, default=0, help="random seed, 0 or more (default 0)")
     p.add_argument("-o", "--out", help="output trace file (.parquet or .csv)")
     p.add_argument("--quiet", action="store_true", help="no elapsed-time line while generating")
     p.add_argument("--list", action="store_true",
                    help="list families, presets and parameters (with sources) and exit")
     p.set_defaults(handler=run)
+
+
+def seed_value(text: str) -> int:
+    """A ``--seed`` value: a whole number from 0 to 2**63 - 1 (argparse reports others)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if not 0 <= value < 2**63:
+        raise argparse.ArgumentTypeError(f"{value} is not between 0 and 2**63 - 1")
+    return value
 
 
 def parse_params(items: list[str]) -> dict[str, str]:
@@ -51,6 +62,7 @@ def parse_params(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace) -> int:
     """List families or generate one trace and write it; raises ConfigError on bad input."""
+    from hwsim.atomic import check_output_file
     from hwsim.progress import Working
     from hwsim.trace import write_trace
     from workloads.registry import FAMILIES, generate_trace, get_family
@@ -69,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
     if not args.out:
         raise ConfigError(f"trace {family.name}: -o/--out is required (a .parquet or .csv file)")
     params = parse_params(args.params)
+    out = check_output_file(args.out, "trace file")
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
+        raise ConfigError(f"{out}: unknown trace format {out.suffix!r} (use .csv or .parquet)")
     with Working(f"{family.name}/{args.preset}: generating", quiet=args.quiet):
         trace = generate_trace(family.name, args.preset, params, seed=args.seed)
         path = write_trace(trace, args.out)

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 import pandas as pd
 
-from hwsim.errors import ConfigError, did_you_mean
+from hwsim.errors import ConfigError, RangeOverflowError, did_you_mean
 from hwsim.units import BASE_UNIT
 
 REGISTRY: dict[str, type[Component]] = {}
@@ -139,7 +139,7 @@ class ComputeUnit(Component):
         own = self.cycles(ops)
         if self.clock_hz == self.ref_clock_hz:
             return own
-        return ceil_cycles(own * (self.ref_clock_hz / self.clock_hz))
+        return ceil_cycles(own * (self.ref_clock_hz / self.clock_hz), ops)
 
     @property
     def fixed_cycles(self) -> int:
@@ -181,7 +181,7 @@ class MemoryResource(Component):
         let pattern-sensitive resources such as banked SRAM charge bank conflicts; ``to``
         names the tier a link direction leads to.
         """
-        return ceil_cycles(nbytes / self.bytes_per_cycle_to(to))
+        return ceil_cycles(nbytes / self.bytes_per_cycle_to(to), ops)
 
     def channel_energy_pj(self, nbytes: np.ndarray, role: str = "read") -> np.ndarray:
         """Energy of moving ``nbytes`` through this resource in ``role``, in picojoules."""
@@ -193,14 +193,40 @@ class MemoryResource(Component):
 CYCLE_EPSILON = 1e-6
 
 
+#: Most cycles one time may last: sums of cycle counts in int64 must not wrap.
+MAX_CYCLES = 2.0**62
+
+
 def seconds_to_cycles(seconds: float, clock_hz: float) -> int:
-    """Whole cycles (rounded up) that ``seconds`` last at ``clock_hz``."""
-    return int(math.ceil(seconds * clock_hz - CYCLE_EPSILON)) if seconds > 0 else 0
+    """Whole cycles (rounded up) that ``seconds`` last at ``clock_hz``; RangeOverflowError
+    when that is more than :data:`MAX_CYCLES`."""
+    if not seconds > 0:
+        return 0
+    cycles = math.ceil(seconds * clock_hz - CYCLE_EPSILON)
+    if not cycles < MAX_CYCLES:
+        raise RangeOverflowError(f"a time of {seconds:.4g} s at {clock_hz:.4g} Hz is {cycles:.4g} cycles, "
+                                 "more than int64 cycle counts can hold")
+    return int(cycles)
 
 
-def ceil_cycles(cycles: np.ndarray) -> np.ndarray:
-    """Round fractional cycle counts up to int64, ignoring floating-point dust."""
-    return np.ceil(np.asarray(cycles, dtype=np.float64) - CYCLE_EPSILON).clip(min=0).astype(np.int64)
+def ceil_cycles(cycles: np.ndarray, ops: pd.DataFrame | None = None) -> np.ndarray:
+    """Round fractional cycle counts up to int64, ignoring floating-point dust.
+
+    Raises RangeOverflowError, naming the first such op of ``ops`` when given, for a time
+    that is not finite or longer than :data:`MAX_CYCLES` (a rate in the machine too small
+    for the op's size), instead of letting it wrap.
+    """
+    values = np.ceil(np.asarray(cycles, dtype=np.float64) - CYCLE_EPSILON)
+    bad = ~(values < MAX_CYCLES)   # NaN and inf too
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        what = "a time"
+        if ops is not None and "op_id" in ops.columns and i < len(ops):
+            what = f"op {int(ops['op_id'].iat[i])} ({ops['kind'].iat[i]})"
+        raise RangeOverflowError(f"{what} takes {float(values.flat[i]):.4g} cycles, more than int64 cycle "
+                                 "counts can hold: a bandwidth, clock or peak of the machine is too small "
+                                 "for the op's size")
+    return values.clip(min=0).astype(np.int64)
 
 
 def ceil_div(a: np.ndarray | int, b: np.ndarray | int) -> np.ndarray:

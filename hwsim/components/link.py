@@ -6,7 +6,6 @@ from dataclasses import dataclass
 
 from hwsim.components.base import MemoryResource, register
 from hwsim.config.fields import param
-from hwsim.errors import ConfigError
 
 
 @register("link")
@@ -35,20 +34,19 @@ class Link(MemoryResource):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
-    def __init__(self, name, config, ref_clock_hz) -> None:
-        super().__init__(name, config, ref_clock_hz)
-        if len(config.between) != 2 or config.between[0] == config.between[1]:
-            raise ConfigError(f"components.{name}.between: expected two different tier names, "
-                              f"got {list(config.between)}")
-        fractions = {"efficiency": config.efficiency,
-                     **{f"efficiency_to.{to}": v for to, v in config.efficiency_to.items()}}
-        for to in config.efficiency_to:
-            if to not in config.between:
-                raise ConfigError(f"components.{name}.efficiency_to.{to}: not one of the tiers the "
-                                  f"link joins ({', '.join(config.between)})")
-        for key, value in fractions.items():
-            if not 0 < value <= 1:
-                raise ConfigError(f"components.{name}.{key}: must be in (0, 1], got {value}")
+        def problems(self):
+            """Cross-field rules, checked when the machine is loaded."""
+            names = list(self.between)
+            if len(names) != 2 or not all(isinstance(n, str) for n in names) or names[0] == names[1]:
+                yield "between", f"expected two different tier names, got {names}"
+            fractions = {"efficiency": self.efficiency,
+                         **{f"efficiency_to.{to}": v for to, v in self.efficiency_to.items()}}
+            for to in self.efficiency_to:
+                if to not in names:
+                    yield f"efficiency_to.{to}", f"not one of the tiers the link joins ({', '.join(map(str, names))})"
+            for key, value in fractions.items():
+                if not 0 < value <= 1:
+                    yield key, f"must be in (0, 1], got {value:g}"
 
     def bytes_per_cycle_to(self, to: str | None) -> float:
         """Sustained bytes per reference cycle in the direction that leads to tier ``to``."""

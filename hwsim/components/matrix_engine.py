@@ -33,7 +33,6 @@ from hwsim.components.base import ComputeUnit, OpError, ceil_cycles, register, s
 from hwsim.components.gemm_tiles import gemm_cycles, next_power_of_two, parse_tiles
 from hwsim.components.vector import recurrence_cycles
 from hwsim.config.fields import param
-from hwsim.errors import ConfigError
 from hwsim.trace.schema import DTYPE_BYTES
 
 __all__ = ["MatrixEngine", "next_power_of_two"]
@@ -95,43 +94,49 @@ class MatrixEngine(ComputeUnit):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
+        def problems(self):
+            """Cross-field rules, checked when the machine is loaded."""
+            if not self.peak_flops:
+                yield "peak_flops", "give at least one dtype"
+            for dtype, peak in self.peak_flops.items():
+                if peak <= 0:
+                    yield f"peak_flops.{dtype}", f"must be > 0, got {peak:g}"
+            for key, table in (("peak_flops", self.peak_flops), ("efficiency_by_dtype", self.efficiency_by_dtype),
+                               ("stream_k", dict.fromkeys(self.stream_k)),
+                               ("tiles", {k: v for k, v in self.tiles.items() if k != "default"})):
+                for dtype in table:
+                    if dtype not in DTYPE_BYTES:
+                        yield f"{key}.{dtype}", f"unknown dtype (known: {', '.join(DTYPE_BYTES)})"
+            for dtype, value in {"": self.efficiency, **self.efficiency_by_dtype}.items():
+                if value > 1 or value <= 0:
+                    yield f"efficiency_by_dtype.{dtype}" if dtype else "efficiency", f"must be in (0, 1], got {value:g}"
+            for dtype, text in self.tiles.items():
+                try:
+                    parse_tiles(text, self.tile_k, f"tiles.{dtype}")
+                except ValueError as err:
+                    yield f"tiles.{dtype}", str(err).removeprefix(f"tiles.{dtype}: ")
+            keys = set(self.attention_efficiency) | set(self.attention_overlap) | set(self.attention_tile_overhead)
+            for key in sorted(keys):
+                kernel, _, pass_name = key.partition("_")
+                if kernel not in KERNELS or pass_name not in PASSES:
+                    yield "attention_efficiency", (f"attention constant {key!r}: expected <kernel>_<pass> with kernel "
+                                                   f"in {', '.join(KERNELS)} and pass in {', '.join(PASSES)}")
+                if not 0 < self.attention_efficiency.get(key, 1.0) <= 1:
+                    yield f"attention_efficiency.{key}", "must be in (0, 1]"
+                if not 0 <= self.attention_overlap.get(key, 0.0) <= 1:
+                    yield f"attention_overlap.{key}", "must be in [0, 1]"
+            if (self.attention_kernel or keys) and self.sfu_rate <= 0:
+                yield "sfu_rate", "attention kernels need the special-function rate"
+
     def __init__(self, name, config, ref_clock_hz) -> None:
         super().__init__(name, config, ref_clock_hz)
-        where = f"components.{name}"
-        if not config.peak_flops:
-            raise ConfigError(f"{where}.peak_flops: give at least one dtype")
-        for key, table in (("peak_flops", config.peak_flops), ("efficiency_by_dtype", config.efficiency_by_dtype),
-                           ("stream_k", dict.fromkeys(config.stream_k)),
-                           ("tiles", {k: v for k, v in config.tiles.items() if k != "default"})):
-            for dtype in table:
-                if dtype not in DTYPE_BYTES:
-                    raise ConfigError(f"{where}.{key}.{dtype}: unknown dtype (known: {', '.join(DTYPE_BYTES)})")
-        for dtype, value in {"": config.efficiency, **config.efficiency_by_dtype}.items():
-            if value > 1 or value <= 0:
-                path = f"efficiency_by_dtype.{dtype}" if dtype else "efficiency"
-                raise ConfigError(f"{where}.{path}: must be in (0, 1], got {value}")
-        for dtype, text in config.tiles.items():
-            try:
-                parse_tiles(text, config.tile_k, f"{where}.tiles.{dtype}")
-            except ValueError as err:
-                raise ConfigError(str(err)) from None
         self._shapes: dict[str, tuple] = {}
-        self._attention = self._attention_constants(where)
+        self._attention = self._attention_constants()
 
-    def _attention_constants(self, where: str) -> dict[tuple[str, str], KernelOnMachine]:
+    def _attention_constants(self) -> dict[tuple[str, str], KernelOnMachine]:
+        """Each fused attention kernel's constants on this engine (validated by the config's hook)."""
         cfg = self.config
         keys = set(cfg.attention_efficiency) | set(cfg.attention_overlap) | set(cfg.attention_tile_overhead)
-        for key in sorted(keys):
-            kernel, _, pass_name = key.partition("_")
-            if kernel not in KERNELS or pass_name not in PASSES:
-                raise ConfigError(f"{where}: attention constant {key!r}: expected <kernel>_<pass> with kernel "
-                                  f"in {', '.join(KERNELS)} and pass in {', '.join(PASSES)}")
-            if not 0 < cfg.attention_efficiency.get(key, 1.0) <= 1:
-                raise ConfigError(f"{where}.attention_efficiency.{key}: must be in (0, 1]")
-            if not 0 <= cfg.attention_overlap.get(key, 0.0) <= 1:
-                raise ConfigError(f"{where}.attention_overlap.{key}: must be in [0, 1]")
-        if (cfg.attention_kernel or keys) and cfg.sfu_rate <= 0:
-            raise ConfigError(f"{where}.sfu_rate: attention kernels need the special-function rate")
         return {tuple(key.split("_", 1)): KernelOnMachine(
             efficiency=cfg.attention_efficiency.get(key, 1.0),
             overlap=cfg.attention_overlap.get(key, 0.0),

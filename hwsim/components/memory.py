@@ -8,7 +8,6 @@ import numpy as np
 
 from hwsim.components.base import MemoryResource, ceil_cycles, register
 from hwsim.config.fields import param
-from hwsim.errors import ConfigError
 
 
 @register("memory_tier")
@@ -44,15 +43,15 @@ class MemoryTier(MemoryResource):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
-    def __init__(self, name, config, ref_clock_hz) -> None:
-        super().__init__(name, config, ref_clock_hz)
-        for key in ("efficiency", "write_efficiency"):
-            if getattr(config, key) > 1:
-                raise ConfigError(f"components.{name}.{key}: must be <= 1, got {getattr(config, key)}")
+        def problems(self):
+            """Cross-field rules, checked when the machine is loaded."""
+            for key in ("efficiency", "write_efficiency"):
+                if getattr(self, key) > 1:
+                    yield key, f"must be <= 1, got {getattr(self, key):g}"
 
     def busy_cycles(self, nbytes: np.ndarray, ops=None, role: str = "read", to: str | None = None) -> np.ndarray:
         """Cycles the tier is busy with ``nbytes``; written bytes at the write efficiency."""
         fraction = self.config.write_efficiency or self.config.efficiency
         if role != "write" or fraction == self.config.efficiency:
             return super().busy_cycles(nbytes, ops, role, to)
-        return ceil_cycles(nbytes / (self.config.bandwidth * fraction / self.ref_clock_hz))
+        return ceil_cycles(nbytes / (self.config.bandwidth * fraction / self.ref_clock_hz), ops)

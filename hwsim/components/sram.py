@@ -34,7 +34,9 @@ import pandas as pd
 
 from hwsim.components.base import MemoryResource, ceil_cycles, register
 from hwsim.config.fields import param
-from hwsim.errors import ConfigError
+
+#: Most banks an SRAM may have: the exact random-access conflict model costs O(banks^1.5).
+MAX_BANKS = 4096
 
 
 @cache
@@ -98,10 +100,12 @@ class Sram(MemoryResource):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
-    def __init__(self, name, config, ref_clock_hz) -> None:
-        super().__init__(name, config, ref_clock_hz)
-        if config.num_banks & (config.num_banks - 1):
-            raise ConfigError(f"components.{name}.num_banks: must be a power of two, got {config.num_banks}")
+        def problems(self):
+            """Cross-field rules, checked when the machine is loaded."""
+            if self.num_banks & (self.num_banks - 1):
+                yield "num_banks", f"must be a power of two, got {self.num_banks}"
+            elif self.num_banks > MAX_BANKS:
+                yield "num_banks", f"at most {MAX_BANKS} banks (the conflict model's limit), got {self.num_banks}"
 
     @property
     def bandwidth(self) -> float:

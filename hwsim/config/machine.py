@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +28,47 @@ import yaml
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
 from hwsim.components.link import Link
 from hwsim.config.catalog import resolve_machine
-from hwsim.config.fields import build_config, to_plain
-from hwsim.config.yaml_file import read_yaml_mapping
-from hwsim.errors import ConfigError, did_you_mean
+from hwsim.config.fields import build_config, param, to_plain
+from hwsim.config.issues import Issues, Marks
+from hwsim.config.yaml_file import SAFE_LOADER, load_yaml
+from hwsim.errors import ConfigError, did_you_mean, shown
 from hwsim.trace.schema import KINDS
-from hwsim.units import parse_quantity
 
-TOP_LEVEL_KEYS = ("name", "description", "clock", "extends", "components", "placement", "dispatch")
+#: Most ops one compute unit may run at once (``count``, ``queue_depth``): the engine keeps a
+#: timeline per instance.
+MAX_INSTANCES = 65_536
+#: What a machine name may look like: it names folders, labels and report titles.
+NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._+-]{0,99}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class MachineFile:
+    """The top level of a machine file; each entry of ``components`` is then built as its
+    kind's config class."""
+
+    name: str = param("", unit="text", pattern=NAME_PATTERN,
+                      pattern_help="letters, digits and . _ + -, at most 100 characters",
+                      help="machine name (default: the file name)")
+    description: str = param("", unit="text", help="one line saying what the machine is")
+    clock: float = param(unit="frequency", minimum=1e3,
+                         help="reference clock every cycle count is in, e.g. '1.98 GHz'")
+    extends: str = param("", unit="text", help="machine file this one starts from (relative to this "
+                         "file); this file is deep-merged on top, a null value removes a key")
+    components: dict = param(unit="map", help="named component blocks, each with a 'kind' and that "
+                             "kind's parameters (see hwsim describe KIND)")
+    placement: dict = param({}, unit="map:text", help="logical memory space -> memory tier "
+                            "('default' for every space not named)")
+    dispatch: dict = param({}, unit="map:text", help="op kind -> the compute unit that runs it "
+                           "(default: the unit that prefers the kind)")
+
+
+TOP_LEVEL_KEYS = tuple(f.name for f in fields(MachineFile))
+
+
+class RawMachine(dict):
+    """A machine file's merged mapping before validation, with the line of every key."""
+
+    marks: Marks = Marks()
 
 
 @dataclass(frozen=True)
@@ -92,15 +126,15 @@ def load_arch(path: str | os.PathLike, overrides: dict[str, Any] | list[str] | N
     """Load, merge (``extends``), override and validate a machine YAML.
 
     ``overrides`` is a mapping ``{"components.hbm.bandwidth": "4 TB/s"}`` or a list of
-    ``"key.path=value"`` strings (values are read as YAML scalars). Raises ConfigError naming
-    the file and key path of the first problem. ``path`` may also name a shipped machine
-    (``"h200"``, see :mod:`hwsim.config.catalog`).
+    ``"key.path=value"`` strings (values are read as YAML scalars). Raises ConfigError
+    naming the file, line and key path of every problem. ``path`` may also name a shipped
+    machine (``"h200"``, see :mod:`hwsim.config.catalog`).
     """
     path = resolve_machine(path)
     return resolve_arch(read_arch(path), path, overrides)
 
 
-def read_arch(path: str | os.PathLike) -> dict[str, Any]:
+def read_arch(path: str | os.PathLike) -> RawMachine:
     """The machine YAML at ``path`` with its ``extends`` chain merged, not yet validated.
 
     With :func:`resolve_arch`, lets a caller that builds many variants of one machine (a
@@ -114,25 +148,47 @@ def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
     """Apply ``overrides`` to a copy of ``raw`` (from :func:`read_arch` of ``path``) and
     validate it; errors name ``path`` like :func:`load_arch`'s."""
     path = Path(path)
-    raw = copy.deepcopy(raw)
+    marks = Marks(dict(getattr(raw, "marks", Marks()).entries))
+    raw = copy.deepcopy(dict(raw))
+    issues = Issues(str(path), marks)
     for key, value in _normalise_overrides(overrides).items():
-        _apply_override(raw, key, value, path)
-    return _validate(raw, str(path))
+        if _apply_override(raw, key, value, path, issues):
+            # The value now comes from the override, not from the line the file had.
+            if key in marks.entries or any(p.startswith(key + ".") for p in marks.entries):
+                for written in [p for p in marks.entries if p == key or p.startswith(key + ".")]:
+                    del marks.entries[written]
+            marks.entries[key] = (f"{path}: --set", -1)
+    issues.raise_if_any()
+    return _validate(raw, str(path), issues)
 
 
-def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> RawMachine:
     resolved = path.resolve()
     if resolved in seen:
         raise ConfigError(f"{path}: extends cycle ({' -> '.join(str(p) for p in (*seen, resolved))})")
-    data = read_yaml_mapping(path, "machine file")
+    if len(seen) > 16:
+        raise ConfigError(f"{path}: extends chain longer than 16 files")
+    document = load_yaml(path, "machine file")
+    data = dict(document.data)
     base_name = data.pop("extends", None)
     if base_name is None:
-        return data
+        return _raw(data, document.marks)
+    line = document.marks.locate("extends")
+    where = f"{line[0]}:{line[1]}" if line else str(path)
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise ConfigError(f"{where}: extends: expected the path of a machine file, got {shown(base_name)}")
     try:  # a file beside this one, else a shipped machine of that name
-        base_path = resolve_machine(str(base_name), base=path.parent)
+        base_path = resolve_machine(base_name, base=path.parent)
     except ConfigError as err:
-        raise ConfigError(f"{path}: extends: {err}") from None
-    return _deep_merge(_read_with_extends(base_path, (*seen, resolved)), data)
+        raise ConfigError(f"{where}: extends: {err}") from None
+    base = _read_with_extends(base_path, (*seen, resolved))
+    return _raw(_deep_merge(base, data), base.marks.overlay(document.marks))
+
+
+def _raw(data: dict[str, Any], marks: Marks) -> RawMachine:
+    raw = RawMachine(data)
+    raw.marks = marks
+    return raw
 
 
 def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
@@ -151,102 +207,138 @@ def _normalise_overrides(overrides: dict[str, Any] | list[str] | None) -> dict[s
     if overrides is None:
         return {}
     if isinstance(overrides, dict):
-        return dict(overrides)
+        return {str(k): v for k, v in overrides.items()}
     out = {}
     for item in overrides:
         if "=" not in item:
             raise ConfigError(f"--set {item!r}: expected key.path=value")
         key, text = item.split("=", 1)
-        try:
-            out[key.strip()] = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            out[key.strip()] = text
+        out[key.strip()] = parse_override_value(text)
     return out
 
 
-def _apply_override(raw: dict[str, Any], dotted: str, value: Any, path: Path) -> None:
+def parse_override_value(text: str) -> Any:
+    """A ``--set`` value read as a YAML scalar (``4`` a number, ``true`` a flag, ``[a, b]`` a
+    list); text that is not YAML stays text."""
+    if not text.strip():
+        return ""
+    try:
+        return yaml.load(text, Loader=SAFE_LOADER)  # noqa: S506 - a safe loader
+    except (yaml.YAMLError, RecursionError):
+        return text
+
+
+def _apply_override(raw: dict[str, Any], dotted: str, value: Any, path: Path, issues: Issues) -> bool:
+    """Set ``raw[dotted]``; False (and a problem) when the key path cannot be set."""
     parts = dotted.split(".")
+    if not all(part.strip() for part in parts):
+        issues.add_unplaced(f"override {dotted!r}: expected a dotted key path such as components.hbm.bandwidth")
+        return False
+    if parts[0] == "extends":
+        issues.add_unplaced(f"override {dotted}: extends is read before overrides apply; write a machine "
+                   "file that extends the other one instead")
+        return False
     node = raw
     for i, part in enumerate(parts[:-1]):
         child = node.get(part)
         if child is None:
             if i > 0 or part not in TOP_LEVEL_KEYS:  # only a known top-level section may be created
                 where = ".".join(parts[:i + 1])
-                raise ConfigError(f"{path}: override {dotted}: no key {where}"
-                                  f"{did_you_mean(part, tuple(map(str, node)))}")
+                issues.add_unplaced(f"override {dotted}: no key {where}{did_you_mean(part, tuple(map(str, node)))}")
+                return False
             child = node[part] = {}
         if not isinstance(child, dict):
-            raise ConfigError(f"{path}: override {dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+            issues.add_unplaced(f"override {dotted}: {'.'.join(parts[:i + 1])} is not a mapping")
+            return False
         node = child
     node[parts[-1]] = value
+    return True
 
 
-def _validate(raw: dict[str, Any], source: str) -> MachineConfig:
-    for key in raw:
-        if key not in TOP_LEVEL_KEYS:
-            raise ConfigError(f"{source}: {key}: unknown key{did_you_mean(str(key), TOP_LEVEL_KEYS)}")
-    name = str(raw.get("name") or Path(source).stem)
-    if "clock" not in raw:
-        raise ConfigError(f"{source}: clock: required key is missing (the reference clock, e.g. '1.98 GHz')")
-    clock_hz = parse_quantity(raw["clock"], "frequency", f"{source}: clock")
-    if clock_hz <= 0:
-        raise ConfigError(f"{source}: clock: must be > 0")
-    blocks = raw.get("components") or {}
-    if not isinstance(blocks, dict) or not blocks:
-        raise ConfigError(f"{source}: components: expected a non-empty mapping of named components")
+def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig:
+    top = build_config(MachineFile, raw, "", issues)
+    blocks = raw.get("components")
     specs = []
-    for cname, block in blocks.items():
-        where = f"{source}: components.{cname}"
-        if not isinstance(block, dict) or "kind" not in block:
-            raise ConfigError(f"{where}: expected a mapping with a 'kind'")
-        body = {k: v for k, v in block.items() if k != "kind"}
-        cls = component_class(str(block["kind"]), f"{where}.kind")
-        specs.append(ComponentSpec(str(cname), str(block["kind"]), build_config(cls.Config, body, where)))
+    if isinstance(blocks, dict):
+        if not blocks:
+            issues.add("components", "expected a non-empty mapping of named components")
+        for cname, block in blocks.items():
+            where = f"components.{cname}"
+            if not isinstance(block, dict) or "kind" not in block:
+                issues.add(where, "expected a mapping with a 'kind'")
+                continue
+            if not isinstance(block["kind"], str):
+                issues.add(f"{where}.kind", f"expected the name of a component kind, got {shown(block['kind'])}")
+                continue
+            try:
+                cls = component_class(block["kind"], f"{where}.kind")
+            except ConfigError as err:
+                issues.add_located(err, f"{where}.kind")
+                continue
+            body = {k: v for k, v in block.items() if k != "kind"}
+            config = build_config(cls.Config, body, where, issues)
+            if config is not None:
+                specs.append(ComponentSpec(str(cname), block["kind"], config))
+    if top is None or len(specs) != len(blocks or {}):
+        _check_wiring_partial(raw, specs, issues)
+        issues.raise_if_any()
     machine = MachineConfig(
-        name=name, clock_hz=clock_hz, components=tuple(specs),
-        placement=_string_map(raw.get("placement"), f"{source}: placement"),
-        dispatch=_string_map(raw.get("dispatch"), f"{source}: dispatch"),
-        description=str(raw.get("description", "")), source=source)
-    _check_wiring(machine, source)
+        name=top.name or Path(source).stem, clock_hz=top.clock, components=tuple(specs),
+        placement=dict(top.placement), dispatch=dict(top.dispatch),
+        description=top.description, source=source)
+    _check_wiring(machine, issues)
+    issues.raise_if_any()
     return machine
 
 
-def _string_map(value: Any, where: str) -> dict[str, str]:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise ConfigError(f"{where}: expected a mapping")
-    return {str(k): str(v) for k, v in value.items()}
+def _check_wiring_partial(raw: dict[str, Any], specs: list[ComponentSpec], issues: Issues) -> None:
+    """Wiring checks that need only the components that did build (others are reported)."""
+    if not specs or not isinstance(raw.get("components"), dict):
+        return
+    machine = MachineConfig(name="", clock_hz=1.0, components=tuple(specs))
+    _check_wiring(machine, issues, complete=False, names=tuple(map(str, raw["components"])))
 
 
-def _check_wiring(machine: MachineConfig, source: str) -> None:
-    classes = {c.name: component_class(c.kind, source) for c in machine.components}
+def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
+                  names: tuple[str, ...] = ()) -> None:
+    """Every reference between components, placement and dispatch names a component of the
+    right role; ``complete`` False skips rules about the machine as a whole (some
+    components of ``names`` did not build)."""
+    classes = {c.name: component_class(c.kind, c.kind) for c in machine.components}
     tiers = [n for n, cls in classes.items() if issubclass(cls, MemoryResource) and not issubclass(cls, Link)]
     units = [n for n, cls in classes.items() if issubclass(cls, ComputeUnit)]
-    if not tiers:
-        raise ConfigError(f"{source}: components: a machine needs at least one memory tier")
+    unknown = set(names) - set(classes)   # failed to build: their role is not known
+    if complete and not tiers:
+        issues.add("components", "a machine needs at least one memory tier")
     for spec in machine.components:
-        if spec.name in units and spec.config.memory not in tiers:
-            raise ConfigError(f"{source}: components.{spec.name}.memory: {spec.config.memory!r} is not a "
-                              f"memory tier{did_you_mean(spec.config.memory, tiers)}")
+        where = f"components.{spec.name}"
+        if spec.name in units:
+            instances = classes[spec.name](spec.name, spec.config, machine.clock_hz).instances
+            if instances > MAX_INSTANCES:
+                issues.add(f"{where}.count", f"{instances:,} instances that run ops at once; at most "
+                           f"{MAX_INSTANCES:,}")
+        if spec.name in units and spec.config.memory not in tiers and spec.config.memory not in unknown:
+            issues.add(f"{where}.memory", f"{spec.config.memory!r} is not a memory tier"
+                       f"{did_you_mean(spec.config.memory, tiers)}")
         if issubclass(classes[spec.name], Link):
             for end in spec.config.between:
-                if end not in tiers:
-                    raise ConfigError(f"{source}: components.{spec.name}.between: {end!r} is not a "
-                                      f"memory tier{did_you_mean(str(end), tiers)}")
+                if end not in tiers and end not in unknown:
+                    issues.add(f"{where}.between", f"{shown(end)} is not a memory tier"
+                               f"{did_you_mean(str(end), tiers)}")
         spill_to = getattr(spec.config, "spill_to", "")
-        if spill_to and (spill_to not in tiers or spill_to == spec.name):
-            raise ConfigError(f"{source}: components.{spec.name}.spill_to: {spill_to!r} is not another "
-                              f"memory tier{did_you_mean(spill_to, tiers)}")
+        if spill_to and spill_to not in unknown and (spill_to not in tiers or spill_to == spec.name):
+            issues.add(f"{where}.spill_to", f"{spill_to!r} is not another memory tier"
+                       f"{did_you_mean(spill_to, tiers)}")
     for space, tier in machine.placement.items():
-        if tier not in tiers:
-            raise ConfigError(f"{source}: placement.{space}: {tier!r} is not a memory tier"
-                              f"{did_you_mean(tier, tiers)}")
+        if tier not in tiers and tier not in unknown:
+            issues.add(f"placement.{space}", f"{tier!r} is not a memory tier{did_you_mean(tier, tiers)}")
     for kind, unit in machine.dispatch.items():
         if kind not in KINDS:
-            raise ConfigError(f"{source}: dispatch.{kind}: unknown op kind{did_you_mean(kind, tuple(KINDS))}")
-        if unit not in units:
-            raise ConfigError(f"{source}: dispatch.{kind}: {unit!r} is not a compute unit{did_you_mean(unit, units)}")
-        if kind not in classes[unit].handles:
-            raise ConfigError(f"{source}: dispatch.{kind}: a {classes[unit].kind} cannot run {kind!r} ops "
-                              f"(it runs: {', '.join(classes[unit].handles)})")
+            issues.add(f"dispatch.{kind}", f"unknown op kind{did_you_mean(kind, tuple(KINDS))}")
+        elif unit in unknown:
+            continue
+        elif unit not in units:
+            issues.add(f"dispatch.{kind}", f"{unit!r} is not a compute unit{did_you_mean(unit, units)}")
+        elif kind not in classes[unit].handles:
+            issues.add(f"dispatch.{kind}", f"a {classes[unit].kind} cannot run {kind!r} ops "
+                       f"(it runs: {', '.join(classes[unit].handles)})")

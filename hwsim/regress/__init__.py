@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from hwsim.errors import HwsimError
 from hwsim.regress.baseline import Change, Metrics, compare, read_baseline, write_baseline
-from hwsim.regress.cases import Case, case_metrics, load_cases
+from hwsim.regress.cases import Case, case_metrics, check_inputs, load_cases
 
 __all__ = ["Case", "Change", "RegressOutcome", "case_metrics", "compare", "load_cases", "read_baseline",
            "regress", "write_baseline"]
@@ -44,6 +44,7 @@ def regress(cases_files: Sequence[str | os.PathLike], baseline: str | os.PathLik
     (a missing baseline is fine with ``update``).
     """
     cases = load_cases(*cases_files)
+    check_inputs(cases)
     old: Metrics = {} if update and not os.path.exists(baseline) else read_baseline(baseline)
     current: Metrics = {}
     errors: dict[str, str] = {}

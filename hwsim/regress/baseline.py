@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hwsim.atomic import atomic_write_text
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, shown
+from hwsim.inputs import CSV_MAX_BYTES, read_text
 
 Metrics = dict[str, dict[str, int | float]]   # case -> metric -> value
 _INT = re.compile(r"^[-+]?\d+$")
@@ -40,28 +41,50 @@ def parse_tolerance(text: str) -> float:
     if not match:
         raise ConfigError(f"--tolerance {text!r}: expected a relative change such as 0.5% or 0.005")
     value = float(match.group(1))
-    return value / 100 if match.group(2) else value
+    value = value / 100 if match.group(2) else value
+    if not math.isfinite(value):
+        raise ConfigError(f"--tolerance {text!r}: must be a finite number")
+    return value
 
 
 def read_baseline(path: str | os.PathLike) -> Metrics:
-    """The pinned metrics of a baseline CSV; ConfigError names the file and row."""
+    """The pinned metrics of a baseline CSV; ConfigError names the file and row of every
+    problem (a value that is not a finite number, a (case, metric) pinned twice, ...)."""
     path = Path(path)
     if not path.exists():
         raise ConfigError(f"{path}: no such baseline file (create it with --update)")
     out: Metrics = {}
-    reader = csv.reader(io.StringIO(path.read_text()))
+    reader = csv.reader(io.StringIO(read_text(path, "baseline file", CSV_MAX_BYTES, ConfigError)))
     header = next(reader, None)
     if header != ["case", "metric", "value"]:
-        raise ConfigError(f"{path}: row 1: expected the header case,metric,value, got {header}")
-    for number, row in enumerate(reader, start=2):
-        if len(row) != 3:
-            raise ConfigError(f"{path}: row {number}: expected 3 fields (case, metric, value), got {len(row)}")
-        case, metric, text = row
-        try:
-            value: int | float = int(text) if _INT.match(text) else float(text)
-        except ValueError:
-            raise ConfigError(f"{path}: row {number}, column 'value': {text!r} is not a number") from None
-        out.setdefault(case, {})[metric] = value
+        raise ConfigError(f"{path}: row 1: expected the header case,metric,value, got {shown(header)}")
+    problems: list[str] = []
+    first_row: dict[tuple[str, str], int] = {}
+    try:
+        for number, row in enumerate(reader, start=2):
+            if len(row) != 3:
+                problems.append(f"{path}: row {number}: expected 3 fields (case, metric, value), got {len(row)}")
+                continue
+            case, metric, text = row
+            try:
+                value: int | float = int(text) if _INT.match(text) else float(text)
+            except ValueError:
+                problems.append(f"{path}: row {number}, column 'value': {shown(text)} is not a number")
+                continue
+            if not math.isfinite(value) or (isinstance(value, int) and abs(value) >= 2**63):
+                problems.append(f"{path}: row {number}, column 'value': {shown(text)} is not a finite number "
+                                "that fits int64 (a pinned value must be one a run can produce)")
+                continue
+            if (case, metric) in first_row:
+                problems.append(f"{path}: row {number}: {case} {metric} is pinned twice (first on row "
+                                f"{first_row[case, metric]})")
+                continue
+            first_row[case, metric] = number
+            out.setdefault(case, {})[metric] = value
+    except csv.Error as err:
+        problems.append(f"{path}: row {reader.line_num}: not valid CSV ({err})")
+    if problems:
+        raise ConfigError(problems[:50])
     return out
 
 

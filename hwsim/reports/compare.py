@@ -57,20 +57,13 @@ class RunData:
     def load(cls, folder: str | os.PathLike, label: str | None = None) -> RunData:
         """Read a run folder (``records.parquet``, ``summary.json``, ``machine.resolved.yaml``,
         ``trace_meta.json``); raises HwsimError if it is not one."""
-        import json
-
-        import yaml
-
-        from hwsim.results import MACHINE, SUMMARY, TRACE_META, read_records
+        from hwsim.results import load_run, looks_like_run_folder
 
         folder = Path(folder)
-        if not (folder / SUMMARY).is_file():
-            raise HwsimError(f"{folder}: not a run folder (no {SUMMARY})")
-        machine = yaml.safe_load((folder / MACHINE).read_text())
-        meta_path = folder / TRACE_META
-        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
-        summary = json.loads((folder / SUMMARY).read_text())
-        return cls(label or folder.resolve().name, read_records(folder), summary, machine, meta,
+        if not looks_like_run_folder(folder):
+            raise HwsimError(f"{folder}: not a run folder (no run.json or summary.json)")
+        records, summary, machine, meta = load_run(folder)
+        return cls(label or folder.resolve().name, records, summary, machine, meta,
                    folder, _trace_name(meta))
 
 
@@ -268,12 +261,15 @@ def comparison_markdown(table: pd.DataFrame, runs_info: pd.DataFrame) -> str:
 
 def load_comparison(folder: str | os.PathLike) -> tuple[pd.DataFrame, pd.DataFrame, list[RunData]]:
     """Read a comparison folder: the metrics table, the runs table and the runs themselves."""
-    import json
+    from hwsim.results import read_json_file, read_parquet_file
 
     folder = Path(folder)
-    table = pd.read_parquet(folder / f"{COMPARISON}.parquet")
-    info = json.loads((folder / f"{COMPARISON}.json").read_text())
-    runs = [RunData.load(folder / r["folder"], r["label"]) for r in info["runs"]]
+    table = read_parquet_file(folder / f"{COMPARISON}.parquet", "comparison table").to_pandas()
+    info = read_json_file(folder / f"{COMPARISON}.json", "comparison index")
+    try:
+        runs = [RunData.load(folder / r["folder"], r["label"]) for r in info["runs"]]
+    except (KeyError, TypeError):
+        raise HwsimError(f"{folder / COMPARISON}.json: not a comparison index (damaged)") from None
     for run, meta in zip(runs, info["runs"], strict=True):
         run.trace = meta.get("trace") or run.trace
     return table, runs_table(runs, folder), runs

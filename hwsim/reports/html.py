@@ -134,7 +134,10 @@ def _markdown_renderer(render: Callable[[Path], Path]) -> Callable[..., Path]:
 
 
 def is_run_folder(folder: Path) -> bool:
-    return (folder / "summary.json").is_file() and (folder / "records.parquet").is_file()
+    # Complete or not: a run folder's loader then says what is missing.
+    from hwsim.results import looks_like_run_folder
+
+    return looks_like_run_folder(folder)
 
 
 def is_comparison_folder(folder: Path) -> bool:

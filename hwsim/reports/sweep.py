@@ -46,8 +46,12 @@ def is_sweep_folder(path: str | os.PathLike) -> bool:
     path = Path(path)
     if not (path / RESULTS).is_file():
         return False
+    import pyarrow as pa
     import pyarrow.parquet as pq
-    return b"hwsim.sweep" in (pq.read_schema(path / RESULTS).metadata or {})
+    try:
+        return b"hwsim.sweep" in (pq.read_schema(path / RESULTS).metadata or {})
+    except (OSError, pa.ArrowException):
+        return True   # a damaged table: reading it says so
 
 
 def pareto_front(maximize: np.ndarray, minimize: np.ndarray) -> np.ndarray:

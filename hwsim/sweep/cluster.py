@@ -16,6 +16,7 @@ rerun by Dask on another worker; one lost for good is reported through ``lose``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -62,7 +63,24 @@ def local_worker_config() -> dict[str, Any]:
         "distributed.worker.multiprocessing-method": method,
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.worker.profile.enabled": False,
+        "distributed.worker.preload": ["hwsim.sweep.worker_setup"],   # Ctrl-C is the driver's
     }
+
+
+@contextlib.contextmanager
+def _interrupts_ignored():
+    """Ignore SIGINT in this (main) thread for the block, then restore the handler."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class TaskSizer:
@@ -99,16 +117,22 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
     if scheduler:
         try:
             client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
-        except OSError as err:
-            raise HwsimError(f"--scheduler {scheduler}: cannot connect ({err})") from None
+        except (OSError, ValueError, TypeError) as err:
+            raise HwsimError(f"--scheduler {scheduler}: cannot connect ({' '.join(str(err).split())})") from None
     else:
-        count = workers or min(_cores(), len(todo))
+        count = min(workers or _cores(), len(todo))   # never more workers than runs
         if before_start is not None:
             before_start()
-        with dask.config.set(local_worker_config()):
+        with dask.config.set(local_worker_config()), _interrupts_ignored():
+            # Workers forked now inherit the ignored SIGINT; the preload covers the others.
             cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
                                    dashboard_address=None, silence_logs=logging.ERROR)
         client = Client(cluster)
+    # Dask's sync() logs a traceback of its own cancel callback from the event loop when
+    # Ctrl-C interrupts a wait; the driver reports the interruption, once.
+    loop_log = logging.getLogger("tornado.application")
+    loop_level = loop_log.level
+    loop_log.setLevel(logging.CRITICAL)
     try:
         queue, sizer, groups = deque(todo), TaskSizer(), {}
         in_flight = as_completed()
@@ -144,6 +168,7 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
         client.close()
         if cluster is not None:
             cluster.close()
+        loop_log.setLevel(loop_level)
 
 
 class _Slots:

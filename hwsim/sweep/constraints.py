@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.errors import ConfigError, did_you_mean
+from hwsim.errors import ConfigError, did_you_mean, shown
 from hwsim.units import BASE_UNIT, parse_quantity
 
 _FUNCTIONS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs, "log2": math.log2}
@@ -28,6 +28,10 @@ _AST_COMPARE = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: 
                 ast.In: "in", ast.NotIn: "not in"}
 _AST_ARITH = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
               ast.Div: operator.truediv, ast.Mod: operator.mod}
+#: Longest constraint text and deepest expression tree: a constraint is a line, not a program.
+MAX_TEXT = 1000
+MAX_DEPTH = 40
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Mod: "%"}
 _QUANTITY_TEXT = re.compile(r"(?<![\w.])(\d+(?:\.\d*)?(?:[eE][-+]?\d+)?)\s*([A-Za-zµ]+(?:/[A-Za-z]+)?)")
 
 
@@ -64,10 +68,10 @@ class Expression:
         """True when the point satisfies the constraint; ConfigError on a type mismatch."""
         try:
             result = self._fn(values)
-        except (TypeError, ZeroDivisionError, ValueError) as err:
+        except (TypeError, ZeroDivisionError, ValueError, OverflowError) as err:
             raise ConfigError(f"{self._where}: cannot evaluate {self.text!r} ({err})") from None
         if not isinstance(result, bool | np.bool_):
-            raise ConfigError(f"{self._where}: {self.text!r} is not a condition (gives {result!r})")
+            raise ConfigError(f"{self._where}: {self.text!r} is not a condition (gives {shown(result)})")
         return bool(result)
 
 
@@ -77,11 +81,40 @@ def compile_expression(text: str, keys: list[str], where: str) -> Expression:
         parsed = quantity_dimension(f"{match.group(1)} {match.group(2)}")
         return match.group(0) if parsed is None else repr(parsed[0])
 
+    if len(text) > MAX_TEXT:
+        raise ConfigError(f"{where}: a constraint of {len(text):,} characters; at most {MAX_TEXT:,}")
     try:
         tree = ast.parse(_QUANTITY_TEXT.sub(quantity, text).strip(), mode="eval")
     except SyntaxError as err:
-        raise ConfigError(f"{where}: cannot parse {text!r} ({err.msg})") from None
+        raise ConfigError(f"{where}: cannot parse {shown(text)} ({err.msg})") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise ConfigError(f"{where}: cannot parse {shown(text)} (nested too deep)") from None
+    depth = _depth(tree.body)
+    if depth > MAX_DEPTH:
+        raise ConfigError(f"{where}: {shown(text)} nests {depth} levels deep; at most {MAX_DEPTH}")
     return Expression(text, _compile(tree.body, keys, f"{where}: {text!r}"), where)
+
+
+def _depth(node: ast.AST) -> int:
+    """Depth of an expression tree, counted without recursion."""
+    deepest, stack = 0, [(node, 1)]
+    while stack:
+        current, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth <= MAX_DEPTH:
+            stack.extend((child, depth + 1) for child in ast.iter_child_nodes(current))
+    return deepest
+
+
+def _arithmetic(fn: Callable[[Any, Any], Any], symbol: str) -> Callable[[Any, Any], Any]:
+    """``fn`` on numbers only: text and lists have no arithmetic here (``'a' * 10**9`` would
+    allocate a gigabyte, ``'%s' % x`` format text)."""
+    def apply(a: Any, b: Any) -> Any:
+        for operand in (a, b):
+            if isinstance(operand, bool | np.bool_) or not isinstance(operand, int | float | np.integer | np.floating):
+                raise TypeError(f"{symbol} needs numbers, got {shown(operand)}")
+        return fn(a, b)
+    return apply
 
 
 def compile_rule(rule: dict[str, Any], keys: list[str], where: str) -> Expression:
@@ -91,14 +124,19 @@ def compile_rule(rule: dict[str, Any], keys: list[str], where: str) -> Expressio
             raise ConfigError(f"{where}.{name}: unknown key{did_you_mean(str(name), ('key', 'op', 'value'))}")
     if set(rule) != {"key", "op", "value"}:
         raise ConfigError(f"{where}: a rule needs key, op and value")
-    op = str(rule["op"])
-    if op not in _COMPARE:
-        raise ConfigError(f"{where}.op: {op!r} is not one of {', '.join(_COMPARE)}{did_you_mean(op, tuple(_COMPARE))}")
-    key = _resolve_key(str(rule["key"]), keys, f"{where}.key")
+    op = rule["op"]
+    if not isinstance(op, str) or op not in _COMPARE:
+        raise ConfigError(f"{where}.op: {shown(op)} is not one of {', '.join(_COMPARE)}"
+                          f"{did_you_mean(str(op), tuple(_COMPARE))}")
+    if not isinstance(rule["key"], str):
+        raise ConfigError(f"{where}.key: expected an axis key, got {shown(rule['key'])}")
+    key = _resolve_key(rule["key"], keys, f"{where}.key")
     raw = rule["value"]
+    if isinstance(raw, dict) or (isinstance(raw, list) and any(isinstance(v, dict | list) for v in raw)):
+        raise ConfigError(f"{where}.value: expected a value or a list of values, got {shown(raw)}")
     value = [numeric(v) for v in raw] if isinstance(raw, list) else numeric(raw)
     compare = _COMPARE[op]
-    return Expression(f"{key} {op} {raw!r}", lambda v: compare(v[key], value), where)
+    return Expression(f"{key} {op} {shown(raw)}", lambda v: compare(v[key], value), where)
 
 
 def _resolve_key(name: str, keys: list[str], where: str) -> str:
@@ -139,9 +177,10 @@ def _compile(node: ast.AST, keys: list[str], where: str) -> Callable[[dict[str, 
             return lambda v: all(bool(f(v)) for f in sub)
         return lambda v: any(bool(f(v)) for f in sub)
     if isinstance(node, ast.UnaryOp):
-        return (lambda v: not sub[0](v)) if isinstance(node.op, ast.Not) else (lambda v: -sub[0](v))
+        negate = _arithmetic(lambda _, b: -b, "-")
+        return (lambda v: not sub[0](v)) if isinstance(node.op, ast.Not) else (lambda v: negate(0, sub[0](v)))
     if isinstance(node, ast.BinOp):
-        fn = _AST_ARITH[type(node.op)]
+        fn = _arithmetic(_AST_ARITH[type(node.op)], _SYMBOLS[type(node.op)])
         return lambda v: fn(sub[0](v), sub[1](v))
     if isinstance(node, ast.Compare):
         ops = [_COMPARE[_AST_COMPARE[type(op)]] for op in node.ops]

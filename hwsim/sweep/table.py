@@ -30,6 +30,8 @@ import pyarrow.parquet as pq
 
 from hwsim.atomic import atomic_path
 from hwsim.config.machine import MachineConfig
+from hwsim.errors import ResultError
+from hwsim.inputs import check_input_file
 
 RESULTS = "results.parquet"
 POINTS = "points"
@@ -121,6 +123,10 @@ def write_table(frame: pd.DataFrame, path: str | os.PathLike, axes: list[str]) -
 def read_results(folder: str | os.PathLike) -> tuple[pd.DataFrame, list[str]]:
     """The results table of a sweep folder and its axis keys (in sweep-file order)."""
     path = Path(folder) / RESULTS
-    table = pq.read_table(path)
-    meta = json.loads((table.schema.metadata or {}).get(PARQUET_KEY, b'{"axes": []}'))
-    return table.to_pandas(), list(meta.get("axes", []))
+    try:
+        table = pq.read_table(check_input_file(path, "sweep results table", ResultError))
+        meta = json.loads((table.schema.metadata or {}).get(PARQUET_KEY, b'{"axes": []}'))
+        return table.to_pandas(), list(meta.get("axes", []))
+    except (OSError, pa.ArrowException, ValueError, AttributeError) as err:
+        raise ResultError(f"{path}: damaged sweep results table ({' '.join(str(err).split())[:200]}); rerun "
+                          "the sweep with --resume to rebuild it") from None

@@ -14,14 +14,17 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from hwsim.atomic import atomic_path, atomic_write_bytes
+from hwsim.atomic import atomic_path, atomic_write_bytes, check_output_file
 from hwsim.errors import TraceError
+from hwsim.inputs import CSV_MAX_BYTES, check_input_file, read_text
 from hwsim.trace.schema import COLUMN_NAMES, ValidationState, normalize_frame
 from hwsim.trace.trace import Trace, TraceMeta
 
@@ -35,9 +38,7 @@ def read_trace(path: str | os.PathLike) -> Trace:
 
     Raises TraceError naming the file, row and column of the first problem.
     """
-    path = Path(path)
-    if not path.exists():
-        raise TraceError(f"{path}: no such trace file")
+    path = check_input_file(path, "trace file", TraceError)
     suffix = path.suffix.lower()
     if suffix == ".csv":
         return _read_csv(path)
@@ -46,51 +47,85 @@ def read_trace(path: str | os.PathLike) -> Trace:
     raise TraceError(f"{path}: unknown trace format {suffix!r} (use .csv or .parquet)")
 
 
+def parse_meta_json(raw: str | bytes, where: str) -> dict[str, Any]:
+    """Trace metadata text as a JSON object; TraceError naming ``where`` otherwise (NaN and
+    Infinity are refused: JSON has no such numbers)."""
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not a JSON number")
+
+    try:
+        data = json.loads(raw, parse_constant=refuse) if raw else {}
+    except (ValueError, RecursionError) as err:
+        raise TraceError(f"{where}: metadata is not valid JSON ({getattr(err, 'msg', err)})") from None
+    if not isinstance(data, dict):
+        raise TraceError(f"{where}: metadata must be a JSON object, got {type(data).__name__}")
+    return data
+
+
 def _read_csv(path: Path) -> Trace:
-    text = path.read_text()
+    text = read_text(path, "trace file", CSV_MAX_BYTES, TraceError)
     meta = TraceMeta()
     lines = text.splitlines(keepends=True)
-    body_start = 0
     if lines and lines[0].startswith(CSV_MARKER):
-        raw = lines[0][len(CSV_MARKER):].strip()
-        try:
-            data = json.loads(raw) if raw else {}
-        except json.JSONDecodeError as err:
-            raise TraceError(f"{path}: line 1: metadata is not valid JSON ({err.msg})") from None
-        meta = TraceMeta.from_dict(data, str(path))
-        body_start = 1
-    body = "".join(line for line in lines[body_start:] if not line.startswith("#"))
+        meta = TraceMeta.from_dict(parse_meta_json(lines[0][len(CSV_MARKER):].strip(), f"{path}: line 1"),
+                                   str(path))
+    # Comment lines become blank lines (which the parser skips), so line numbers stay the file's.
+    body = "".join("\n" if line.startswith("#") else line for line in lines)
+    if not body.strip():
+        raise TraceError(f"{path}: the trace has no header and no rows")
     try:
         frame = pd.read_csv(io.StringIO(body), dtype=str, keep_default_na=False, na_values=[""],
                             skipinitialspace=True)
     except pd.errors.ParserError as err:
-        raise TraceError(f"{path}: cannot parse CSV ({err})") from None
+        raise TraceError(f"{path}: {_parser_message(str(err))}") from None
+    except pd.errors.EmptyDataError:
+        raise TraceError(f"{path}: the trace has no header and no rows") from None
     if frame.empty:
         raise TraceError(f"{path}: the trace has no rows")
+    duplicated = [c for c in frame.columns if re.fullmatch(r".+\.\d+", str(c)) and str(c).rsplit(".", 1)[0] in frame.columns]
+    if duplicated:
+        raise TraceError(f"{path}: column {str(duplicated[0]).rsplit('.', 1)[0]!r} appears twice in the header")
     typed = normalize_frame(frame, str(path), ValidationState())
     return Trace(meta, frame=typed, source=str(path))
+
+
+def _parser_message(text: str) -> str:
+    """pandas' tokenizer error as one line: ``line 5: expected 3 fields, saw 4``."""
+    match = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", text)
+    if match:
+        return f"line {match.group(2)}: expected {match.group(1)} fields (as in the header), saw {match.group(3)}"
+    return f"cannot parse CSV ({' '.join(text.split())})"
 
 
 def _read_parquet(path: Path) -> Trace:
     try:
         handle = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as err:
-        raise TraceError(f"{path}: not a readable Parquet file ({err})") from None
-    raw = (handle.schema_arrow.metadata or {}).get(PARQUET_KEY)
+        schema = handle.schema_arrow
+        raw = (schema.metadata or {}).get(PARQUET_KEY)
+        rows = handle.metadata.num_rows
+        in_groups = sum(handle.metadata.row_group(i).num_rows for i in range(handle.num_row_groups))
+        columns = [(column.name, column.type) for column in schema]
+    except (pa.ArrowException, OSError, UnicodeError) as err:
+        raise TraceError(f"{path}: not a readable Parquet file ({' '.join(str(err).split())[:200]})") from None
+    for name, kind in columns:
+        if pa.types.is_dictionary(kind):
+            kind = kind.value_type
+        if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_string(kind)
+                or pa.types.is_large_string(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
+            raise TraceError(f"{path}: column {name!r} holds {kind}; trace columns hold numbers or text")
     meta = TraceMeta()
     if raw is not None:
-        try:
-            meta = TraceMeta.from_dict(json.loads(raw), str(path))
-        except json.JSONDecodeError as err:
-            raise TraceError(f"{path}: trace metadata is not valid JSON ({err.msg})") from None
-    if handle.metadata.num_rows == 0:
+        meta = TraceMeta.from_dict(parse_meta_json(raw, f"{path}: {PARQUET_KEY.decode()}"), str(path))
+    if rows == 0:
         raise TraceError(f"{path}: the trace has no rows")
+    if in_groups != rows:
+        raise TraceError(f"{path}: damaged Parquet footer ({rows} rows, but its row groups hold {in_groups})")
     return Trace(meta, parquet_path=path, source=str(path))
 
 
 def write_trace(trace: Trace, path: str | os.PathLike, row_group_rows: int = DEFAULT_ROW_GROUP) -> Path:
     """Write ``trace`` to ``path`` (format from the suffix), atomically (temp file + rename)."""
-    path = Path(path)
+    path = check_output_file(path, "trace file")
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".csv":

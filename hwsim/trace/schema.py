@@ -173,7 +173,7 @@ def normalize_frame(frame: pd.DataFrame, source: str, state: ValidationState) ->
     typed = pd.DataFrame({name: pd.Series(values, dtype=object) if name in STR_COLUMNS else values
                           for name, values in out.items()})
     _check_rows(typed, source, first_row, state)
-    _fill_derived(typed)
+    _fill_derived(typed, source, first_row)
     state.rows += n
     return typed
 
@@ -199,16 +199,33 @@ def _as_int(values: pd.Series, col: Column, source: str, first_row: int, frame: 
     numeric = pd.to_numeric(values, errors="coerce")
     if col.default is not None:
         numeric = numeric.where(values.notna(), col.default)
-    bad = numeric.isna() | ~np.isfinite(numeric.astype("float64")) | (numeric != np.floor(numeric))
+    as_float = numeric.astype("float64")
+    bad = numeric.isna() | ~np.isfinite(as_float) | (numeric != np.floor(numeric))
     if bad.any():
         i = int(np.flatnonzero(bad.to_numpy())[0])
-        raise _fail(source, first_row + i, col.name, f"expected an integer, got {values.iloc[i]!r}",
+        raise _fail(source, first_row + i, col.name, f"expected an integer, got {_shown(values.iloc[i])}",
                     _op_id_at(frame, i))
+    huge = as_float.abs() >= INT64_LIMIT
+    if huge.any():
+        i = int(np.flatnonzero(huge.to_numpy())[0])
+        raise _fail(source, first_row + i, col.name, f"{_shown(values.iloc[i])} does not fit int64 "
+                    "(at most 2**63 - 1)", _op_id_at(frame, i))
     return numeric.to_numpy(dtype=np.int64)
 
 
+#: Integer cells and the values derived from them must stay below this (int64 must not wrap).
+INT64_LIMIT = 2.0**63
+
+
+def _shown(value: object) -> str:
+    """A cell for a message: plain Python values, not NumPy reprs, and at most 60 characters."""
+    value = value.tolist() if hasattr(value, "tolist") else value
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _op_id_at(frame: pd.DataFrame, i: int) -> object:
-    return frame["op_id"].iloc[i] if "op_id" in frame.columns else None
+    return _shown(frame["op_id"].iloc[i]).strip("'") if "op_id" in frame.columns else None
 
 
 def _check_rows(t: pd.DataFrame, source: str, first_row: int, state: ValidationState) -> None:
@@ -304,9 +321,11 @@ def _check_ids_and_deps(t: pd.DataFrame, source: str, first_row: int, state: Val
                     continue
                 try:
                     parsed.append(int(part))
+                    if not -INT64_LIMIT < parsed[-1] < INT64_LIMIT:
+                        raise ValueError
                 except ValueError:
                     raise _fail(source, first_row + i, "deps",
-                                f"{part!r} is not an op_id (deps are integers separated by ';')",
+                                f"{_shown(part)} is not an op_id (deps are integers separated by ';')",
                                 int(ids[i])) from None
             canonical[i] = ";".join(map(str, parsed))
             rows.extend([i] * len(parsed))
@@ -337,12 +356,22 @@ def _check_backwards(rows: np.ndarray, wanted: np.ndarray, ids: np.ndarray, sour
                         int(ids[row]))
 
 
-def _fill_derived(t: pd.DataFrame) -> None:
-    """Fill values that follow from others: gemm FLOPs, transfer write bytes."""
+def _fill_derived(t: pd.DataFrame, source: str = "trace", first_row: int = 1) -> None:
+    """Fill values that follow from others: gemm FLOPs, transfer write bytes.
+
+    Raises TraceError naming the row when a derived count would not fit int64.
+    """
     kind = t["kind"].to_numpy()
     flops = t["flops"].to_numpy()
     gemm = (kind == "gemm") & (flops == 0)
     if gemm.any():
+        exact = 2.0 * t["m"].to_numpy(dtype=np.float64) * t["n"].to_numpy(dtype=np.float64) \
+            * t["k"].to_numpy(dtype=np.float64) * t["batch"].to_numpy(dtype=np.float64)
+        huge = gemm & (exact >= INT64_LIMIT / 2)   # margin for the float product's rounding
+        if huge.any():
+            i = int(np.flatnonzero(huge)[0])
+            raise _fail(source, first_row + i, "flops", f"2*m*n*k*batch = {exact[i]:.4g} is more FLOPs than int64 "
+                        "counts hold safely (2**62); split the op or give smaller shapes", int(t["op_id"].iat[i]))
         t.loc[gemm, "flops"] = 2 * t.loc[gemm, "m"] * t.loc[gemm, "n"] * t.loc[gemm, "k"] * t.loc[gemm, "batch"]
     moves = np.isin(kind, ["transfer", "gather"]) & (t["bytes_written"].to_numpy() == 0)
     if moves.any():

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 
+from hwsim.config.fields import build_config, param
+from hwsim.config.issues import Issues
 from hwsim.errors import TraceError
 from hwsim.trace.schema import SCHEMA_VERSION, ValidationState, normalize_frame
 
@@ -24,23 +27,24 @@ class TraceMeta:
     ``work_units / seconds`` in ``work_unit``/s.
     """
 
-    schema_version: int = SCHEMA_VERSION
-    generator: str = ""
-    preset: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-    seed: int | None = None
-    work_unit: str = "op"
-    work_units: float = 0.0
-    description: str = ""
+    schema_version: int = param(SCHEMA_VERSION, unit="count", minimum=0, help="trace format version")
+    generator: str = param("", unit="text", help="what wrote the trace (workloads.<family>, hand, ...)")
+    preset: str = param("", unit="text", help="model preset of a generated trace")
+    params: dict[str, Any] = param({}, unit="map", help="the generator's resolved parameters")
+    seed: int | None = param(None, unit="count", minimum=0, maximum=2**63 - 1, help="random seed of the generator")
+    work_unit: str = param("op", unit="text", max_length=40, help="the workload's unit of useful work (frame, token)")
+    work_units: float = param(0.0, unit="count", minimum=0.0, maximum=1e30, help="units of useful work in the trace")
+    description: str = param("", unit="text", help="one line about the trace")
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "trace") -> TraceMeta:
-        """Build from a metadata dict; unknown keys are rejected with their name."""
-        known = set(cls.__dataclass_fields__)
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise TraceError(f"{source}: unknown metadata key {unknown[0]!r} (valid: {', '.join(sorted(known))})")
-        meta = cls(**data)
+        """Build from a metadata dict; unknown keys and values of the wrong type are rejected
+        with their name (TraceError)."""
+        if not isinstance(data, dict):
+            raise TraceError(f"{source}: trace metadata must be a mapping, got {type(data).__name__}")
+        issues = Issues(source, error=TraceError)
+        meta = build_config(cls, data, "metadata", issues)
+        issues.raise_if_any()
         if meta.schema_version != SCHEMA_VERSION:
             raise TraceError(f"{source}: schema_version {meta.schema_version} is not supported "
                              f"(this hwsim reads version {SCHEMA_VERSION})")
@@ -106,8 +110,17 @@ class Trace:
         state = ValidationState()
         handle = pq.ParquetFile(self._parquet_path)
         for index in range(handle.num_row_groups):
-            table = handle.read_row_group(index)
-            yield normalize_frame(table.to_pandas(), self.source, state)
+            try:
+                frame = handle.read_row_group(index).to_pandas()
+                batch = normalize_frame(frame, self.source, state)
+            except (pa.ArrowException, OSError, UnicodeError) as err:
+                # Damaged pages surface when a column is first decoded, in reading or in validation.
+                raise TraceError(f"{self.source}: row group {index} (rows from {state.rows + 1}) cannot be read "
+                                 f"({' '.join(str(err).split())[:200]})") from None
+            if len(batch) != handle.metadata.row_group(index).num_rows:
+                raise TraceError(f"{self.source}: row group {index} holds {len(batch)} rows, its footer says "
+                                 f"{handle.metadata.row_group(index).num_rows} (a damaged file)")
+            yield batch
 
     def streams(self) -> list[str]:
         """Stream names in order of first appearance (reads only that column from Parquet)."""
@@ -118,8 +131,16 @@ class Trace:
             return ["main"]
         names: dict[str, None] = {}
         for index in range(handle.num_row_groups):
-            column = handle.read_row_group(index, columns=["stream"]).column(0)
-            for value in pd.unique(column.to_pandas()):
+            try:
+                column = handle.read_row_group(index, columns=["stream"]).column(0)
+                values = list(pd.unique(column.to_pandas()))   # decoded here: damaged text fails here
+            except (pa.ArrowException, OSError, UnicodeError) as err:
+                raise TraceError(f"{self.source}: row group {index} cannot be read "
+                                 f"({' '.join(str(err).split())[:200]})") from None
+            if len(column) != handle.metadata.row_group(index).num_rows:
+                raise TraceError(f"{self.source}: row group {index}, column 'stream' holds {len(column)} values, "
+                                 f"its footer says {handle.metadata.row_group(index).num_rows} (a damaged file)")
+            for value in values:
                 names.setdefault("main" if value is None or value != value else str(value))
         return list(names)
 

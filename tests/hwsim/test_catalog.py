@@ -54,7 +54,7 @@ def test_an_unknown_name_suggests_the_closest_shipped_machine(tmp_path):
     with pytest.raises(ConfigError, match=r"h20: no such machine file \(did you mean 'h200'\?\)"):
         hwsim.load_arch("h20")
     (tmp_path / "child.yaml").write_text("extends: h10-sxm\n")
-    with pytest.raises(ConfigError, match=r"child.yaml: extends: .*h10-sxm: no such machine file.*'h100-sxm'"):
+    with pytest.raises(ConfigError, match=r"child.yaml:1: extends: .*h10-sxm: no such machine file.*'h100-sxm'"):
         hwsim.load_arch(tmp_path / "child.yaml")
     with pytest.raises(ConfigError, match="no such machine file"):
         hwsim.load_arch(tmp_path / "missing" / "h200.yaml")  # a path is never a name

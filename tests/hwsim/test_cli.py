@@ -20,7 +20,8 @@ def test_run_writes_records_summary_config_and_meta(tmp_path, capsys):
                    "--out", str(out), "--csv", "--set", "components.pcie.bandwidth=126 GB/s"])
     assert status == 0
     names = sorted(p.name for p in out.iterdir())
-    assert names == ["machine.resolved.yaml", "records.csv", "records.parquet", "summary.json", "trace_meta.json"]
+    assert names == ["machine.resolved.yaml", "records.csv", "records.parquet", "run.json", "summary.json",
+                     "trace_meta.json"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["throughput_unit"] == "frame/s"
     printed = capsys.readouterr().out

@@ -85,7 +85,7 @@ def test_dispatch_rejects_a_unit_that_cannot_run_the_kind(tmp_path):
 
 def test_invalid_yaml_names_file_and_line(tmp_path):
     path = write(tmp_path, "m.yaml", "name: m\nclock: [1 GHz\n")
-    with pytest.raises(ConfigError, match=r"m.yaml: line \d+: invalid YAML"):
+    with pytest.raises(ConfigError, match=r"m.yaml:\d+: invalid YAML"):
         hwsim.load_arch(path)
 
 

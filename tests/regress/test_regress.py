@@ -149,4 +149,4 @@ def test_bad_cases_file_is_a_one_line_error(tmp_path, capsys):
     cases = tmp_path / "c.yaml"
     cases.write_text("cases:\n  - name: x\n    machin: a.yaml\n")
     assert main(["regress", "--cases", str(cases), "--baseline", str(tmp_path / "b.csv")]) == 2
-    assert "c.yaml: cases[0].machin: unknown key (did you mean 'machine'?)" in capsys.readouterr().err
+    assert "c.yaml:3: cases[0].machin: unknown key (did you mean 'machine'?)" in capsys.readouterr().err

@@ -99,7 +99,7 @@ def test_bad_pareto_objectives_name_the_sweep_file(tmp_path, block, message):
     sweep.write_text(SRAM_SWEEP + block + "\n")
     with pytest.raises(ConfigError) as err:
         load_sweep(sweep)
-    assert str(err.value).startswith(f"{sweep}: ") and message in str(err.value)
+    assert str(err.value).startswith(f"{sweep}:") and message in str(err.value)
 
 
 def test_render_writes_a_figure_per_axis_and_trace_and_a_markdown_table(tmp_path):

@@ -32,7 +32,7 @@ def test_zip_pairs_values_and_rejects_unequal_lengths(tmp_path):
     assert [tuple(p.values.values()) for p in spec.points()] == [("32 GB/s", 1), ("64 GB/s", 2)]
     bad = write_sweep(tmp_path, "combine: zip\naxes:\n  components.hbm.bandwidth: [1, 2]\n"
                                 "  components.tensor.num_units: [1, 2, 3]\n", "bad.yaml")
-    with pytest.raises(ConfigError, match=r"bad.yaml: axes: zip needs axes of equal length "
+    with pytest.raises(ConfigError, match=r"bad.yaml:\d+: axes: zip needs axes of equal length "
                                           r"\(components.hbm.bandwidth: 2, components.tensor.num_units: 3\)"):
         load_sweep(bad)
 
@@ -91,7 +91,7 @@ def test_expressions_outside_the_language_are_rejected_not_run(text):
 
 
 def test_unknown_names_point_to_the_sweep_file_with_a_suggestion(tmp_path):
-    with pytest.raises(ConfigError, match=r"sweep.yaml: axis: unknown key \(did you mean 'axes'\?\)"):
+    with pytest.raises(ConfigError, match=r"sweep.yaml:\d+: axis: unknown key \(did you mean 'axes'\?\)"):
         load_sweep(write_sweep(tmp_path, "axis:\n  x: [1]\n"))
     body = "axes:\n  components.hbm.bandwidth: [1]\nconstraints: [\"bandwith > 0\"]\n"
     with pytest.raises(ConfigError, match=r"constraints\[0\]: 'bandwith > 0': 'bandwith' is not an axis "
@@ -102,19 +102,18 @@ def test_unknown_names_point_to_the_sweep_file_with_a_suggestion(tmp_path):
 
 
 def test_an_axis_key_the_machine_lacks_names_the_sweep_file_and_axis(tmp_path):
-    spec = load_sweep(write_sweep(tmp_path, "axes:\n  components.hbm.bandwith: [1 TB/s]\n"))
-    with pytest.raises(ConfigError, match=r"sweep.yaml: axes.components.hbm.bandwith: .*"
+    with pytest.raises(ConfigError, match=r"sweep.yaml:\d+: axes.components.hbm.bandwith: .*"
                                           r"unknown key \(did you mean 'bandwidth'\?\)"):
-        plan(spec)
+        load_sweep(write_sweep(tmp_path, "axes:\n  components.hbm.bandwith: [1 TB/s]\n"))
 
 
 def test_missing_trace_file_and_workload_without_preset_are_reported(tmp_path):
     path = tmp_path / "s.yaml"
     path.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [nope.csv]\naxes: {{components.hbm.bandwidth: [1]}}\n")
-    with pytest.raises(ConfigError, match=r"s.yaml: traces\[0\]: no such trace file 'nope.csv'"):
+    with pytest.raises(ConfigError, match=r"s.yaml:\d+: traces\[0\]: no such trace file 'nope.csv'"):
         load_sweep(path)
     path.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{{family: hrm}}]\naxes: {{components.hbm.bandwidth: [1]}}\n")
-    with pytest.raises(ConfigError, match=r"s.yaml: traces\[0\].preset: required"):
+    with pytest.raises(ConfigError, match=r"s.yaml:\d+: traces\[0\].preset: required"):
         load_sweep(path)
 
 

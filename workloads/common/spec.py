@@ -19,16 +19,17 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, dataclass, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from hwsim.config.fields import build_config, to_plain
-from hwsim.config.yaml_file import read_yaml_mapping
-from hwsim.errors import ConfigError, did_you_mean
+from hwsim.config.fields import build_config, convert_value, param, to_plain
+from hwsim.config.issues import Issues
+from hwsim.config.yaml_file import load_yaml
+from hwsim.errors import ConfigError, did_you_mean, shown
 from hwsim.trace import TraceMeta
 
 _PRESET_KEYS = ("description", "params")
@@ -36,11 +37,11 @@ _PRESET_KEYS = ("description", "params")
 
 def spec_param(default: Any, *, help: str, unit: str = "count", source: str = "",
                choices: tuple[str, ...] | None = None, minimum: float | None = None,
-               exclusive_minimum: bool = False) -> Any:
-    """Declare a spec field: default, unit kind ("count", "text", "bool"), help and default's source."""
-    metadata = {"unit": unit, "help": help, "choices": choices, "minimum": minimum,
-                "exclusive_minimum": exclusive_minimum, "source": source}
-    return field(default=default, metadata=metadata)
+               exclusive_minimum: bool = False, maximum: float | None = None) -> Any:
+    """Declare a spec field: :func:`hwsim.config.fields.param` (default, unit kind "count",
+    "text" or "bool", range, help) plus the ``source`` of the default value."""
+    return param(default, unit=unit, help=help, choices=choices, minimum=minimum,
+                 exclusive_minimum=exclusive_minimum, maximum=maximum, source=source)
 
 
 def check(condition: bool, family: str, name: str, message: str) -> None:
@@ -50,35 +51,26 @@ def check(condition: bool, family: str, name: str, message: str) -> None:
 
 
 def validate_fields(spec: Any, family: str) -> None:
-    """Check every field of ``spec`` against its declared type, choices and minimum.
+    """Check every field of ``spec`` against its declared type, choices and range, by the
+    rules :func:`hwsim.config.fields.build_config` applies to files (finite numbers, whole
+    numbers that fit, choices with did-you-mean).
 
     Specs call this from ``__post_init__`` so that one built in code obeys the same rules
-    as one loaded from a preset; raises ConfigError naming the parameter.
+    as one loaded from a preset; raises ConfigError naming every bad parameter.
     """
+    issues = Issues()
     hints = typing.get_type_hints(type(spec))
     for f in fields(spec):
-        value = getattr(spec, f.name)
-        hint = hints[f.name]
-        if hint is bool:
-            check(isinstance(value, bool), family, f.name, f"expected true or false, got {value!r}")
-            continue
-        if hint is str:
-            check(isinstance(value, str), family, f.name, f"expected text, got {value!r}")
-            choices = f.metadata.get("choices")
-            if choices:
-                check(value in choices, family, f.name,
-                      f"{value!r} is not one of {', '.join(choices)}{did_you_mean(value, choices)}")
-            continue
-        numeric = isinstance(value, int | float) and not isinstance(value, bool)
-        if hint is int:
-            numeric = numeric and float(value) == int(value)
-        check(numeric, family, f.name, f"expected a {'whole ' if hint is int else ''}number, got {value!r}")
-        minimum = f.metadata.get("minimum")
-        if minimum is not None:
-            if f.metadata.get("exclusive_minimum"):
-                check(value > minimum, family, f.name, f"must be > {minimum}, got {value!r}")
-            else:
-                check(value >= minimum, family, f.name, f"must be >= {minimum}, got {value!r}")
+        value, hint, path = getattr(spec, f.name), hints[f.name], f"{family}.{f.name}"
+        if hint is str and not isinstance(value, str):
+            issues.add(path, f"expected text, got {shown(value)}")
+        elif hint is bool and not isinstance(value, bool):
+            issues.add(path, f"expected true or false, got {shown(value)}")
+        elif hint in (int, float) and (isinstance(value, bool) or not isinstance(value, int | float)):
+            issues.add(path, f"expected a {'whole ' if hint is int else ''}number, got {shown(value)}")
+        else:
+            convert_value(value, f, hint, path, issues)
+    issues.raise_if_any()
 
 
 def spec_params(spec: Any) -> dict[str, Any]:
@@ -163,31 +155,39 @@ def _parse_override(raw: Any, f: dataclasses.Field) -> Any:
         return raw.strip()
     try:
         value = yaml.safe_load(raw)
-    except yaml.YAMLError:
+    except (yaml.YAMLError, RecursionError):
         return raw
     return raw if value is None else value
 
 
 @lru_cache(maxsize=64)
 def _read_preset_cached(path: Path, mtime_ns: int, spec_cls: type) -> Preset:
-    data = read_yaml_mapping(path, "preset (a mapping with 'description' and 'params')")
+    document = load_yaml(path, "preset (a mapping with 'description' and 'params')")
+    data = document.data
+    issues = Issues(str(path), document.marks)
     for key in data:
         if key not in _PRESET_KEYS:
-            raise ConfigError(f"{path}: {key}: unknown key{did_you_mean(str(key), _PRESET_KEYS)}")
+            issues.add(str(key), f"unknown key{did_you_mean(str(key), _PRESET_KEYS)}")
     known = tuple(f.name for f in fields(spec_cls))
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    for key, entry in (data.get("params") or {}).items():
+    params = data.get("params") or {}
+    if not isinstance(params, dict):
+        issues.add("params", "expected a mapping of parameter: value or {value, source}")
+        params = {}
+    for key, entry in params.items():
         if key not in known:
-            raise ConfigError(f"{path}: params.{key}: unknown parameter{did_you_mean(str(key), known)}")
-        if isinstance(entry, dict):
+            issues.add(f"params.{key}", f"unknown parameter{did_you_mean(str(key), known)}")
+        elif isinstance(entry, dict):
             extra = set(entry) - {"value", "source"}
             if extra or "value" not in entry:
-                raise ConfigError(f"{path}: params.{key}: expected {{value: ..., source: ...}}")
+                issues.add(f"params.{key}", "expected {value: ..., source: ...}")
+                continue
             values[key] = entry["value"]
             sources[key] = str(entry.get("source", ""))
         else:
             values[key] = entry
+    issues.raise_if_any()
     return Preset(path.stem, path, str(data.get("description", "")).strip(), values, sources)
 
 

@@ -1,0 +1,86 @@
+"""`hwsim describe` and `hwsim schema`: documentation and JSON Schemas from the typed fields."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+
+from hwsim.cli.describe_cmd import describe_lines, schema_text
+from hwsim.cli.main import main
+from hwsim.components.base import REGISTRY
+
+from ..conftest import ARCH, ROOT
+
+FILES = {"machine": sorted(ARCH.glob("*.yaml")),
+         "sweep": sorted((ROOT / "examples" / "sweeps").glob("*.yaml")),
+         "regress": sorted((ROOT / "tests" / "regress").glob("*.yaml"))}
+MODELINE = "# yaml-language-server: $schema=../docs/schema/machine.schema.json"
+
+
+@pytest.mark.parametrize("kind", sorted(FILES))
+def test_committed_schemas_are_what_hwsim_schema_prints(kind):
+    committed = (ROOT / "docs" / "schema" / f"{kind}.schema.json").read_text()
+    assert committed == schema_text(kind), f"rerun: hwsim schema {kind} -o docs/schema/{kind}.schema.json"
+    jsonschema.Draft202012Validator.check_schema(json.loads(committed))
+
+
+@pytest.mark.parametrize(("kind", "path"), [(k, p) for k, paths in FILES.items() for p in paths],
+                         ids=lambda x: getattr(x, "name", x))
+def test_every_shipped_file_is_valid_under_its_schema(kind, path):
+    validator = jsonschema.Draft202012Validator(json.loads(schema_text(kind)))
+    errors = [f"{'/'.join(map(str, e.path))}: {e.message}" for e in validator.iter_errors(yaml.safe_load(path.read_text()))]
+    assert errors == []
+
+
+@pytest.mark.parametrize("path", FILES["machine"], ids=lambda p: p.name)
+def test_shipped_machines_point_editors_at_the_schema(path):
+    assert path.read_text().splitlines()[0] == MODELINE
+    assert (path.parent / MODELINE.split("=", 1)[1]).is_file()
+
+
+@pytest.mark.parametrize(("block", "where"), [
+    ({"kind": "sram", "capacity": "8 MiB", "num_banks": 16, "bank_width": 64, "bandwith": 1}, "bandwith"),
+    ({"kind": "memory_tier", "capacity": "1 GiB", "bandwidth": "64 GHz"}, "bandwidth"),
+    ({"kind": "vector_unit", "lanes": 8, "memory": "hbm", "dataflow": "os"}, "dataflow"),
+])
+def test_the_machine_schema_flags_unknown_keys_and_wrong_units(block, where):
+    validator = jsonschema.Draft202012Validator(json.loads(schema_text("machine")))
+    machine = {"clock": "1 GHz", "components": {"x": block}}
+    assert not validator.is_valid(machine)
+    machine["components"]["x"] = {k: v for k, v in block.items() if k != where}
+    assert validator.is_valid(machine)
+
+
+def test_describe_lists_every_component_kind_and_file_kind(capsys):
+    assert main(["describe"]) == 0
+    out = capsys.readouterr().out
+    for name in (*REGISTRY, "machine", "sweep", "regress", "trace-meta"):
+        assert f"  {name} " in out
+
+
+@pytest.mark.parametrize("kind", [*sorted(REGISTRY), "machine", "sweep", "regress", "trace-meta"])
+def test_describe_prints_every_parameter_with_unit_default_and_range(kind):
+    text = "\n".join(describe_lines(kind))
+    if kind in REGISTRY:
+        for name in REGISTRY[kind].Config.__dataclass_fields__:
+            assert f"  {name} " in text
+    assert "default" in text
+
+
+def test_describe_of_sram_shows_units_ranges_and_required():
+    lines = {line.split()[0]: line for line in describe_lines("sram")[1:]}
+    assert "B" in lines["capacity"].split() and "(required)" in lines["capacity"] and "> 0" in lines["capacity"]
+    assert ">= 0" in lines["read_energy"] and "pJ" in lines["read_energy"].split()
+
+
+def test_describe_of_an_unknown_kind_is_one_line_with_a_suggestion(capsys):
+    assert main(["describe", "sramm"]) == 2
+    assert capsys.readouterr().err == "hwsim: error: describe: unknown kind 'sramm' (did you mean 'sram'?)\n"
+
+
+def test_schema_can_be_written_to_a_file(tmp_path, capsys):
+    assert main(["schema", "sweep", "-o", str(tmp_path / "s.json")]) == 0
+    assert json.loads((tmp_path / "s.json").read_text())["title"] == "hwsim sweep file"
