@@ -10,9 +10,8 @@ import pandas as pd
 from hwsim.atomic import atomic_path
 from hwsim.config.machine import load_arch
 from hwsim.demo.experiments import Run, all_runs
-from hwsim.engine.simulate import RunResult, simulate
 from hwsim.progress import Progress
-from hwsim.results import write_run
+from hwsim.results import RunResult, simulate, write_run
 
 KV_SPACES = ("kv_window", "kv_bank", "kv_cache")
 

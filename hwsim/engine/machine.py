@@ -7,9 +7,11 @@ resources (tiers and link directions) a byte crosses from one tier to another (r
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
 from hwsim.components.host import HostRuntime
@@ -66,8 +68,20 @@ class Machine:
             if unit.moves_data:  # a DMA group: its bandwidth is a queue of its own
                 self.channels.append(Channel(name, unit))
         self.channel_index = {ch.name: i for i, ch in enumerate(self.channels)}
+        # Record ``component`` names: the units, then the memory resources a unit-less
+        # transfer is named after (its bottleneck), then "" for bookkeeping ops.
+        self.resource_names = list(dict.fromkeys(ch.resource.name for ch in self.channels))
+        self.record_components = [*self.units, *(r for r in self.resource_names if r not in self.units), ""]
+        where = {name: i for i, name in enumerate(self.record_components)}
+        self.channel_resource = [where[ch.resource.name] for ch in self.channels]
+        self.no_component = len(self.record_components) - 1
         self._routes: dict[tuple[str, str], tuple[int, ...]] = {}
         self.moved_spaces: dict[str, str] = {}  # space -> tier, decided per run (spills)
+
+    @cached_property
+    def config_dict(self) -> dict[str, Any]:
+        """``config.to_dict()``, computed once (treat as read-only)."""
+        return self.config.to_dict()
 
     # -- dispatch -----------------------------------------------------------------------
     @cached_property
@@ -127,6 +141,9 @@ class Machine:
         copy.__dict__.pop("dispatch", None)
         return copy
 
+    def __repr__(self) -> str:
+        return f"Machine({self.config.name!r})"
+
     # -- routing ------------------------------------------------------------------------
     def route(self, src_tier: str, dst_tier: str) -> tuple[int, ...]:
         """Channels a byte crosses from ``src_tier`` to ``dst_tier``, both tiers included.
@@ -162,3 +179,27 @@ class Machine:
             node, channel = previous[node]
             hops.extend([channel, node])
         return tuple(self.channel_index[h] for h in reversed(hops))
+
+
+_BUILT: dict[int, tuple[weakref.ref, Machine]] = {}
+_BUILT_MAX = 64
+
+
+def build_machine(machine: MachineConfig | Machine) -> Machine:
+    """The built :class:`Machine` of ``machine`` (itself if already built).
+
+    Built machines are cached per config object (while it is alive), so calling
+    ``simulate(config, trace)`` in a loop builds the components once.
+    """
+    if isinstance(machine, Machine):
+        return machine
+    key = id(machine)
+    hit = _BUILT.get(key)
+    if hit is not None and hit[0]() is machine:
+        return hit[1]
+    built = Machine(machine)
+    if len(_BUILT) >= _BUILT_MAX:
+        for stale in [k for k, (ref, _) in _BUILT.items() if ref() is None] or list(_BUILT)[:1]:
+            del _BUILT[stale]
+    _BUILT[key] = (weakref.ref(machine), built)
+    return built
