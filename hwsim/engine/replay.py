@@ -206,8 +206,12 @@ class EventReplay:
                         yield timeout(end - env.now)
                         horizon = peek()
                     now = end
-                done[row] = 1
                 if waiters and row in waiters:
+                    if env.now < now:
+                        # This stream ran ahead of the simulation (its ops since the last
+                        # timeout took no time past it): wake the waiters at this op's end.
+                        yield timeout(now - env.now)
                     waiters.pop(row).succeed()
                     horizon = peek()
+                done[row] = 1
             self._chunk_done(index)

@@ -15,6 +15,7 @@ are then added as Python integers.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
@@ -113,7 +114,11 @@ class ExactSums:
         special = [self._special[c] for c in codes if c in self._special]
         if special:
             return float(sum(special))
-        return sum(self._exact.get(c, 0) for c in codes) / (1 << BIAS)
+        exact = sum(self._exact.get(c, 0) for c in codes)
+        try:
+            return exact / (1 << BIAS)
+        except OverflowError:   # beyond the largest double, as a float sum would be
+            return math.inf if exact > 0 else -math.inf
 
     def totals(self) -> dict[Hashable, float]:
         """Every label's exactly rounded total."""

@@ -173,11 +173,12 @@ def arrow_codes(column: pa.ChunkedArray, default: str | None, vocab: Vocabulary)
         words = chunk.dictionary.to_pylist()
         lut = vocab.encode([default if w is None else str(w) for w in words])
         indices = chunk.indices
-        if indices.null_count:   # nulls: -1 picks the default's code, appended last
+        nulls = indices.null_count > 0
+        if nulls:   # -1 picks the default's code, appended last
             indices = pc.fill_null(indices, -1)
             lut = np.append(lut, vocab.code(default)).astype(CODE_DTYPE)
         local = indices.to_numpy(zero_copy_only=False)
-        if local.dtype == CODE_DTYPE and np.array_equal(lut, np.arange(len(lut))):
+        if not nulls and local.dtype == CODE_DTYPE and np.array_equal(lut, np.arange(len(lut))):
             parts.append(local)   # a file hwsim wrote: its dictionary is the vocabulary itself
         else:
             parts.append(lut[local])
