@@ -121,8 +121,8 @@ def simulate(machine, trace, *, fidelity: str = "event", allow_overflow: bool = 
             for name in summary["overflow"])
         raise CapacityError(f"{trace.source} on {run.machine['source']}: the working set does not fit "
                             f"({details}); place the spaces elsewhere or pass --allow-overflow")
-    return RunResult(records=run.records, summary=summary, machine=run.machine, trace_meta=run.trace_meta,
-                     records_file=run.records_file)
+    return RunResult(records=None, summary=summary, machine=run.machine, trace_meta=run.trace_meta,
+                     records_file=run.records_file, engine_run=run if run.kept is not None else None)
 
 
 def dumps_json(data: object) -> str:

@@ -25,6 +25,12 @@ from hwsim.errors import TraceError
 from hwsim.trace.columns import OpColumns
 
 NO_TIER = -1
+# Kind classes the cost pass needs, as bits of a per-code lookup.
+_ALLOC, _FREE, _SYNC, _TRANSFER = 1, 2, 4, 8
+_BOOKKEEPING = _ALLOC | _FREE | _SYNC
+_KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANSFER}
+#: Units' cost arrays an in-memory trace keeps (one entry per unit config and signature set).
+UNIT_CACHE_SIZE = 32
 
 
 @dataclass
@@ -68,9 +74,14 @@ def concat_costs(parts: list[SignatureCosts]) -> SignatureCosts:
     return SignatureCosts(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].__dict__})
 
 
-def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> SignatureCosts:
+def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str],
+                    unit_cache: dict | None = None) -> SignatureCosts:
     """Costs of the signatures ``sigs``; ``where(i)`` names signature ``i``'s first op
     (``"file: row N (op_id X)"``) for errors.
+
+    ``unit_cache`` (kept with an in-memory trace) holds each unit's compute cycles and
+    energy for the signatures it ran, keyed by the unit's config: a later run on a machine
+    whose unit did not change (a sweep over memory parameters) reuses them.
 
     Raises TraceError (an op no unit runs, a space not placed, a cost model's OpError) and
     ConfigError (tiers no link joins).
@@ -86,7 +97,8 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     for i, pair in enumerate(zip(kind_codes.tolist(), unit_codes.tolist(), strict=True)):
         pairs.setdefault(pair, []).append(i)
     for (kind, explicit), rows in pairs.items():
-        name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit], where(rows[0]))
+        name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit],
+                                lambda rows=rows: where(rows[0]))
         if name is not None:
             unit_idx[rows] = unit_names.index(name)
 
@@ -100,7 +112,8 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
                 continue
             rows = codes == code
             first = int(np.argmax(rows))
-            idx[rows] = tier_names.index(machine.tier_of(space, f"{where(first)}, column {col!r}"))
+            idx[rows] = tier_names.index(
+                machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}"))
         tiers[col] = idx
 
     compute = np.zeros(n, dtype=np.int64)
@@ -111,6 +124,11 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
         if rows.size == 0:
             continue
         unit = machine.units[name]
+        key = None if unit_cache is None else (machine.unit_key(name), rows.tobytes())
+        if key is not None and key in unit_cache:
+            compute[rows], energy_compute[rows] = unit_cache[key]
+            fixed[rows] = unit.fixed_cycles
+            continue
         sub = sigs.take(rows)
         over = getattr(unit, "over_capacity", None)
         if over is not None and over(sub).any():
@@ -123,13 +141,17 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
             raise TraceError(f"{where(int(rows[err.row]))}, column {err.column!r}: {err.message}") from None
         fixed[rows] = unit.fixed_cycles
         energy_compute[rows] = unit.energy_pj(sub)
+        if key is not None:
+            if len(unit_cache) >= UNIT_CACHE_SIZE:
+                unit_cache.pop(next(iter(unit_cache)))
+            unit_cache[key] = (compute[rows], energy_compute[rows])
 
-    kind_of = kinds.array()[kind_codes]
-    nbytes, busy, energy, latency = _route(machine, sigs, kind_of, unit_idx, tiers, unit_names, tier_names)
+    kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
+    nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names)
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)
-    is_alloc, is_free = kind_of == "alloc", kind_of == "free"
+    is_alloc, is_free = kind_class == _ALLOC, kind_class == _FREE
     alloc_tier[is_alloc] = tiers["dst"][is_alloc]
     alloc_delta[is_alloc] = sigs.ints["bytes_written"][is_alloc]
     alloc_tier[is_free] = tiers["src"][is_free]
@@ -144,14 +166,44 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
         component[has_traffic] = resource[np.argmax(busy, axis=1)[has_traffic]]
         component[unitless & ~has_traffic] = machine.no_component
     return SignatureCosts(
-        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component, kernel=(unit_idx >= 0) | (kind_of == "transfer"),
+        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component, kernel=(unit_idx >= 0) | (kind_class == _TRANSFER),
         fixed=fixed, compute=compute, latency=latency, bytes=nbytes, busy=busy, energy=energy,
         energy_compute_pj=energy_compute, energy_pj=energy_compute + energy.sum(axis=1),
         alloc_tier=alloc_tier, alloc_delta=alloc_delta,
         duration=contention_free(fixed, compute, busy, latency))
 
 
-def _route(machine: Machine, sigs: OpColumns, kinds: np.ndarray, unit_idx: np.ndarray,
+def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tiers: dict[str, np.ndarray],
+                 most: int) -> dict[tuple[bool, int, int, int, int], np.ndarray]:
+    """Rows grouped by (moves data?, unit, src, src2, dst tier), in order of first appearance.
+
+    Few rows are grouped in Python; many by a hash factorisation of one integer per row
+    (each field + 1 is >= 0 and < ``most + 2``).
+    """
+    columns = (unit_idx, tiers["src"], tiers["src2"], tiers["dst"])
+    if len(rows) <= 64:
+        found: dict[tuple, list[int]] = {}
+        keys = zip(moves[rows].tolist(), *(c[rows].tolist() for c in columns), strict=True)
+        for row, key in zip(rows.tolist(), keys, strict=True):
+            found.setdefault(key, []).append(row)
+        return {key: np.asarray(members, dtype=np.int64) for key, members in found.items()}
+    width = most + 2
+    key = moves.astype(np.int64)
+    for field in columns:
+        key = key * width + (field + 1)
+    inverse, keys = pd.factorize(key[rows])
+    groups = {}
+    for g, code in enumerate(keys.tolist()):
+        fields = []
+        for _ in range(4):
+            code, rest = divmod(code, width)
+            fields.append(rest - 1)
+        dst, src2, src, u = fields
+        groups[(bool(code), u, src, src2, dst)] = rows[inverse == g]
+    return groups
+
+
+def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: np.ndarray,
            tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str]):
     """Bytes, busy cycles and energy per channel, and path latency, per signature.
 
@@ -164,26 +216,11 @@ def _route(machine: Machine, sigs: OpColumns, kinds: np.ndarray, unit_idx: np.nd
     busy = np.zeros(shape, dtype=np.int64)
     energy = np.zeros(shape, dtype=np.float64)
     latency = np.zeros(n, dtype=np.int64)
-    traffic = np.isin(kinds, ("alloc", "free", "sync"), invert=True)
-    movers = [u for u, name in enumerate(unit_names) if machine.units[name].moves_data]
-    moves = traffic & ((unit_idx < 0) | np.isin(unit_idx, movers))
+    traffic = (kind_class & _BOOKKEEPING) == 0
+    movers = np.array([False, *(machine.units[name].moves_data for name in unit_names)])   # by unit + 1
+    moves = traffic & movers[unit_idx + 1] | (traffic & (unit_idx < 0))
     read, read2, write = (sigs.ints[c] for c in ("bytes_read", "bytes_read2", "bytes_written"))
-    with_traffic = np.flatnonzero(traffic)
-    # One integer per (moves?, unit, src, src2, dst) (each field + 1 >= 0 and < width), so
-    # that a hash factorisation finds the groups in order of first appearance.
-    width = max(len(unit_names), len(tier_names)) + 2
-    key = moves.astype(np.int64)
-    for field in (unit_idx, tiers["src"], tiers["src2"], tiers["dst"]):
-        key = key * width + (field + 1)
-    inverse, keys = pd.factorize(key[with_traffic])
-    groups = {}
-    for g, code in enumerate(keys.tolist()):
-        fields = []
-        for _ in range(4):
-            code, rest = divmod(code, width)
-            fields.append(rest - 1)
-        dst, src2, src, u = fields
-        groups[(bool(code), u, src, src2, dst)] = with_traffic[inverse == g]
+    groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
 
     def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray) -> int:
         sub = sigs.take(rows)

@@ -62,6 +62,7 @@ class TraceIndex:
             self.moves.append(_moves(ops))
         self.counts = [np.bincount(sig, minlength=self.table.size) for sig in self.sigs]
         self.space_peaks: dict[str, float] | None = None
+        self.unit_costs: dict = {}         # see signature_costs(unit_cache=...)
         # Host launch times of the last host and kernel set seen (equal for sweep points that
         # change no host parameter and no dispatch).
         self.issue: tuple[tuple, list[np.ndarray]] | None = None
@@ -115,7 +116,7 @@ class BatchFeed:
         so that the error raised is the one a batch-by-batch run meets first."""
         where = self._where(index.table)
         try:
-            return signature_costs(self.machine, index.table.rows(), where)
+            return signature_costs(self.machine, index.table.rows(), where, index.unit_costs)
         except HwsimError:
             start = 0
             for end in index.sig_ends:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -78,6 +79,15 @@ class Machine:
         self._routes: dict[tuple[str, str], tuple[int, ...]] = {}
         self.moved_spaces: dict[str, str] = {}  # space -> tier, decided per run (spills)
 
+    def unit_key(self, name: str) -> tuple:
+        """What unit ``name``'s cost model depends on: its class, config and the reference
+        clock (equal keys give equal costs for equal ops)."""
+        keys = self.__dict__.setdefault("_unit_keys", {})
+        if name not in keys:
+            unit = self.units[name]
+            keys[name] = (type(unit).__qualname__, unit.ref_clock_hz, repr(unit.config))
+        return keys[name]
+
     @cached_property
     def config_dict(self) -> dict[str, Any]:
         """``config.to_dict()``, computed once (treat as read-only)."""
@@ -102,9 +112,13 @@ class Machine:
                     table[kind], best = name, preference
         return table
 
-    def unit_for(self, kind: str, explicit: str, where: str) -> str | None:
-        """The unit that runs an op of ``kind`` (``explicit`` from the trace's unit column wins)."""
+    def unit_for(self, kind: str, explicit: str, where: str | Callable[[], str]) -> str | None:
+        """The unit that runs an op of ``kind`` (``explicit`` from the trace's unit column wins).
+
+        ``where`` names the op for errors (a callable is only called for one).
+        """
         if explicit:
+            where = where() if callable(where) else where
             if explicit not in self.units:
                 raise TraceError(f"{where}, column 'unit': {explicit!r} is not a compute unit of "
                                  f"machine {self.config.name!r}{did_you_mean(explicit, tuple(self.units))}")
@@ -114,13 +128,15 @@ class Machine:
         if kind in BOOKKEEPING_KINDS or (kind in UNITLESS_OK and kind not in self.dispatch):
             return None
         if kind not in self.dispatch:
+            where = where() if callable(where) else where
             raise TraceError(f"{where}, column 'kind': machine {self.config.name!r} has no unit that "
                              f"runs {kind!r} ops (add one, or a dispatch entry)")
         return self.dispatch[kind]
 
     # -- placement ----------------------------------------------------------------------
-    def tier_of(self, space: str, where: str) -> str:
-        """The tier that holds logical ``space`` (``placement.default`` as a fallback)."""
+    def tier_of(self, space: str, where: str | Callable[[], str]) -> str:
+        """The tier that holds logical ``space`` (``placement.default`` as a fallback);
+        ``where`` names the op for the error (a callable is only called for one)."""
         if space in self.moved_spaces:
             return self.moved_spaces[space]
         placement = self.config.placement
@@ -130,6 +146,7 @@ class Machine:
             return space  # a trace may name a physical tier directly
         if "default" in placement:
             return placement["default"]
+        where = where() if callable(where) else where
         raise TraceError(f"{where}: space {space!r} is not placed on machine {self.config.name!r} "
                          f"(add placement.{space} or placement.default to the machine YAML)")
 

@@ -143,6 +143,20 @@ class RecordBuilder:
                 "alloc_tier": [*self.machine.tiers, ""]}
 
 
+_DTYPES: dict[tuple[str, ...], pd.CategoricalDtype] = {}
+
+
+def _dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
+    """A categorical dtype over ``names``, built once (building its index is most of the
+    cost of a small categorical column)."""
+    dtype = _DTYPES.get(names)
+    if dtype is None:
+        if len(_DTYPES) > 4096:
+            _DTYPES.clear()
+        dtype = _DTYPES[names] = pd.CategoricalDtype(list(names))
+    return dtype
+
+
 def _text(codes: np.ndarray, values: list[str]) -> pd.Categorical:
     """Codes over ``values`` as a categorical whose categories are the values present,
     sorted (so the records do not depend on vocabulary order). ``alloc_tier`` codes of -1
@@ -153,7 +167,7 @@ def _text(codes: np.ndarray, values: list[str]) -> pd.Categorical:
     order = np.argsort(names, kind="stable")
     lut = np.zeros(len(values) + 1, dtype=np.int64)
     lut[used[order]] = np.arange(len(used))
-    return pd.Categorical.from_codes(lut[codes], categories=list(names[order]), validate=False)
+    return pd.Categorical.from_codes(lut[codes], dtype=_dtype(tuple(names[order].tolist())), validate=False)
 
 
 def frame_of(columns: Columns, categories: dict[str, list[str]]) -> pd.DataFrame:

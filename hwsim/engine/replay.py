@@ -41,6 +41,8 @@ def _held(busy: np.ndarray) -> list:
     in channel order. Signatures share a handful of channel patterns, so the tuples are
     built a pattern at a time, by C-level zips."""
     n, width = busy.shape
+    if n <= 64:
+        return [tuple((c, cycles) for c, cycles in enumerate(row) if cycles > 0) for row in busy.tolist()]
     empty = np.empty(1, dtype=object)
     empty[0] = ()
     held = np.repeat(empty, n)

@@ -52,9 +52,16 @@ class EngineRun:
     totals: RunTotals
     machine: dict[str, Any]
     trace_meta: dict[str, Any]
-    records: pd.DataFrame | None = None
     records_file: Path | None = None
     summary_blocks: dict[str, Any] = field(default_factory=dict)
+    kept: MemoryRecords | None = None   # records in memory, joined into a DataFrame when first read
+
+    @property
+    def records(self) -> pd.DataFrame | None:
+        """The records DataFrame (in memory), None when the run kept none or wrote a file."""
+        if self.kept is not None:
+            self._frame, self.kept = self.kept.frame(), None
+        return getattr(self, "_frame", None)
 
 
 def run_trace(machine: MachineConfig | Machine, trace: Trace, *, fidelity: str = "event",
@@ -91,9 +98,9 @@ def run_trace(machine: MachineConfig | Machine, trace: Trace, *, fidelity: str =
         raise
     config = dict(built.config_dict)
     config["spills"] = {s.space: s.to_dict() for s in spills}
-    run = EngineRun(fidelity, builder.totals, config, trace.meta.to_dict())
+    run = EngineRun(fidelity, builder.totals, config, trace.meta_dict())
     if isinstance(sink, MemoryRecords):
-        run.records = sink.frame()
+        run.kept = sink
     elif isinstance(sink, ParquetRecords):
         run.records_file = sink.close()
     if fidelity == "roofline":

@@ -73,6 +73,12 @@ class ExactSums:
             values, codes, counts = values[finite], codes[finite], counts[finite]
             if len(values) == 0:
                 return
+        if len(values) <= 32:   # a few values: integer arithmetic in Python is quicker
+            exact = self._exact
+            for code, value, count in zip(codes.tolist(), values.tolist(), counts.tolist(), strict=True):
+                numerator, denominator = value.as_integer_ratio()   # denominator: a power of two
+                exact[code] = exact.get(code, 0) + ((numerator * count) << BIAS) // denominator
+            return
         if int(counts.sum()) >= MAX_OPS_PER_CALL:
             half = len(values) // 2
             if half == 0:

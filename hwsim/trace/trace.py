@@ -94,6 +94,7 @@ class Trace:
         # Codes of text columns mean the same in every batch and every pass over the file.
         self.vocab = self._chunks[0].vocab if self._chunks else new_vocabulary()
         self._layout: tuple[list[str], list[int]] | None = None
+        self._meta_dict: dict[str, Any] | None = None
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, meta: TraceMeta | None = None, source: str = "trace") -> Trace:
@@ -213,6 +214,12 @@ class Trace:
                 last[code] = start + len(codes) - 1 - i
         order = sorted(first, key=first.get)
         return [vocab.values[c] for c in order], [last[c] for c in order]
+
+    def meta_dict(self) -> dict[str, Any]:
+        """``meta.to_dict()``, computed once per trace (treat as read-only)."""
+        if self._meta_dict is None:
+            self._meta_dict = self.meta.to_dict()
+        return self._meta_dict
 
     def streams(self) -> list[str]:
         """Stream names in order of first appearance."""
