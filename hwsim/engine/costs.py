@@ -93,12 +93,12 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     tier_names = list(machine.tiers)
 
     unit_idx = np.full(n, -1, dtype=np.int64)
-    pairs: dict[tuple[int, int], list[int]] = {}
-    for i, pair in enumerate(zip(kind_codes.tolist(), unit_codes.tolist(), strict=True)):
-        pairs.setdefault(pair, []).append(i)
-    for (kind, explicit), rows in pairs.items():
+    pair_of, pairs = pd.factorize(kind_codes.astype(np.int64) * (len(sigs.vocab["unit"]) + 1) + unit_codes)
+    for p, pair in enumerate(pairs.tolist()):   # in order of first appearance
+        kind, explicit = divmod(pair, len(sigs.vocab["unit"]) + 1)
+        rows = np.flatnonzero(pair_of == p)
         name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit],
-                                lambda rows=rows: where(rows[0]))
+                                lambda rows=rows: where(int(rows[0])))
         if name is not None:
             unit_idx[rows] = unit_names.index(name)
 

@@ -22,6 +22,7 @@ batch is handed to the records as soon as every stream has run its ops.
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import deque
 from collections.abc import Callable
@@ -31,23 +32,26 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from hwsim.engine import replay_kernel
 from hwsim.engine.costs import SignatureCosts
 from hwsim.engine.feed import Batch, BatchFeed
 from hwsim.trace.trace import Trace
 
 
-def _held(busy: np.ndarray) -> list:
-    """Per signature, the ((channel, busy cycles), ...) pairs of the channels it keeps busy,
-    in channel order. Signatures share a handful of channel patterns, so the tuples are
-    built a pattern at a time, by C-level zips."""
+def _held(busy: np.ndarray) -> np.ndarray:
+    """Per signature (an object array), the ((channel, busy cycles), ...) pairs of the
+    channels it keeps busy, in channel order. Signatures share a handful of channel
+    patterns, so the tuples are built a pattern at a time, by C-level zips."""
     n, width = busy.shape
-    if n <= 64:
-        return [tuple((c, cycles) for c, cycles in enumerate(row) if cycles > 0) for row in busy.tolist()]
     empty = np.empty(1, dtype=object)
     empty[0] = ()
     held = np.repeat(empty, n)
     if width == 0 or n == 0:
-        return held.tolist()
+        return held
+    if n <= 64:
+        for row, cycles in enumerate(busy.tolist()):
+            held[row] = tuple((c, b) for c, b in enumerate(cycles) if b > 0)
+        return held
     bits = 1 << np.arange(width, dtype=np.int64)
     pattern_of, patterns = pd.factorize((busy > 0) @ bits)
     for p, pattern in enumerate(patterns.tolist()):
@@ -57,7 +61,7 @@ def _held(busy: np.ndarray) -> list:
         rows = np.flatnonzero(pattern_of == p)
         pairs = zip(*(zip(repeat(c), busy[rows, c].tolist()) for c in channels))  # noqa: B905
         held[rows] = np.fromiter(pairs, dtype=object, count=len(rows))
-    return held.tolist()
+    return held
 
 
 class EventReplay:
@@ -65,7 +69,7 @@ class EventReplay:
 
     fidelity = "event"
 
-    def __init__(self, feed: BatchFeed, trace: Trace) -> None:
+    def __init__(self, feed: BatchFeed, trace: Trace, compiled: bool | None = None) -> None:
         self.feed = feed
         machine = feed.machine
         self.env = simpy.Environment()
@@ -74,11 +78,23 @@ class EventReplay:
         self._streams = [vocab.code(name) for name in names]
         self._last_row = dict(zip(self._streams, last_rows, strict=True))
         self._queues: dict[int, deque] = {code: deque() for code in self._streams}
-        self._done = bytearray(trace.num_ops)     # 1 once an op has run (by trace row)
         self._waiters: dict[int, simpy.Event] = {}
-        self._channel_free = [0] * len(machine.channels)
-        self._unit_free = [[0] * unit.instances for unit in machine.units.values()]
-        self._sig_info: tuple[SignatureCosts, list] | None = None
+        #: Large traces run the compiled kernel over arrays; small ones the Python loop over
+        #: lists (no compiler to load). The state below is in the form each one reads.
+        self.compiled = trace.num_ops >= replay_kernel.COMPILED_FROM_OPS if compiled is None else compiled
+        instances = [unit.instances for unit in machine.units.values()]
+        if self.compiled:
+            # By trace row: 1 once an op has run (done), 1 while an event waits for it (waited).
+            self._flags = np.zeros((2, trace.num_ops), dtype=np.uint8)
+            self._done, self._waited = self._flags[0], self._flags[1]
+            self._channel_free = np.zeros(len(machine.channels), dtype=np.int64)
+            self._unit_free = np.zeros((len(instances), max(instances, default=1)), dtype=np.int64)
+            self._unit_count = np.asarray(instances, dtype=np.int64)
+        else:
+            self._done = bytearray(trace.num_ops)
+            self._channel_free = [0] * len(machine.channels)
+            self._unit_free = [[0] * count for count in instances]
+        self._sig_info: tuple[SignatureCosts, object] | None = None
         self._open: dict[int, list] = {}           # batch index -> [batch, times, streams left]
         self._finished: Callable[[Batch, np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
@@ -87,24 +103,42 @@ class EventReplay:
         rows' cycles) once all of its ops have run."""
         self._finished = finished
         for code in self._streams:
-            self.env.process(self._stream(code))
-        self.env.run()
+            self.env.process(self._stream_compiled(code) if self.compiled else self._stream(code))
+        # The replay makes a few Python objects per op (op tuples, timeouts), none in
+        # reference cycles; the cyclic collector would scan every live object each time
+        # they add up, so it waits until the replay is over.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.env.run()
+        finally:
+            if collecting:
+                gc.enable()
         if self._open:
             stuck = sorted(self._open)[:5]
             raise RuntimeError(f"replay ended with batches never finished (first: {stuck}); "
                                "a dependency cycle should be impossible for a validated trace")
 
-    def _info(self, costs: SignatureCosts) -> list:
-        """Per signature: (fixed, compute, latency, ((channel, busy cycles), ...), unit
-        free list or None, whether the unit has several instances), the tuple an op unpacks
-        in the replay loop."""
+    def _info(self, costs: SignatureCosts):
+        """What the replay reads per signature, built once per set of costs: for the Python
+        loop, object arrays of the ((channel, busy cycles), ...) each holds, its unit's free
+        list and whether the unit has several instances; for the kernel, contiguous arrays
+        with the held channels as a CSR."""
         if self._sig_info is not None and self._sig_info[0] is costs:
             return self._sig_info[1]
-        free_lists = [*self._unit_free, None]   # unit index -1 (no unit) picks None
-        frees = [free_lists[u] for u in costs.unit.tolist()]
-        held = _held(costs.busy)
-        info = list(zip(costs.fixed.tolist(), costs.compute.tolist(), costs.latency.tolist(), held, frees,
-                        [f is not None and len(f) > 1 for f in frees], strict=True))
+        if self.compiled:
+            g, c = np.nonzero(costs.busy > 0)   # row-major: channels in order within a signature
+            sigs = np.zeros((5, len(costs.unit) + 1), dtype=np.int64)
+            for k, column in enumerate((costs.fixed, costs.compute, costs.latency, costs.unit)):
+                sigs[k, :-1] = column
+            np.cumsum(np.bincount(g, minlength=len(costs.unit)), out=sigs[4, 1:])
+            info = (sigs, np.stack([c, costs.busy[g, c]]).astype(np.int64))
+        else:
+            free_lists = np.empty(len(self._unit_free) + 1, dtype=object)
+            for u, frees in enumerate(self._unit_free):
+                free_lists[u] = frees   # index -1 (no unit) is the trailing None
+            several = np.array([len(f) > 1 for f in self._unit_free] + [False])[costs.unit]
+            info = (_held(costs.busy), free_lists[costs.unit], several)
         self._sig_info = (costs, info)
         return info
 
@@ -112,26 +146,43 @@ class EventReplay:
         batch = self.feed.next()
         if batch is None:
             return False
-        ops = batch.ops
+        ops, costs = batch.ops, batch.costs
         n = len(ops)
+        stream = ops.codes["stream"]
+        order = np.argsort(stream, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(stream[order])) + 1)
+        if self.compiled:
+            times = np.zeros((n, 3), dtype=np.int64)   # ready, start, end cycles of row i
+            table = np.zeros((4, n + 1), dtype=np.int64)
+            table[0, :n] = np.arange(ops.first_row, ops.first_row + n)
+            table[1, :n] = batch.issue
+            table[2, :n] = batch.sig
+            table[3] = ops.dep_offsets
+            sigs, held = self._info(costs)
+            args = (table, np.ascontiguousarray(ops.dep_rows, dtype=np.int64), sigs, held)
+            self._open[batch.index] = [batch, times, len(groups)]
+            for rows in groups:
+                self._queues[int(stream[rows[0]])].append((batch.index, rows.astype(np.int64), args, times))
+            return True
         times = array("q", bytes(24 * n))  # ready, start, end cycles of row i at 3i, 3i+1, 3i+2
-        info = self._info(batch.costs)
-        deps: list = [()] * n
+        held, frees, several = self._info(costs)
+        empty = np.empty(1, dtype=object)
+        empty[0] = ()
+        deps = np.repeat(empty, n)
         with_deps = np.flatnonzero(ops.dep_counts())
         if with_deps.size:
             dep_rows, offsets = ops.dep_rows.tolist(), ops.dep_offsets.tolist()
             for i in with_deps.tolist():
                 deps[i] = tuple(dep_rows[offsets[i]:offsets[i + 1]])
-        stream = ops.codes["stream"]
-        order = np.argsort(stream, kind="stable")
-        groups = np.split(order, np.flatnonzero(np.diff(stream[order])) + 1)
         self._open[batch.index] = [batch, times, len(groups)]
-        sig, issue = batch.sig, batch.issue
         for rows in groups:
-            rows_list = rows.tolist()
-            entries = list(zip((3 * rows).tolist(), (rows + ops.first_row).tolist(), sig[rows].tolist(),
-                               issue[rows].tolist(), [deps[i] for i in rows_list], strict=True))
-            self._queues[int(stream[rows_list[0]])].append((batch.index, entries, info, times))
+            sig = batch.sig[rows]
+            # One tuple per op with everything the replay loop reads (see _stream).
+            entries = list(zip((3 * rows).tolist(), (rows + ops.first_row).tolist(), batch.issue[rows].tolist(),
+                               deps[rows].tolist(), costs.fixed[sig].tolist(), costs.compute[sig].tolist(),
+                               costs.latency[sig].tolist(), held[sig].tolist(), frees[sig].tolist(),
+                               several[sig].tolist(), strict=True))
+            self._queues[int(stream[rows[0]])].append((batch.index, entries, times))
         return True
 
     def _next_chunk(self, code: int):
@@ -147,7 +198,7 @@ class EventReplay:
         entry[2] -= 1
         if entry[2] == 0:
             del self._open[index]
-            times = np.frombuffer(entry[1], dtype=np.int64).reshape(-1, 3)
+            times = entry[1] if self.compiled else np.frombuffer(entry[1], dtype=np.int64).reshape(-1, 3)
             self._finished(entry[0], times[:, 0], times[:, 1], times[:, 2])
 
     def _stream(self, code: int):
@@ -164,8 +215,8 @@ class EventReplay:
             chunk = self._next_chunk(code)
             if chunk is None:
                 return
-            index, entries, info, times = chunk
-            for j, row, sig, issue, deps in entries:
+            index, entries, times = chunk
+            for j, row, issue, deps, fixed, compute, latency, held, frees, several in entries:
                 if deps:
                     for dep in deps:
                         if not done[dep]:
@@ -175,7 +226,6 @@ class EventReplay:
                             yield event
                             now = env.now
                             horizon = peek()
-                fixed, compute, latency, held, frees, several = info[sig]
                 start = now if now > issue else issue
                 if frees is not None:
                     slot = frees.index(min(frees)) if several else 0
@@ -201,18 +251,57 @@ class EventReplay:
                 times[j + 2] = end
                 # Event coarsening: when this op ends before any other scheduled event, nothing
                 # else can claim a unit or channel in between, so yielding a timeout would only
-                # resume this same process next. Advance this stream's clock instead. An op
-                # that others wait on still yields, so they wake at its real end.
+                # resume this same process next. Advance this stream's clock instead.
                 if end > now:
-                    if end >= horizon or (waiters and row in waiters):
+                    if end >= horizon:
                         yield timeout(end - env.now)
                         horizon = peek()
                     now = end
                 if waiters and row in waiters:
                     if env.now < now:
-                        # This stream ran ahead of the simulation (its ops since the last
-                        # timeout took no time past it): wake the waiters at this op's end.
+                        # Others wait for this op: catch the simulation up with this stream's
+                        # clock first, so that they wake at the op's real end.
                         yield timeout(now - env.now)
+                    waiters.pop(row).succeed()
+                    horizon = peek()
+                done[row] = 1
+            self._chunk_done(index)
+
+    def _stream_compiled(self, code: int):
+        """One stream, its ops run by the compiled kernel between SimPy events (the same
+        equations and the same events as :meth:`_stream`)."""
+        env = self.env
+        timeout, peek = env.timeout, env.peek
+        waiters, done, waited = self._waiters, self._done, self._waited
+        kernel = replay_kernel.compiled()
+        unit_free, unit_count, channel_free, flags = self._unit_free, self._unit_count, self._channel_free, self._flags
+        now = env.now
+        horizon = peek()
+        while True:
+            chunk = self._next_chunk(code)
+            if chunk is None:
+                return
+            index, order, (table, dep_rows, sigs, held), times = chunk
+            pos = 0
+            while True:
+                pos, now, action, row = kernel(pos, now, horizon, order, table, dep_rows, sigs, held, unit_free,
+                                               unit_count, channel_free, flags, times)
+                if action == replay_kernel.DONE:
+                    break
+                if action == replay_kernel.WAIT:
+                    event = waiters.get(row)
+                    if event is None:
+                        event = waiters[row] = env.event()
+                        waited[row] = 1
+                    yield event
+                    now = env.now
+                    horizon = peek()
+                    continue
+                if action == replay_kernel.TIMEOUT or env.now < now:
+                    yield timeout(now - env.now)
+                    horizon = peek()
+                if waited[row]:
+                    waited[row] = 0
                     waiters.pop(row).succeed()
                     horizon = peek()
                 done[row] = 1

@@ -172,3 +172,28 @@ def test_the_summary_agrees_with_its_records(fidelity):
 def test_an_unknown_fidelity_is_an_error(tiny, tiny_trace):
     with pytest.raises(hwsim.ConfigError, match="fidelity 'fast': expected one of event, roofline"):
         run_trace(tiny, tiny_trace, fidelity="fast")
+
+
+@pytest.mark.parametrize("with_host", [False, True])
+def test_the_compiled_replay_equals_the_python_replay(monkeypatch, with_host):
+    from hwsim.engine import replay_kernel
+
+    overrides = {"components.host": {"kind": "host_runtime", "launch_overhead": "9 ns", "step_overhead": "40 ns"}}
+    machines = [hwsim.load_arch(ARCH / name, overrides=overrides if with_host else {})
+                for name in ("tiny.yaml", "h100-sxm.yaml", "worldkv-asic.yaml")]
+    rng = np.random.default_rng(2)
+    rows = mixed_rows(300)
+    for row in rows:
+        row["stream"] = f"s{rng.integers(4)}"
+        row["step"] = row["op_id"] // 25
+        if row["op_id"] > 10 and rng.random() < 0.3:
+            row["deps"] = ";".join(map(str, sorted(set(rng.integers(0, row["op_id"], 2).tolist()))))
+    rows.insert(150, {"op_id": 1000, "kind": "sync", "stream": "s0", "deps": "140"})
+    for machine in machines:
+        for trace in (hwsim.Trace.from_ops(rows), small_decoder()):
+            results = {}
+            for compiled in (False, True):
+                monkeypatch.setattr(replay_kernel, "COMPILED_FROM_OPS", 0 if compiled else 10**12)
+                results[compiled] = hwsim.simulate(machine, trace, allow_overflow=True, batch_rows=64)
+            pd.testing.assert_frame_equal(results[True].records, results[False].records)
+            assert results[True].summary == results[False].summary
