@@ -40,9 +40,11 @@ import hwsim  # noqa: E402
 
 ARCH = ROOT / "arch_configs"
 SIMPY_EVENTS = 200_000
-#: Peak resident memory of a child process, printed by the child itself as its last line.
-PEAK_RSS = ("import resource, sys\nfrom hwsim.cli.main import main\nstatus = main(sys.argv[1:]) if len(sys.argv) > 1 "
-            "else 0\nprint(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)\nsys.exit(status)\n")
+#: Peak resident memory of a child process, printed by the child itself as its last line:
+#: VmHWM (getrusage's maxrss would include the parent's memory before the child's exec).
+PEAK_RSS = ("import re, sys\nfrom hwsim.cli.main import main\nstatus = main(sys.argv[1:]) if len(sys.argv) > 1 "
+            "else 0\nstatus_text = open('/proc/self/status').read()\n"
+            "print(int(re.search(r'VmHWM:\\s*(\\d+) kB', status_text).group(1)) * 1024)\nsys.exit(status)\n")
 
 
 def timed(ops: int, call) -> object:

@@ -35,7 +35,7 @@ from hwsim.trace.trace import Trace
 
 
 def op_durations(costs: SignatureCosts) -> np.ndarray:
-    """Contention-free duration of each signature's op, in reference-clock cycles (int64)."""
+    """Contention-free duration of each op (signature) of ``costs``, reference-clock cycles."""
     return costs.duration
 
 

@@ -29,8 +29,9 @@ NO_TIER = -1
 _ALLOC, _FREE, _SYNC, _TRANSFER = 1, 2, 4, 8
 _BOOKKEEPING = _ALLOC | _FREE | _SYNC
 _KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANSFER}
-#: Units' cost arrays an in-memory trace keeps (one entry per unit config and signature set).
-UNIT_CACHE_SIZE = 32
+#: Cost arrays an in-memory trace keeps: per unit config, or per channel (resource config,
+#: direction, role) and bytes column, for one set of signatures.
+UNIT_CACHE_SIZE = 256
 
 
 @dataclass
@@ -54,8 +55,11 @@ class SignatureCosts:
     alloc_delta: np.ndarray      # signed bytes allocated (+) or freed (-)
     duration: np.ndarray         # int64 contention-free cycles (see contention_free)
 
-    def take(self, rows: np.ndarray) -> SignatureCosts:
-        return SignatureCosts(**{k: v[rows] for k, v in self.__dict__.items()})
+
+def _keep(cache: dict, key: tuple, value: tuple) -> None:
+    if len(cache) >= UNIT_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def contention_free(fixed: np.ndarray, compute: np.ndarray, busy: np.ndarray, latency: np.ndarray) -> np.ndarray:
@@ -67,21 +71,15 @@ def contention_free(fixed: np.ndarray, compute: np.ndarray, busy: np.ndarray, la
     return fixed + np.maximum(compute, memory)
 
 
-def concat_costs(parts: list[SignatureCosts]) -> SignatureCosts:
-    """Costs of consecutive signature ranges, joined."""
-    if len(parts) == 1:
-        return parts[0]
-    return SignatureCosts(**{k: np.concatenate([getattr(p, k) for p in parts]) for k in parts[0].__dict__})
-
-
 def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str],
                     unit_cache: dict | None = None) -> SignatureCosts:
     """Costs of the signatures ``sigs``; ``where(i)`` names signature ``i``'s first op
     (``"file: row N (op_id X)"``) for errors.
 
     ``unit_cache`` (kept with an in-memory trace) holds each unit's compute cycles and
-    energy for the signatures it ran, keyed by the unit's config: a later run on a machine
-    whose unit did not change (a sweep over memory parameters) reuses them.
+    energy for the signatures it ran, keyed by the unit's config, and each channel's busy
+    cycles and energy, keyed by its resource's config: a later run on a machine where they
+    did not change (most parameters of a sweep point) reuses them.
 
     Raises TraceError (an op no unit runs, a space not placed, a cost model's OpError) and
     ConfigError (tiers no link joins).
@@ -142,12 +140,11 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
         fixed[rows] = unit.fixed_cycles
         energy_compute[rows] = unit.energy_pj(sub)
         if key is not None:
-            if len(unit_cache) >= UNIT_CACHE_SIZE:
-                unit_cache.pop(next(iter(unit_cache)))
-            unit_cache[key] = (compute[rows], energy_compute[rows])
+            _keep(unit_cache, key, (compute[rows], energy_compute[rows]))
 
     kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
-    nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names)
+    nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names,
+                                           unit_cache)
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)
@@ -204,7 +201,7 @@ def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tier
 
 
 def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: np.ndarray,
-           tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str]):
+           tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str], cache: dict | None):
     """Bytes, busy cycles and energy per channel, and path latency, per signature.
 
     Signatures are grouped by (moves data?, unit, src, src2, dst tiers): a handful of
@@ -222,13 +219,22 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
     read, read2, write = (sigs.ints[c] for c in ("bytes_read", "bytes_read2", "bytes_written"))
     groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
 
-    def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray) -> int:
-        sub = sigs.take(rows)
+    def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray, column: str) -> int:
+        sub = None
         for channel, role in zip(path, roles, strict=True):
             resource = machine.channels[channel].resource
             nbytes[rows, channel] += amount
-            busy[rows, channel] += machine.channels[channel].busy_cycles(amount, sub, role)
-            energy[rows, channel] += resource.channel_energy_pj(amount.astype(np.float64), role)
+            key = None if cache is None else (machine.channel_key(channel), role, column, rows.tobytes())
+            if key is not None and key in cache:
+                cycles, pj = cache[key]
+            else:
+                sub = sigs.take(rows) if sub is None else sub
+                cycles = machine.channels[channel].busy_cycles(amount, sub, role)
+                pj = resource.channel_energy_pj(amount.astype(np.float64), role)
+                if key is not None:
+                    _keep(cache, key, (cycles, pj))
+            busy[rows, channel] += cycles
+            energy[rows, channel] += pj
         return int(sum(machine.channels[c].resource.latency_cycles for c in dict.fromkeys(path)))
 
     for (is_move, u, src, src2, dst), rows in groups.items():
@@ -241,24 +247,25 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
             path = path if len(path) > 1 else path * 2
             if u >= 0:
                 path, roles = (*path, machine.channel_index[unit_names[u]]), (*roles, "transit")
-            lat = charge(rows, path, roles, read[rows])
+            lat = charge(rows, path, roles, read[rows], "bytes_read")
             if u >= 0:
                 lat += int(machine.units[unit_names[u]].cycles(sigs.take(rows[:1]))[0])
             latency[rows] = lat
             continue
         home = machine.units[unit_names[u]].home
         lat = 0
-        for tier, amount in ((src, read), (src2, read2)):
+        for tier, amount, column in ((src, read, "bytes_read"), (src2, read2, "bytes_read2")):
             if tier != NO_TIER:
                 # Bytes read from a remote tier stream into the unit; they are not written
                 # into its home tier on the way, so the home tier is not on the path.
                 path = machine.route(tier_names[tier], home)
                 path = path if tier_names[tier] == home else path[:-1]
-                lat = max(lat, charge(rows, path, ("read",) + ("transit",) * (len(path) - 1), amount[rows]))
+                lat = max(lat, charge(rows, path, ("read",) + ("transit",) * (len(path) - 1), amount[rows], column))
         if dst != NO_TIER:
             path = machine.route(home, tier_names[dst])
             path = path if tier_names[dst] == home else path[1:]
-            lat = max(lat, charge(rows, path, ("transit",) * (len(path) - 1) + ("write",), write[rows]))
+            lat = max(lat, charge(rows, path, ("transit",) * (len(path) - 1) + ("write",), write[rows],
+                                  "bytes_written"))
         latency[rows] = lat
     return nbytes, busy, energy, latency
 

@@ -46,21 +46,37 @@ def _moves(ops: OpColumns) -> np.ndarray:
     return np.flatnonzero(np.isin(ops.codes["kind"], codes)) if codes else np.zeros(0, dtype=np.int64)
 
 
+#: A trace with more distinct signatures than this share of its ops is costed op by op.
+IDENTITY_SHARE = 0.25
+
+
 class TraceIndex:
-    """What runs derive from an in-memory trace alone: batches, signatures, peaks."""
+    """What runs derive from an in-memory trace alone: batches, signatures, peaks.
+
+    When the trace repeats few of its ops (more distinct signatures than
+    :data:`IDENTITY_SHARE` of its rows), keeping a signature table would hold a second copy
+    of the trace for little gain: the index then keeps no table (``identity``), and each run
+    costs every batch op by op.
+    """
 
     def __init__(self, trace: Trace, batch_rows: int) -> None:
-        self.table = SignatureTable()
+        self.table: SignatureTable | None = SignatureTable()
         self.batches: list[OpColumns] = []
         self.sigs: list[np.ndarray] = []
         self.sig_ends: list[int] = []      # table size after each batch
         self.moves: list[np.ndarray] = []
+        rows = 0
         for ops in trace.iter_batches(batch_rows):
             self.batches.append(ops)
-            self.sigs.append(self.table.add(ops))
-            self.sig_ends.append(self.table.size)
             self.moves.append(_moves(ops))
-        self.counts = [np.bincount(sig, minlength=self.table.size) for sig in self.sigs]
+            rows += len(ops)
+            if self.table is not None:
+                self.sigs.append(self.table.add(ops))
+                self.sig_ends.append(self.table.size)
+                if self.table.size > max(IDENTITY_SHARE * rows, 4096):
+                    self.table, self.sigs, self.sig_ends = None, [], []
+        self.identity = self.table is None
+        self.counts = [] if self.identity else [np.bincount(sig, minlength=self.table.size) for sig in self.sigs]
         self.space_peaks: dict[str, float] | None = None
         self.unit_costs: dict = {}         # see signature_costs(unit_cache=...)
         # Host launch times of the last host and kernel set seen (equal for sweep points that
@@ -101,7 +117,8 @@ class BatchFeed:
         self._stream: Iterator[OpColumns] | None = None
         if trace.in_memory:
             self.index = trace_index(trace, batch_rows)
-            self._costs = self._all_costs(self.index)
+            if not self.index.identity:
+                self._costs = self._all_costs(self.index)
         else:
             self._stream = trace.iter_batches(batch_rows)
 
@@ -109,6 +126,11 @@ class BatchFeed:
         def where(sig: int) -> str:
             row, op_id = table.first_row(sig)
             return f"{self.source}: row {row + 1} (op_id {op_id})"
+        return where
+
+    def _where_row(self, ops: OpColumns) -> Callable[[int], str]:
+        def where(i: int) -> str:
+            return f"{self.source}: row {ops.first_row + i + 1} (op_id {int(ops.ints['op_id'][i])})"
         return where
 
     def _all_costs(self, index: TraceIndex) -> SignatureCosts:
@@ -149,7 +171,14 @@ class BatchFeed:
     def next(self) -> Batch | None:
         """The next batch, or None after the last."""
         b = self.loaded_batches
-        if self.index is not None:
+        if self.index is not None and self.index.identity:
+            if b >= len(self.index.batches):
+                return None
+            ops, moves = self.index.batches[b], self.index.moves[b]
+            sig, counts = np.arange(len(ops), dtype=np.int64), np.ones(len(ops), dtype=np.int64)
+            costs = signature_costs(self.machine, ops, self._where_row(ops))
+            issue = self._issue(costs, sig, ops)
+        elif self.index is not None:
             if b >= len(self.index.batches):
                 return None
             index = self.index

@@ -88,6 +88,16 @@ class Machine:
             keys[name] = (type(unit).__qualname__, unit.ref_clock_hz, repr(unit.config))
         return keys[name]
 
+    def channel_key(self, index: int) -> tuple:
+        """What channel ``index``'s busy cycles and energy depend on: its resource's class
+        and config, the reference clock and the direction."""
+        keys = self.__dict__.setdefault("_channel_keys", {})
+        if index not in keys:
+            channel = self.channels[index]
+            resource = channel.resource
+            keys[index] = (type(resource).__qualname__, resource.ref_clock_hz, repr(resource.config), channel.to)
+        return keys[index]
+
     @cached_property
     def config_dict(self) -> dict[str, Any]:
         """``config.to_dict()``, computed once (treat as read-only)."""

@@ -224,8 +224,17 @@ class EventReplay:
                             if event is None:
                                 event = waiters[dep] = env.event()
                             yield event
-                            now = env.now
-                            horizon = peek()
+                            # Other streams waiting for the same op resume at this time too, but
+                            # not through the queue (SimPy runs an event's callbacks one after the
+                            # other), so nothing of this stream may happen ahead of them: if its
+                            # previous op ends later (the stream ran ahead), it first waits for
+                            # that end, else it takes no step past now without a timeout.
+                            if now > env.now:
+                                yield timeout(now - env.now)
+                                horizon = peek()
+                            else:
+                                now = env.now
+                                horizon = now
                 start = now if now > issue else issue
                 if frees is not None:
                     slot = frees.index(min(frees)) if several else 0
@@ -294,8 +303,13 @@ class EventReplay:
                         event = waiters[row] = env.event()
                         waited[row] = 1
                     yield event
-                    now = env.now
-                    horizon = peek()
+                    # Other streams waiting for the same op resume now too (see _stream).
+                    if now > env.now:
+                        yield timeout(now - env.now)
+                        horizon = peek()
+                    else:
+                        now = env.now
+                        horizon = now
                     continue
                 if action == replay_kernel.TIMEOUT or env.now < now:
                     yield timeout(now - env.now)

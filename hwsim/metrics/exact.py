@@ -52,9 +52,6 @@ class ExactSums:
         """Codes of ``labels`` (added if new), for :meth:`add`."""
         return np.array([self.label_code(label) for label in labels], dtype=np.int64)
 
-    def labels(self) -> list[Hashable]:
-        return list(self._labels)
-
     def add(self, codes: np.ndarray, values: np.ndarray, counts: np.ndarray | None = None) -> None:
         """Add ``values`` (each ``counts`` times) to the labels of ``codes``."""
         values = np.asarray(values, dtype=np.float64)
@@ -116,15 +113,24 @@ class ExactSums:
 
     def total(self, labels: Iterable[Hashable]) -> float:
         """The exact sum over ``labels`` (unknown labels count 0), rounded once."""
+        return self.rounded(labels)
+
+    def rounded(self, labels: Iterable[Hashable], exact: dict[Hashable, int] | None = None) -> float:
+        """:meth:`total`, from the exact sums of :meth:`exact_sums` when given them."""
+        exact = self.exact_sums() if exact is None else exact
         codes = [self._labels[label] for label in labels if label in self._labels]
         special = [self._special[c] for c in codes if c in self._special]
         if special:
             return float(sum(special))
-        exact = sum(self._exact.get(c, 0) for c in codes)
+        value = sum(exact.get(c, 0) for c in codes)
         try:
-            return exact / (1 << BIAS)
+            return value / (1 << BIAS)
         except OverflowError:   # beyond the largest double, as a float sum would be
-            return math.inf if exact > 0 else -math.inf
+            return math.inf if value > 0 else -math.inf
+
+    def exact_sums(self) -> dict[int, int]:
+        """Each label code's exact sum, times 2**BIAS (read-only)."""
+        return self._exact
 
     def totals(self) -> dict[Hashable, float]:
         """Every label's exactly rounded total."""

@@ -101,14 +101,15 @@ class RunTotals:
     def energy_totals(self) -> tuple[dict[str, float], dict[str, float], float]:
         """Exact energy totals (pJ): per component (its compute and every channel of a
         resource of that name), per op kind, and all dynamic energy."""
+        energy, exact = self.energy, self.energy.exact_sums()
         labels = [(part, k) for part in self._parts for k in self._kind_names]
         by_component: dict[str, list] = {}
         for part, k in labels:
             name = part[1] if part[0] == "compute" else part[1].split(":", 1)[0]
             by_component.setdefault(name, []).append((part, k))
-        components = {name: self.energy.total(group) for name, group in by_component.items()}
-        kinds = {k: self.energy.total([(part, k) for part in self._parts]) for k in self._kind_names}
-        return components, kinds, self.energy.total(labels)
+        components = {name: energy.rounded(group, exact) for name, group in by_component.items()}
+        kinds = {k: energy.rounded([(part, k) for part in self._parts], exact) for k in self._kind_names}
+        return components, kinds, energy.rounded(labels, exact)
 
 
 def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

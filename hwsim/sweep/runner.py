@@ -66,6 +66,7 @@ class Run:
     allow_overflow: bool
     error: str = ""          # set when this point's machine config is invalid
     machine_hash: str = ""   # the resolved machine config's hash: runs of one point share it
+    machine_dict: dict[str, Any] | None = None   # machine.to_dict(), computed once in plan()
 
     @property
     def name(self) -> str:
@@ -113,15 +114,15 @@ def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | N
     for point in points:
         try:
             machine, error = resolve_arch(base, spec.machine, {**spec.overrides, **point.values}), ""
-            config = machine.to_dict()
-            config.pop("source", None)  # the machine's path must not change the hash
+            resolved = machine.to_dict()
+            config = {k: v for k, v in resolved.items() if k != "source"}  # the path must not change the hash
         except ConfigError as err:
-            machine, error, config = None, str(err), {"invalid": str(err)}
+            machine, error, config, resolved = None, str(err), {"invalid": str(err)}, None
         machine_hash = _digest(config)
         for index, (trace, identity) in enumerate(zip(spec.traces, identities, strict=True)):
             runs.append(Run(point.point_id, index, trace, dict(point.values), machine,
                             _digest({"machine": config, "trace": identity}), fidelity,
-                            spec.allow_overflow, error, machine_hash))
+                            spec.allow_overflow, error, machine_hash, resolved))
     return runs
 
 
@@ -237,6 +238,8 @@ def built_machine(run: Run):
     if key and key in _MACHINE_CACHE:
         return _MACHINE_CACHE[key]
     machine = Machine(run.machine)
+    if run.machine_dict is not None:
+        machine.__dict__["config_dict"] = run.machine_dict   # computed once already, by plan()
     if key:
         while len(_MACHINE_CACHE) >= _MACHINE_CACHE_SIZE:
             _MACHINE_CACHE.pop(next(iter(_MACHINE_CACHE)))

@@ -197,3 +197,18 @@ def test_the_compiled_replay_equals_the_python_replay(monkeypatch, with_host):
                 results[compiled] = hwsim.simulate(machine, trace, allow_overflow=True, batch_rows=64)
             pd.testing.assert_frame_equal(results[True].records, results[False].records)
             assert results[True].summary == results[False].summary
+
+
+@FIDELITIES
+def test_a_trace_of_distinct_ops_is_costed_op_by_op_with_the_same_result(monkeypatch, fidelity):
+    rows = [{**row, "op_id": i, "bytes_read": 100 + i, "deps": ""} for i, row in
+            enumerate(mixed_rows(6000))]
+    machine = hwsim.load_arch(ARCH / "h100-sxm.yaml")
+    results = {}
+    for share in (1.0, 0.0):
+        monkeypatch.setattr(feed, "IDENTITY_SHARE", share)
+        trace = hwsim.Trace.from_ops(rows)
+        results[share] = hwsim.simulate(machine, trace, fidelity=fidelity, allow_overflow=True, batch_rows=2500)
+        assert feed.trace_index(trace, 2500).identity == (share == 0.0)
+    pd.testing.assert_frame_equal(results[0.0].records, results[1.0].records)
+    assert results[0.0].summary == results[1.0].summary

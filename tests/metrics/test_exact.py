@@ -63,3 +63,18 @@ def test_subnormals_and_signs_are_exact():
 def test_non_finite_values_give_the_float_sum():
     assert exact_sum(np.array([1.0, np.inf])) == np.inf
     assert np.isnan(exact_sum(np.array([np.inf, -np.inf])))
+
+
+def test_many_values_take_the_vectorised_path_and_stay_exact():
+    rng = np.random.default_rng(8)
+    values = rng.random(5000) * 10.0 ** rng.integers(-20, 20, 5000) * rng.choice([-1.0, 1.0], 5000)
+    counts = rng.integers(1, 1000, 5000)
+    assert exact_sum(values, counts) == rational(values.tolist(), counts.tolist())
+    sums = ExactSums()
+    codes = rng.integers(0, 3, 5000)
+    for label in range(3):
+        sums.label_code(label)
+    sums.add(codes, values, counts)
+    for label in range(3):
+        mine = codes == label
+        assert sums.total([label]) == rational(values[mine].tolist(), counts[mine].tolist())

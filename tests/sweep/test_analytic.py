@@ -14,6 +14,7 @@ from hwsim.sweep import load_sweep, run_sweep
 from workloads.registry import generate_trace
 
 from ..conftest import ARCH, EXAMPLES, ROOT
+from ..hwsim.test_engine import ready_after_predecessors
 
 MIB = 2**20
 
@@ -167,6 +168,7 @@ def test_the_roofline_is_a_lower_bound_of_the_event_replay(trace, with_host):
     machine = hwsim.load_arch(ARCH / "tiny.yaml", overrides={"components.host": HOST} if with_host else {})
     event = hwsim.simulate(machine, trace, allow_overflow=True)
     roof = hwsim.simulate(machine, trace, fidelity="roofline", allow_overflow=True)
+    assert ready_after_predecessors(event.records, trace)
     assert (roof.records["end_cycle"].to_numpy() <= event.records["end_cycle"].to_numpy()).all()
     assert roof.summary["total_cycles"] <= roof.summary["roofline"]["bound_cycles"] <= event.summary["total_cycles"]
     assert roof.summary["energy"]["dynamic_pj"] == event.summary["energy"]["dynamic_pj"]
