@@ -144,7 +144,7 @@ def non_finite(data: Any, path: str = "") -> list[str]:
 def check_result(result: RunResult, source: str = "run") -> None:
     """Raise ResultError when the summary or the records hold a number that is not finite or
     a time, count or energy that is negative: a result no machine can produce."""
-    import numpy as np
+    from hwsim.engine.records import check_columns
 
     bad = non_finite(result.summary)
     if bad:
@@ -152,20 +152,8 @@ def check_result(result: RunResult, source: str = "run") -> None:
                           "(a machine constant or trace size too large for the arithmetic)")
     if result.records_file is not None and result._records is None:
         return   # records streamed to a file were checked batch by batch as they were written
-    records = result.records
-    if records is None:
-        return
-    for column in records.columns:
-        values = records[column]
-        measured = column.startswith(("bytes_", "energy")) or column.endswith(("_cycle", "_cycles", "flops"))
-        if values.dtype.kind not in "fiu" or not measured:
-            continue
-        array = values.to_numpy(dtype=np.float64)
-        if not np.isfinite(array).all() or (array < 0).any():
-            i = int(np.flatnonzero(~(np.isfinite(array) & (array >= 0)))[0])
-            op = f" of op {records['op_id'].iat[i]}" if "op_id" in records.columns else ""
-            raise ResultError(f"{source}: records column {column!r}{op} is {array[i]:.4g}; a result must be "
-                              "finite and >= 0 (a machine constant or trace size too large for the arithmetic)")
+    if result.records is not None:
+        check_columns(result.records, source)
 
 
 def write_run(result: RunResult, out: str | os.PathLike, csv: bool = False,

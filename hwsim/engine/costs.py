@@ -271,13 +271,27 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
 
 
 def batch_costs(machine: Machine, ops, source: str = "ops", first_row: int = 1) -> SignatureCosts:
-    """Costs of each row of ``ops`` (validated trace rows: OpColumns, or a DataFrame as
-    ``Trace.to_frame`` gives), one entry per row, for callers that time ops themselves (the
-    calibration fit). Rows are numbered from ``first_row`` in errors."""
+    """Costs of each row of ``ops`` (validated trace rows: OpColumns, or a DataFrame of them
+    as ``Trace.to_frame`` gives, possibly rows of several traces), one entry per row, for
+    callers that time ops themselves (the calibration fit). Rows are numbered from
+    ``first_row`` in errors."""
     if not isinstance(ops, OpColumns):
-        from hwsim.trace.ingest import frame_columns
-        from hwsim.trace.schema import ValidationState
-
-        ops = frame_columns(ops.reset_index(drop=True), source, ValidationState())
+        ops = _columns_of(ops)
     ids = ops.ints["op_id"]
     return signature_costs(machine, ops, lambda i: f"{source}: row {first_row + i} (op_id {int(ids[i])})")
+
+
+def _columns_of(frame) -> OpColumns:
+    """Validated rows as a DataFrame -> op columns (no validation again: op ids may repeat)."""
+    from hwsim.trace.schema import COLUMNS, new_vocabulary
+
+    vocab = new_vocabulary()
+    ints, codes = {}, {}
+    for col in COLUMNS:
+        if col.dtype == "int64":
+            ints[col.name] = frame[col.name].to_numpy(dtype=np.int64)
+        elif col.dtype == "string":
+            local, uniques = pd.factorize(frame[col.name].astype(str).to_numpy(dtype=object))
+            codes[col.name] = vocab[col.name].encode(list(uniques))[local]
+    n = len(frame)
+    return OpColumns(ints, codes, vocab, np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from hwsim.atomic import atomic_path
 from hwsim.engine.feed import Batch
 from hwsim.engine.machine import Machine
+from hwsim.errors import ResultError
 from hwsim.metrics.totals import RunTotals
 from hwsim.trace.columns import Vocabulary
 
@@ -218,6 +219,7 @@ class ParquetRecords:
         self._tmp: Path | None = None
 
     def add(self, columns: Columns, categories: dict[str, list[str]]) -> None:
+        check_columns(columns, self.path)
         if self._writer is None and self._first is None:
             self._first = (columns, {k: list(v) for k, v in categories.items()})
             return
@@ -259,6 +261,23 @@ class ParquetRecords:
             self._writer = None
         if self._tmp is not None and self._tmp.exists():
             self._tmp.unlink()
+
+
+def check_columns(columns, source: object) -> None:
+    """Raise ResultError for a measured record column (cycles, bytes, energy, FLOPs) that is
+    not finite or is negative: a result no machine can produce. ``columns`` maps names to
+    arrays (a batch of records as the run writes them, or a records DataFrame)."""
+    for name, values in columns.items():
+        measured = name.startswith(("bytes_", "energy")) or name.endswith(("_cycle", "_cycles", "flops"))
+        if not measured or values.dtype.kind not in "fiu":
+            continue
+        array = np.asarray(values, dtype=np.float64)
+        bad = ~(np.isfinite(array) & (array >= 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            op = f" of op {int(np.asarray(columns['op_id'])[i])}" if "op_id" in columns else ""
+            raise ResultError(f"{source}: records column {name!r}{op} is {array[i]:.4g}; a result must be "
+                              "finite and >= 0 (a machine constant or trace size too large for the arithmetic)")
 
 
 def _wide_codes(schema: pa.Schema) -> pa.Schema:

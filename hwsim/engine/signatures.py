@@ -55,7 +55,9 @@ class SignatureTable:
         """Signatures ``start:stop`` as op columns (what cost models see)."""
         stop = self.size if stop is None else stop
         n = stop - start
-        return OpColumns({c: self.column(c)[start:stop] for c in SIGNATURE_INTS},
+        # ``op_id`` is the signature's first op: what an error about the signature names.
+        return OpColumns({"op_id": self.column("first_op")[start:stop],
+                          **{c: self.column(c)[start:stop] for c in SIGNATURE_INTS}},
                          {c: self.column(c)[start:stop] for c in SIGNATURE_TEXT}, self.vocab,
                          np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))
 

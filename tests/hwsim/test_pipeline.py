@@ -212,3 +212,23 @@ def test_a_trace_of_distinct_ops_is_costed_op_by_op_with_the_same_result(monkeyp
         assert feed.trace_index(trace, 2500).identity == (share == 0.0)
     pd.testing.assert_frame_equal(results[0.0].records, results[1.0].records)
     assert results[0.0].summary == results[1.0].summary
+
+
+def test_records_written_as_the_run_goes_are_checked_like_records_in_memory(tmp_path):
+    from hwsim.engine.records import ParquetRecords
+    from hwsim.errors import ResultError
+
+    result = hwsim.simulate(hwsim.load_arch(ARCH / "tiny.yaml"), hwsim.Trace.from_ops(mixed_rows(30)))
+    records = result.records.copy()
+    records.loc[records.index[3], "energy_pj"] = float("inf")
+    op = records["op_id"].iat[3]
+    writer = ParquetRecords(tmp_path / "r.parquet")
+    columns = {name: records[name].to_numpy() for name in records.columns if records[name].dtype.kind in "fiu"}
+    with pytest.raises(ResultError, match=f"records column 'energy_pj' of op {op} is inf"):
+        writer.add(columns, {})
+    writer.abort()
+    assert not (tmp_path / "r.parquet").exists()
+    result._records = records
+    with pytest.raises(ResultError, match=f"records column 'energy_pj' of op {op} is inf"):
+        write_run(result, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

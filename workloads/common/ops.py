@@ -130,8 +130,12 @@ class OpTable:
         return OpColumns(ints, codes, vocab, offsets, dep_ids)
 
     def build(self) -> pd.DataFrame:
-        """All rows as one DataFrame with trace columns (``deps`` as ';'-joined text)."""
-        return self.build_columns().to_frame(COLUMN_NAMES)
+        """All rows as one DataFrame with trace columns (text as plain ``str`` objects, which
+        a generator may still edit; ``deps`` as ';'-joined text)."""
+        columns = self.build_columns()
+        return pd.DataFrame({name: columns.deps_text() if name == "deps" else
+                             pd.Series(columns[name], dtype=object if name in _STRING else None, copy=False)
+                             for name in COLUMN_NAMES}, copy=False)
 
     def to_trace(self, meta: TraceMeta, source: str = "generator") -> Trace:
         """Build and validate the trace."""
