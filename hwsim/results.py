@@ -1,4 +1,9 @@
-"""Writing and reading a run folder: records, summary, the resolved machine, the trace metadata.
+"""What a run produces, the one boundary between the engine and everything that reads runs.
+
+:func:`simulate` chains the two steps of a run, the engine (:func:`hwsim.engine.simulate.
+run_trace`: timed records and totals) and the summary (:func:`hwsim.metrics.summary.
+summarize`), into a :class:`RunResult`; this module also writes and reads run folders:
+records, summary, the resolved machine, the trace metadata.
 
 A run folder is written whole or not at all: its files go into a temporary folder beside
 it, a manifest (``run.json``: every file with its size and SHA-256) is written last, and
@@ -17,17 +22,19 @@ import math
 import os
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
 from hwsim.atomic import check_output_folder
-from hwsim.engine.simulate import RunResult
-from hwsim.errors import ResultError
+from hwsim.errors import CapacityError, ResultError
 from hwsim.inputs import SMALL_MAX_BYTES, check_input_file, read_bytes
+from hwsim.units import format_quantity
 
 RECORDS = "records.parquet"
 RECORDS_CSV = "records.csv"
@@ -39,6 +46,83 @@ MANIFEST = "run.json"             # written last: the run folder is complete
 RUN_FILES = (RECORDS, SUMMARY, MACHINE, TRACE_META)
 MANIFEST_FORMAT = "hwsim run folder"
 _TEMP_MARK = ".hwsim-"
+
+
+class RunResult:
+    """Everything a run produced: one record per op, the summary, and its inputs.
+
+    A run that wrote its records to a file as it went (``simulate(..., records=path)``)
+    has ``records_file`` set and reads the records from it when ``records`` is first used;
+    a run made with ``records=False`` has none (``records`` is None).
+    """
+
+    def __init__(self, records: pd.DataFrame | None, summary: dict[str, Any], machine: dict[str, Any],
+                 trace_meta: dict[str, Any], records_file: Path | None = None, engine_run=None) -> None:
+        self._records = records
+        self.summary = summary
+        self.machine = machine
+        self.trace_meta = trace_meta
+        self.records_file = None if records_file is None else Path(records_file)
+        self._engine_run = engine_run   # holds records kept in memory until first read
+
+    @property
+    def records(self) -> pd.DataFrame | None:
+        """The records DataFrame: joined from the run's arrays, or read from
+        ``records_file``, on first use."""
+        if self._records is None and self._engine_run is not None:
+            self._records, self._engine_run = self._engine_run.records, None
+        if self._records is None and self.records_file is not None:
+            self._records = read_records_file(self.records_file)
+        return self._records
+
+    @records.setter
+    def records(self, value: pd.DataFrame | None) -> None:
+        self._records = value
+
+    def __repr__(self) -> str:
+        return (f"RunResult(machine={self.summary.get('machine')!r}, ops={self.summary.get('ops')}, "
+                f"total_cycles={self.summary.get('total_cycles')})")
+
+    def _repr_html_(self) -> str:
+        """The run's headline and resources as HTML tables, for notebooks."""
+        from hwsim.reports.notebook import result_html
+
+        return result_html(self)
+
+
+def simulate(machine, trace, *, fidelity: str = "event", allow_overflow: bool = False,
+             batch_rows: int = 65536, on_batch: Callable[[int], None] | None = None,
+             records: bool | str | os.PathLike = True) -> RunResult:
+    """Run ``trace`` on ``machine`` (a MachineConfig or a built Machine) and summarise it.
+
+    ``fidelity``: ``"event"`` (the SimPy replay, with contention) or ``"roofline"``
+    (contention-free, a lower bound of the event total, much faster). ``records``: True
+    keeps one record per op in memory, a path writes them to that Parquet file as the run
+    goes (bounded memory), False keeps none (a summary only, as sweeps need).
+    ``on_batch(rows)`` is called as each batch of trace rows is loaded (progress display).
+
+    Raises CapacityError when the peak allocation of a tier exceeds its capacity, unless
+    ``allow_overflow`` (then ``summary["overflow"]`` lists the tiers that did not fit);
+    TraceError for a bad trace; ConfigError for a machine that cannot run it.
+    """
+    from hwsim.engine.simulate import run_trace
+    from hwsim.metrics.summary import summarize
+
+    run = run_trace(machine, trace, fidelity=fidelity, batch_rows=batch_rows, on_batch=on_batch,
+                    records=records)
+    summary = summarize(run.totals, run.machine, run.trace_meta)
+    summary.update(run.summary_blocks)
+    if summary["overflow"] and not allow_overflow:
+        if run.records_file is not None:
+            run.records_file.unlink(missing_ok=True)
+        details = "; ".join(
+            f"{name}: peak {format_quantity(summary['tiers'][name]['peak_occupancy_bytes'], 'bytes')} "
+            f"> capacity {format_quantity(summary['tiers'][name]['capacity_bytes'], 'bytes')}"
+            for name in summary["overflow"])
+        raise CapacityError(f"{trace.source} on {run.machine['source']}: the working set does not fit "
+                            f"({details}); place the spaces elsewhere or pass --allow-overflow")
+    return RunResult(records=None, summary=summary, machine=run.machine, trace_meta=run.trace_meta,
+                     records_file=run.records_file, engine_run=run if run.kept is not None else None)
 
 
 def dumps_json(data: object) -> str:
@@ -60,24 +144,16 @@ def non_finite(data: Any, path: str = "") -> list[str]:
 def check_result(result: RunResult, source: str = "run") -> None:
     """Raise ResultError when the summary or the records hold a number that is not finite or
     a time, count or energy that is negative: a result no machine can produce."""
-    import numpy as np
+    from hwsim.engine.records import check_columns
 
     bad = non_finite(result.summary)
     if bad:
         raise ResultError(f"{source}: the result is not finite at {', '.join(bad[:4])} "
                           "(a machine constant or trace size too large for the arithmetic)")
-    records = result.records
-    for column in records.columns:
-        values = records[column]
-        measured = column.startswith(("bytes_", "energy")) or column.endswith(("_cycle", "_cycles", "flops"))
-        if values.dtype.kind not in "fiu" or not measured:
-            continue
-        array = values.to_numpy(dtype=np.float64)
-        if not np.isfinite(array).all() or (array < 0).any():
-            i = int(np.flatnonzero(~(np.isfinite(array) & (array >= 0)))[0])
-            op = f" of op {records['op_id'].iat[i]}" if "op_id" in records.columns else ""
-            raise ResultError(f"{source}: records column {column!r}{op} is {array[i]:.4g}; a result must be "
-                              "finite and >= 0 (a machine constant or trace size too large for the arithmetic)")
+    if result.records_file is not None and result._records is None:
+        return   # records streamed to a file were checked batch by batch as they were written
+    if result.records is not None:
+        check_columns(result.records, source)
 
 
 def write_run(result: RunResult, out: str | os.PathLike, csv: bool = False,
@@ -95,14 +171,23 @@ def write_run(result: RunResult, out: str | os.PathLike, csv: bool = False,
     temp = out.parent / f".{out.name}{_TEMP_MARK}tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
     temp.mkdir()
     try:
-        table = pa.Table.from_pandas(result.records, preserve_index=False)
-        table = table.replace_schema_metadata(None)  # pandas metadata adds nothing a reader needs
-        pq.write_table(table, temp / RECORDS)
         texts = {SUMMARY: dumps_json(result.summary),
                  MACHINE: yaml.safe_dump(result.machine, sort_keys=False),
                  TRACE_META: dumps_json(result.trace_meta), **(extra or {})}
-        if csv:
-            texts[RECORDS_CSV] = result.records.to_csv(index=False)
+        if result.records_file is not None and result._records is None:
+            # Records written as the run went: copied in (never read whole into memory).
+            shutil.copyfile(result.records_file, temp / RECORDS)
+            if csv:
+                _write_csv_from(temp / RECORDS, temp / RECORDS_CSV)
+        else:
+            if result.records is None:
+                raise ResultError(f"{out}: the run kept no records (simulate(..., records=False)); "
+                                  "a run folder needs them")
+            table = pa.Table.from_pandas(result.records, preserve_index=False)
+            table = table.replace_schema_metadata(None)  # pandas metadata adds nothing a reader needs
+            pq.write_table(table, temp / RECORDS)
+            if csv:
+                texts[RECORDS_CSV] = result.records.to_csv(index=False)
         for name, text in texts.items():
             (temp / name).write_text(text, encoding="utf-8")
         names = sorted(p.name for p in temp.iterdir())
@@ -216,7 +301,28 @@ def read_records(run_dir: str | os.PathLike, verify: bool = True):
     path = Path(run_dir) / RECORDS
     if verify:
         verify_run_folder(run_dir, (RECORDS,))
-    return read_parquet_file(path, "records file").to_pandas()
+    return read_records_file(path)
+
+
+def read_records_file(path: str | os.PathLike) -> pd.DataFrame:
+    """A records Parquet file as the records DataFrame: text columns as categoricals with
+    the values present as sorted categories, whichever way the file was written (whole, or
+    a row group per batch)."""
+    frame = read_parquet_file(path, "records file").to_pandas()
+    for name in frame.columns:
+        column = frame[name]
+        if isinstance(column.dtype, pd.CategoricalDtype):
+            present = column.cat.remove_unused_categories()
+            frame[name] = present.cat.reorder_categories(sorted(present.cat.categories))
+    return frame
+
+
+def _write_csv_from(records: Path, out: Path) -> None:
+    """records.csv from a records Parquet file, one row group at a time."""
+    handle = pq.ParquetFile(records)
+    with open(out, "w", newline="", encoding="utf-8") as stream:
+        for index in range(handle.num_row_groups):
+            handle.read_row_group(index).to_pandas().to_csv(stream, index=False, header=index == 0)
 
 
 def read_summary(run_dir: str | os.PathLike, verify: bool = True) -> dict:

@@ -31,8 +31,8 @@ from hwsim.config.machine import MachineConfig, load_arch
 from hwsim.engine.analytic import op_durations
 from hwsim.engine.costs import batch_costs
 from hwsim.engine.machine import Machine
-from hwsim.engine.simulate import simulate
 from hwsim.errors import ConfigError
+from hwsim.results import simulate
 from hwsim.trace import Trace
 
 #: The shipped calibration set (relative to the shipped files' root, see hwsim.config.catalog).
@@ -134,7 +134,7 @@ def predicted_seconds(machine: Machine, measurements: list[Measurement]) -> np.n
         return np.zeros(0)
     if any(m.case.whole for m in measurements):
         raise ValueError("predicted_seconds times one-stream cases; replay() runs workloads whole")
-    frames = [pd.concat(list(m.trace.iter_batches()), ignore_index=True) for m in measurements]
+    frames = [m.trace.to_frame() for m in measurements]
     case = np.repeat(np.arange(len(frames)), [len(f) for f in frames])
     frame = pd.concat(frames, ignore_index=True)
     costs = batch_costs(machine, frame, "calibration set", 1)

@@ -34,7 +34,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from hwsim.reports.compare import RunData, compare_runs, simulate_runs
+    from hwsim.reports.compare import RunData, compare_runs
+    from hwsim.runs import simulate_runs
 
     if bool(args.traces) != bool(args.archs):
         missing = "--arch" if args.traces else "--trace"

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import os
+from pathlib import Path
 
 from hwsim.cli.output import input_context, summary_lines
 from hwsim.config.machine import load_arch
-from hwsim.engine.analytic import gap_by_kind, roofline
-from hwsim.engine.simulate import simulate
+from hwsim.engine.analytic import gap_by_kind
 from hwsim.errors import HwsimError
 from hwsim.progress import Progress
-from hwsim.results import GAP_BY_KIND, check_run_output, write_run
+from hwsim.results import GAP_BY_KIND, check_run_output, simulate, write_run
 from hwsim.trace.io import read_trace
 
 
@@ -40,17 +41,23 @@ def run(args: argparse.Namespace) -> int:
     check_run_output(args.out)    # before any work: a bad --out fails in a moment, not after the run
     machine = load_arch(args.arch, overrides=args.overrides)
     trace = read_trace(args.trace)
-    with input_context(args.trace, args.arch):
-        if args.fidelity == "roofline":
-            result = roofline(machine, trace, allow_overflow=args.allow_overflow)
-        else:
-            with Progress(trace.num_ops, "ops loaded", quiet=args.quiet) as bar:
-                result = simulate(machine, trace, allow_overflow=args.allow_overflow,
-                                  on_batch=lambda rows: bar.advance(rows))
-        gap = None
-        if args.gap:
-            gap = gap_by_kind(result.records, roofline(machine, trace, allow_overflow=True).records)
-    out = write_run(result, args.out, csv=args.csv, extra={GAP_BY_KIND: gap.to_csv()} if gap is not None else None)
+    # Records go to a file beside the run folder as the run goes (memory stays bounded);
+    # writing the run folder moves them in.
+    out_path = Path(args.out)
+    records = out_path.parent / f".{out_path.name}.records-{os.getpid()}.parquet"
+    try:
+        with input_context(args.trace, args.arch):
+            with Progress(trace.num_ops, "ops loaded", quiet=args.quiet or args.fidelity != "event") as bar:
+                result = simulate(machine, trace, fidelity=args.fidelity, allow_overflow=args.allow_overflow,
+                                  on_batch=lambda rows: bar.advance(rows), records=records)
+            gap = None
+            if args.gap:
+                roofline = simulate(machine, trace, fidelity="roofline", allow_overflow=True)
+                gap = gap_by_kind(result.records, roofline.records)
+        out = write_run(result, args.out, csv=args.csv,
+                        extra={GAP_BY_KIND: gap.to_csv()} if gap is not None else None)
+    finally:
+        records.unlink(missing_ok=True)
     if not args.quiet:
         print("\n".join(summary_lines(result.summary, str(args.trace))))
     if gap is not None and not args.quiet:

@@ -17,9 +17,9 @@ import math
 from typing import Any, ClassVar
 
 import numpy as np
-import pandas as pd
 
 from hwsim.errors import ConfigError, RangeOverflowError, did_you_mean
+from hwsim.trace.columns import OpColumns
 from hwsim.units import BASE_UNIT
 
 REGISTRY: dict[str, type[Component]] = {}
@@ -61,6 +61,7 @@ def _load_builtin_components() -> None:
     from hwsim.components import (  # noqa: F401
         cam,
         dma,
+        host,
         link,
         matrix_engine,
         memory,
@@ -130,11 +131,11 @@ class ComputeUnit(Component):
         """The memory tier this unit reads and writes through."""
         return self.config.memory
 
-    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def cycles(self, ops: OpColumns) -> np.ndarray:
         """Busy cycles of each op in this unit's own clock (int64)."""
         raise NotImplementedError
 
-    def ref_cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def ref_cycles(self, ops: OpColumns) -> np.ndarray:
         """Compute cycles of each op in the machine's reference clock (rounded up)."""
         own = self.cycles(ops)
         if self.clock_hz == self.ref_clock_hz:
@@ -150,9 +151,9 @@ class ComputeUnit(Component):
         """
         return seconds_to_cycles(getattr(self.config, "op_overhead", 0.0), self.ref_clock_hz)
 
-    def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
+    def energy_pj(self, ops: OpColumns) -> np.ndarray:
         """Dynamic compute energy of each op in picojoules (FLOPs x energy per FLOP)."""
-        return ops["flops"].to_numpy(dtype=np.float64) * self.config.energy_per_flop
+        return np.asarray(ops["flops"], dtype=np.float64) * self.config.energy_per_flop
 
 
 class MemoryResource(Component):
@@ -173,7 +174,7 @@ class MemoryResource(Component):
     def latency_cycles(self) -> int:
         return seconds_to_cycles(self.config.latency, self.ref_clock_hz)
 
-    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None,
+    def busy_cycles(self, nbytes: np.ndarray, ops: OpColumns | None = None,
                     role: str = "read", to: str | None = None) -> np.ndarray:
         """Cycles this resource is occupied moving ``nbytes`` (int64, rounded up).
 
@@ -209,7 +210,7 @@ def seconds_to_cycles(seconds: float, clock_hz: float) -> int:
     return int(cycles)
 
 
-def ceil_cycles(cycles: np.ndarray, ops: pd.DataFrame | None = None) -> np.ndarray:
+def ceil_cycles(cycles: np.ndarray, ops: OpColumns | None = None) -> np.ndarray:
     """Round fractional cycle counts up to int64, ignoring floating-point dust.
 
     Raises RangeOverflowError, naming the first such op of ``ops`` when given, for a time
@@ -221,8 +222,8 @@ def ceil_cycles(cycles: np.ndarray, ops: pd.DataFrame | None = None) -> np.ndarr
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         what = "a time"
-        if ops is not None and "op_id" in ops.columns and i < len(ops):
-            what = f"op {int(ops['op_id'].iat[i])} ({ops['kind'].iat[i]})"
+        if ops is not None and "op_id" in ops and i < len(ops):
+            what = f"op {int(np.asarray(ops['op_id'])[i])} ({np.asarray(ops['kind'])[i]})"
         raise RangeOverflowError(f"{what} takes {float(values.flat[i]):.4g} cycles, more than int64 cycle "
                                  "counts can hold: a bandwidth, clock or peak of the machine is too small "
                                  "for the op's size")

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from hwsim.components.base import ComputeUnit, ceil_div, register, seconds_to_cycles
 from hwsim.config.fields import param
+from hwsim.trace.columns import OpColumns
 
 
 @register("cam_unit")
@@ -44,28 +44,28 @@ class CamUnit(ComputeUnit):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
-    def _entries(self, ops: pd.DataFrame) -> np.ndarray:
-        elements = ops["elements"].to_numpy()
+    def _entries(self, ops: OpColumns) -> np.ndarray:
+        elements = np.asarray(ops["elements"])
         return np.where(elements > 0, elements, self.config.entries)
 
-    def _bits(self, ops: pd.DataFrame) -> np.ndarray:
-        k = ops["k"].to_numpy()
+    def _bits(self, ops: OpColumns) -> np.ndarray:
+        k = np.asarray(ops["k"])
         return np.where(k > 0, k, self.config.key_bits)
 
-    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def cycles(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config
         entries = self._entries(ops)
-        search = ops["kind"].to_numpy() == "cam_search"
+        search = np.asarray(ops["kind"]) == "cam_search"
         latency = seconds_to_cycles(cfg.search_latency, self.clock_hz)
         write_cycles = max(1, seconds_to_cycles(cfg.write_latency, self.clock_hz))
         return np.where(search, ceil_div(entries, cfg.rows_per_cycle) + latency, entries * write_cycles)
 
-    def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
+    def energy_pj(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config
         bits = self._entries(ops) * self._bits(ops).astype(np.float64)
-        search = ops["kind"].to_numpy() == "cam_search"
+        search = np.asarray(ops["kind"]) == "cam_search"
         return bits * np.where(search, cfg.search_energy_per_bit, cfg.write_energy_per_bit)
 
-    def over_capacity(self, ops: pd.DataFrame) -> np.ndarray:
+    def over_capacity(self, ops: OpColumns) -> np.ndarray:
         """Rows that search or write more entries than the CAM holds."""
         return self._entries(ops) > self.config.entries * self.config.count

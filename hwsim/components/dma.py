@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from hwsim.components.base import ComputeUnit, ceil_cycles, register, seconds_to_cycles
 from hwsim.config.fields import param
+from hwsim.trace.columns import OpColumns
 
 
 @register("dma_engine")
@@ -52,14 +52,14 @@ class DmaEngine(ComputeUnit):
     def latency_cycles(self) -> int:
         return 0
 
-    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def cycles(self, ops: OpColumns) -> np.ndarray:
         setup = seconds_to_cycles(self.config.setup_latency, self.clock_hz)
         return np.full(len(ops), setup, dtype=np.int64)
 
-    def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
+    def energy_pj(self, ops: OpColumns) -> np.ndarray:
         return np.zeros(len(ops))
 
-    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None, role: str = "read",
+    def busy_cycles(self, nbytes: np.ndarray, ops: OpColumns | None = None, role: str = "read",
                     to: str | None = None) -> np.ndarray:
         return ceil_cycles(nbytes / self.bytes_per_cycle)
 

@@ -33,6 +33,7 @@ from hwsim.components.base import ComputeUnit, OpError, ceil_cycles, register, s
 from hwsim.components.gemm_tiles import gemm_cycles, next_power_of_two, parse_tiles
 from hwsim.components.vector import recurrence_cycles
 from hwsim.config.fields import param
+from hwsim.trace.columns import OpColumns
 from hwsim.trace.schema import DTYPE_BYTES
 
 __all__ = ["MatrixEngine", "next_power_of_two"]
@@ -146,7 +147,7 @@ class MatrixEngine(ComputeUnit):
     def efficiency_of(self, dtype: str) -> float:
         return self.config.efficiency_by_dtype.get(dtype, self.config.efficiency)
 
-    def peaks(self, ops: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    def peaks(self, ops: OpColumns) -> tuple[np.ndarray, np.ndarray]:
         """Whole-engine peak FLOP per cycle and sustained fraction for each op's dtype.
 
         Raises OpError (the row and column) for a dtype the engine has no peak for.
@@ -163,7 +164,7 @@ class MatrixEngine(ComputeUnit):
         return peak[codes], fraction[codes]
 
     # -- timing --------------------------------------------------------------------------
-    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def cycles(self, ops: OpColumns) -> np.ndarray:
         kind = np.asarray(ops["kind"], dtype=object)
         flops = np.asarray(ops["flops"], dtype=np.float64)
         peak, fraction = self.peaks(ops)
@@ -181,7 +182,7 @@ class MatrixEngine(ComputeUnit):
             out[recurrence] = self._recurrence(ops, recurrence, sustained[recurrence])
         return ceil_cycles(out)
 
-    def _recurrence(self, ops: pd.DataFrame, rows: np.ndarray, sustained: np.ndarray) -> np.ndarray:
+    def _recurrence(self, ops: OpColumns, rows: np.ndarray, sustained: np.ndarray) -> np.ndarray:
         """State updates: a step's products are ``m`` rows (a chunk's tokens, or one token while
         decoding) padded to ``min_tile_m`` on the tensor cores; when that wastes more than the
         FP32 peak would, the kernel runs on the FP32 pipes instead."""
@@ -205,7 +206,7 @@ class MatrixEngine(ComputeUnit):
             self._shapes[dtype] = parse_tiles(text, tile_k, f"components.{self.name}.tiles")
         return self._shapes[dtype]
 
-    def _gemm(self, ops: pd.DataFrame, rows: np.ndarray, peak: np.ndarray) -> np.ndarray:
+    def _gemm(self, ops: OpColumns, rows: np.ndarray, peak: np.ndarray) -> np.ndarray:
         cfg = self.config
         m, n, k, batch = (np.asarray(ops[c], dtype=np.int64)[rows] for c in ("m", "n", "k", "batch"))
         dtypes = np.asarray(ops["dtype"], dtype=object)[rows]
@@ -222,7 +223,7 @@ class MatrixEngine(ComputeUnit):
                 overhead_cycles=seconds_to_cycles(cfg.tile_overhead, self.clock_hz))
         return out
 
-    def _attention_ops(self, ops: pd.DataFrame, rows: np.ndarray, pass_name: str,
+    def _attention_ops(self, ops: OpColumns, rows: np.ndarray, pass_name: str,
                        peak: np.ndarray, sustained: np.ndarray) -> np.ndarray:
         """Attention rows of one pass: the fused-kernel model, or FLOPs at the sustained peak."""
         cfg = self.config

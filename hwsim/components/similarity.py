@@ -14,10 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from hwsim.components.base import ComputeUnit, ceil_div, register
 from hwsim.config.fields import param
+from hwsim.trace.columns import OpColumns
 
 
 @register("similarity_engine")
@@ -40,16 +40,16 @@ class SimilarityEngine(ComputeUnit):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
-    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def cycles(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config
-        kind = ops["kind"].to_numpy()
-        dot = ceil_div(ops["flops"].to_numpy(), 2 * cfg.lanes * cfg.vector_width)
-        k = np.maximum(ops["k"].to_numpy(), 1)
-        select = ceil_div(ops["elements"].to_numpy(), cfg.topk_per_cycle) + np.ceil(np.log2(k)).astype(np.int64)
+        kind = np.asarray(ops["kind"])
+        dot = ceil_div(np.asarray(ops["flops"]), 2 * cfg.lanes * cfg.vector_width)
+        k = np.maximum(np.asarray(ops["k"]), 1)
+        select = ceil_div(np.asarray(ops["elements"]), cfg.topk_per_cycle) + np.ceil(np.log2(k)).astype(np.int64)
         return np.where(kind == "topk", select, dot)
 
-    def energy_pj(self, ops: pd.DataFrame) -> np.ndarray:
+    def energy_pj(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config
-        topk = ops["kind"].to_numpy() == "topk"
-        return np.where(topk, ops["elements"].to_numpy() * cfg.energy_per_compare,
-                        ops["flops"].to_numpy() * cfg.energy_per_flop)
+        topk = np.asarray(ops["kind"]) == "topk"
+        return np.where(topk, np.asarray(ops["elements"]) * cfg.energy_per_compare,
+                        np.asarray(ops["flops"]) * cfg.energy_per_flop)

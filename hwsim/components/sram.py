@@ -30,10 +30,10 @@ from dataclasses import dataclass
 from functools import cache
 
 import numpy as np
-import pandas as pd
 
 from hwsim.components.base import MemoryResource, ceil_cycles, register
 from hwsim.config.fields import param
+from hwsim.trace.columns import OpColumns
 
 #: Most banks an SRAM may have: the exact random-access conflict model costs O(banks^1.5).
 MAX_BANKS = 4096
@@ -117,17 +117,17 @@ class Sram(MemoryResource):
     def bytes_per_cycle(self) -> float:
         return self.bandwidth / self.ref_clock_hz
 
-    def pattern_factor(self, ops: pd.DataFrame) -> np.ndarray:
+    def pattern_factor(self, ops: OpColumns) -> np.ndarray:
         """Bank-conflict factor per op from its ``access``, item size and stride (``k``)."""
         cfg = self.config
-        access = ops["access"].to_numpy(dtype=object)
+        access = np.asarray(ops["access"], dtype=object)
         factor = np.ones(len(ops))
         scattered = access != "seq"
         if not scattered.any():
             return factor
-        nbytes = (ops["bytes_read"].to_numpy() + ops["bytes_read2"].to_numpy())[scattered]
-        items = np.maximum(ops["elements"].to_numpy()[scattered], 1)
-        stride = ops["k"].to_numpy()[scattered]
+        nbytes = (np.asarray(ops["bytes_read"]) + np.asarray(ops["bytes_read2"]))[scattered]
+        items = np.maximum(np.asarray(ops["elements"])[scattered], 1)
+        stride = np.asarray(ops["k"])[scattered]
         cache: dict[tuple, float] = {}
         values = []
         for a, nb, it, st in zip(access[scattered], nbytes.tolist(), items.tolist(), stride.tolist(), strict=True):
@@ -138,7 +138,7 @@ class Sram(MemoryResource):
         factor[scattered] = values
         return factor
 
-    def busy_cycles(self, nbytes: np.ndarray, ops: pd.DataFrame | None = None, role: str = "read",
+    def busy_cycles(self, nbytes: np.ndarray, ops: OpColumns | None = None, role: str = "read",
                     to: str | None = None) -> np.ndarray:
         base = nbytes / self.bytes_per_cycle
         if ops is not None and role == "read":

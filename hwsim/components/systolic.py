@@ -27,10 +27,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from hwsim.components.base import ComputeUnit, ceil_div, register
 from hwsim.config.fields import param
+from hwsim.trace.columns import OpColumns
 
 DATAFLOWS = ("os", "ws", "is")
 
@@ -87,11 +87,11 @@ class SystolicArray(ComputeUnit):
     def instances(self) -> int:
         return self.config.count if self.config.partition == "ops" else 1
 
-    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def cycles(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config
         arrays = cfg.count if cfg.partition == "folds" else 1
-        kind = ops["kind"].to_numpy()
-        m, n, k, batch = (ops[c].to_numpy() for c in ("m", "n", "k", "batch"))
+        kind = np.asarray(ops["kind"])
+        m, n, k, batch = (np.asarray(ops[c]) for c in ("m", "n", "k", "batch"))
         out = np.zeros(len(ops), dtype=np.int64)
         gemm = kind == "gemm"
         if gemm.any():
@@ -104,7 +104,7 @@ class SystolicArray(ComputeUnit):
         other = ~(gemm | attn)
         if other.any():
             flops_per_cycle = 2 * cfg.rows * cfg.cols * arrays
-            out[other] = ceil_div(ops["flops"].to_numpy()[other], flops_per_cycle)
+            out[other] = ceil_div(np.asarray(ops["flops"])[other], flops_per_cycle)
         return out
 
     def _spread(self, batch, m, n, k, arrays: int) -> np.ndarray:

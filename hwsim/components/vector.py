@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
 
 from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register
 from hwsim.config.fields import param
+from hwsim.trace.columns import OpColumns
 
 
 @register("vector_unit")
@@ -55,7 +55,7 @@ class VectorUnit(ComputeUnit):
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
-    def cycles(self, ops: pd.DataFrame) -> np.ndarray:
+    def cycles(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config
         flops = np.asarray(ops["flops"], dtype=np.float64)
         elements = np.asarray(ops["elements"], dtype=np.int64)

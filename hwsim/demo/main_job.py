@@ -8,11 +8,10 @@ from typing import Any
 import pandas as pd
 
 from hwsim.atomic import atomic_path
-from hwsim.config.machine import load_arch
 from hwsim.demo.experiments import Run, all_runs
-from hwsim.engine.simulate import RunResult, simulate
-from hwsim.progress import Progress
-from hwsim.results import write_run
+from hwsim.results import RunResult
+from hwsim.runs import CompletedRun, RunSpec, Workload
+from hwsim.runs import run_all as run_all_specs
 
 KV_SPACES = ("kv_window", "kv_bank", "kv_cache")
 
@@ -56,24 +55,17 @@ def row_of(run: Run, result: RunResult) -> dict[str, Any]:
 
 def run_all(out: Path, runs: list[Run] | None = None, quiet: bool = False) -> pd.DataFrame:
     """Generate, simulate and write every run; returns the tidy table (also written)."""
-    from workloads.registry import generate_trace  # the demo is the one place both meet
-
     runs = all_runs() if runs is None else runs
-    rows = []
-    traces: dict[tuple, Any] = {}
-    with Progress(len(runs), "demo runs", quiet=quiet) as bar:
-        for run in runs:
-            key = (run.family, run.preset, tuple(sorted(run.params.items())))
-            if key not in traces:
-                traces.clear()  # keep one trace in memory at a time
-                traces[key] = generate_trace(run.family, run.preset, run.params, seed=0)
-            machine = load_arch(run.machine, overrides=run.overrides)
-            result = simulate(machine, traces[key], allow_overflow=True)
-            folder = write_run(result, out / "runs" / run.folder)
-            kv_timeline(result.records, result.summary["clock_hz"]).to_parquet(folder / "kv_timeline.parquet")
-            rows.append(row_of(run, result))
-            bar.advance()
-    table = pd.DataFrame(rows)
+    specs = [RunSpec(run.folder, run.machine, Workload(run.family, run.preset, run.params, 0),
+                     run.overrides) for run in runs]
+
+    def keep_kv_timeline(done: CompletedRun) -> None:
+        timeline = kv_timeline(done.result.records, done.result.summary["clock_hz"])
+        timeline.to_parquet(done.folder / "kv_timeline.parquet")
+
+    done = run_all_specs(specs, out / "runs", allow_overflow=True, quiet=quiet, what="demo runs",
+                         on_result=keep_kv_timeline)
+    table = pd.DataFrame([row_of(run, completed.result) for run, completed in zip(runs, done, strict=True)])
     with atomic_path(out / "results.parquet") as tmp:
         table.to_parquet(tmp, index=False)
     with atomic_path(out / "results.csv") as tmp:

@@ -1,1 +1,1 @@
-"""The event-driven replay engine: machines, per-op costs, the SimPy replay and its result."""
+"""The run pipeline: machines, per-op costs, the timing strategies (SimPy replay, roofline), records."""

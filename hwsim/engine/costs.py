@@ -1,190 +1,243 @@
-"""Per-op costs, computed vectorised for a batch of trace rows before the replay.
+"""Per-op costs, computed vectorised once per cost signature before the timing.
 
-Everything about an op that does not depend on *when* it runs is computed here, once, with
-numpy: which unit runs it, its compute cycles, the bytes it moves across each memory
-channel (tier or link direction), the cycles each channel is busy with those bytes, its
-latency, and its dynamic energy. The replay then only does the time-dependent part
-(queueing), so the per-op Python work in the event loop stays small.
+Everything about an op that does not depend on *when* it runs is computed here, with numpy,
+over the distinct signatures of the trace (:mod:`hwsim.engine.signatures`): which unit runs
+it, its fixed and compute cycles, the bytes it moves across each memory channel (tier or
+link direction), the cycles each channel is busy with those bytes, its latency, and its
+dynamic energy. The timing strategies then only do the time-dependent part.
 
 Data paths: a compute op reads ``src`` (and ``src2``) into its unit through the unit's home
 tier and writes ``dst`` from it; a unit-less ``transfer`` reads its source tier, crosses the
-links between, and writes the destination tier.
+links between, and writes the destination tier (a copy within one tier reads and writes it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from hwsim.components.base import OpError
-from hwsim.components.host import HostClock
 from hwsim.engine.machine import Machine
 from hwsim.errors import TraceError
-from hwsim.trace.schema import parse_deps
+from hwsim.trace.columns import OpColumns
 
 NO_TIER = -1
-#: Trace columns no component cost model reads (identity, placement and report tags).
-NOT_FOR_COST_MODELS = ("stream", "deps", "unit", "src", "src2", "dst", "layer", "step", "phase", "tag")
+# Kind classes the cost pass needs, as bits of a per-code lookup.
+_ALLOC, _FREE, _SYNC, _TRANSFER = 1, 2, 4, 8
+_BOOKKEEPING = _ALLOC | _FREE | _SYNC
+_KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANSFER}
+#: Cost arrays an in-memory trace keeps: per unit config, or per channel (resource config,
+#: direction, role) and bytes column, for one set of signatures.
+UNIT_CACHE_SIZE = 256
 
 
 @dataclass
-class BatchCosts:
-    """Costs of one batch of ops; arrays are aligned with the batch's rows."""
+class SignatureCosts:
+    """Costs of every signature (arrays aligned with the signature table's rows)."""
 
-    frame: pd.DataFrame          # the validated rows (kept for record tags)
-    op_ids: list[int]
-    streams: list[str]
-    deps: list[tuple[int, ...]]
-    unit: np.ndarray             # int index into machine.unit_names, -1 = no unit
-    issue: np.ndarray            # int64 cycle the host has launched the op (earliest start)
+    kind: np.ndarray             # int32 code of the op kind (the trace's vocabulary)
+    flops: np.ndarray            # int64 FLOPs of one op
+    unit: np.ndarray             # int64 index into machine.units, -1 = no unit
+    component: np.ndarray        # int64 index into Machine.record_components (unit or bottleneck)
+    kernel: np.ndarray           # bool: the host launches it (a unit runs it, or a transfer)
     fixed: np.ndarray            # int64 cycles every op pays before its work (kernel overhead)
     compute: np.ndarray          # int64 cycles on the unit
     latency: np.ndarray          # int64 cycles of first-byte latency
-    bytes: np.ndarray            # int64 [n, channels] bytes crossing each channel
-    busy: np.ndarray             # int64 [n, channels] cycles each channel is occupied
+    bytes: np.ndarray            # int64 [g, channels] bytes crossing each channel
+    busy: np.ndarray             # int64 [g, channels] cycles each channel is occupied
+    energy: np.ndarray           # float64 [g, channels] energy of the bytes in each channel, pJ
     energy_compute_pj: np.ndarray
-    energy_memory_pj: np.ndarray
-    channel_energy_pj: np.ndarray  # float64 [channels] energy of this batch per channel
+    energy_pj: np.ndarray        # compute + memory, pJ
     alloc_tier: np.ndarray       # tier index for alloc/free ops, -1 otherwise
     alloc_delta: np.ndarray      # signed bytes allocated (+) or freed (-)
+    duration: np.ndarray         # int64 contention-free cycles (see contention_free)
 
 
-def batch_costs(machine: Machine, frame: pd.DataFrame, source: str, first_row: int,
-                host: HostClock | None = None) -> BatchCosts:
-    """Compute :class:`BatchCosts` for ``frame`` (validated rows numbered from ``first_row``).
+def _keep(cache: dict, key: tuple, value: tuple) -> None:
+    if len(cache) >= UNIT_CACHE_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
-    ``host`` carries the host's issue clock from batch to batch (None: no host costs).
+
+def contention_free(fixed: np.ndarray, compute: np.ndarray, busy: np.ndarray, latency: np.ndarray) -> np.ndarray:
+    """Cycles of an op on an idle machine (int64): ``fixed + max(compute, memory)``, memory
+    being its busiest channel plus the latency when it crosses any channel."""
+    if busy.shape[1] == 0:
+        return fixed + compute
+    memory = np.where(busy.any(axis=1), busy.max(axis=1) + latency, 0)
+    return fixed + np.maximum(compute, memory)
+
+
+def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str],
+                    unit_cache: dict | None = None) -> SignatureCosts:
+    """Costs of the signatures ``sigs``; ``where(i)`` names signature ``i``'s first op
+    (``"file: row N (op_id X)"``) for errors.
+
+    ``unit_cache`` (kept with an in-memory trace) holds each unit's compute cycles and
+    energy for the signatures it ran, keyed by the unit's config, and each channel's busy
+    cycles and energy, keyed by its resource's config: a later run on a machine where they
+    did not change (most parameters of a sweep point) reuses them.
+
+    Raises TraceError (an op no unit runs, a space not placed, a cost model's OpError) and
+    ConfigError (tiers no link joins).
     """
-    n = len(frame)
-    kinds = frame["kind"].to_numpy(dtype=object)
-    unit_col = frame["unit"].to_numpy(dtype=object)
+    n = len(sigs)
+    kinds = sigs.vocab["kind"]
+    kind_codes, unit_codes = sigs.codes["kind"], sigs.codes["unit"]
     unit_names = list(machine.units)
     tier_names = list(machine.tiers)
 
-    def where(i: int) -> str:
-        return f"{source}: row {first_row + i} (op_id {int(frame['op_id'].iat[i])})"
-
     unit_idx = np.full(n, -1, dtype=np.int64)
-    kind_codes, kind_values = pd.factorize(kinds)
-    explicit_codes, explicit_values = pd.factorize(unit_col)
-    pair_codes, pairs = pd.factorize(kind_codes * len(explicit_values) + explicit_codes)
-    for code, pair in enumerate(pairs):
-        rows = pair_codes == code
-        kind = kind_values[pair // len(explicit_values)]
-        explicit = explicit_values[pair % len(explicit_values)]
-        name = machine.unit_for(kind, explicit, where(int(np.argmax(rows))))
+    pair_of, pairs = pd.factorize(kind_codes.astype(np.int64) * (len(sigs.vocab["unit"]) + 1) + unit_codes)
+    for p, pair in enumerate(pairs.tolist()):   # in order of first appearance
+        kind, explicit = divmod(pair, len(sigs.vocab["unit"]) + 1)
+        rows = np.flatnonzero(pair_of == p)
+        name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit],
+                                lambda rows=rows: where(int(rows[0])))
         if name is not None:
             unit_idx[rows] = unit_names.index(name)
 
     tiers = {}
     for col in ("src", "src2", "dst"):
-        values = frame[col].to_numpy(dtype=object)
         idx = np.full(n, NO_TIER, dtype=np.int64)
-        codes, spaces = pd.factorize(values)
-        for code, space in enumerate(spaces):
+        codes, vocab = sigs.codes[col], sigs.vocab[col]
+        for code in dict.fromkeys(codes.tolist()):
+            space = vocab.values[code]
             if space == "":
                 continue
-            first = int(np.flatnonzero(codes == code)[0])
-            idx[codes == code] = tier_names.index(machine.tier_of(space, f"{where(first)}, column {col!r}"))
+            rows = codes == code
+            first = int(np.argmax(rows))
+            idx[rows] = tier_names.index(
+                machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}"))
         tiers[col] = idx
 
     compute = np.zeros(n, dtype=np.int64)
     fixed = np.zeros(n, dtype=np.int64)
     energy_compute = np.zeros(n, dtype=np.float64)
-    # Cost models read op shapes, sizes and kinds, never these: leaving them out makes the
-    # row selections below copy half the columns.
-    shapes = frame.drop(columns=[c for c in NOT_FOR_COST_MODELS if c in frame.columns])
     for u, name in enumerate(unit_names):
-        rows = unit_idx == u
-        if rows.any():
-            unit = machine.units[name]
-            sub = shapes[rows]
-            over = getattr(unit, "over_capacity", None)
-            if over is not None and over(sub).any():
-                first = int(np.flatnonzero(rows)[np.argmax(over(sub))])
-                raise TraceError(f"{where(first)}, column 'elements': more entries than {name!r} holds "
-                                 f"({unit.config.entries * unit.config.count})")
-            try:
-                compute[rows] = unit.ref_cycles(sub)
-            except OpError as err:
-                raise TraceError(f"{where(int(np.flatnonzero(rows)[err.row]))}, column {err.column!r}: "
-                                 f"{err.message}") from None
+        rows = np.flatnonzero(unit_idx == u)
+        if rows.size == 0:
+            continue
+        unit = machine.units[name]
+        key = None if unit_cache is None else (machine.unit_key(name), rows.tobytes())
+        if key is not None and key in unit_cache:
+            compute[rows], energy_compute[rows] = unit_cache[key]
             fixed[rows] = unit.fixed_cycles
-            energy_compute[rows] = unit.energy_pj(sub)
+            continue
+        sub = sigs.take(rows)
+        over = getattr(unit, "over_capacity", None)
+        if over is not None and over(sub).any():
+            first = int(rows[np.argmax(over(sub))])
+            raise TraceError(f"{where(first)}, column 'elements': more entries than {name!r} holds "
+                             f"({unit.config.entries * unit.config.count})")
+        try:
+            compute[rows] = unit.ref_cycles(sub)
+        except OpError as err:
+            raise TraceError(f"{where(int(rows[err.row]))}, column {err.column!r}: {err.message}") from None
+        fixed[rows] = unit.fixed_cycles
+        energy_compute[rows] = unit.energy_pj(sub)
+        if key is not None:
+            _keep(unit_cache, key, (compute[rows], energy_compute[rows]))
 
-    nbytes, busy, energy, latency = _route(machine, shapes, kinds, unit_idx, tiers, unit_names, tier_names)
-    energy_memory = energy.sum(axis=1)
+    kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
+    nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names,
+                                           unit_cache)
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)
-    is_alloc, is_free = kinds == "alloc", kinds == "free"
+    is_alloc, is_free = kind_class == _ALLOC, kind_class == _FREE
     alloc_tier[is_alloc] = tiers["dst"][is_alloc]
-    alloc_delta[is_alloc] = frame["bytes_written"].to_numpy()[is_alloc]
+    alloc_delta[is_alloc] = sigs.ints["bytes_written"][is_alloc]
     alloc_tier[is_free] = tiers["src"][is_free]
-    alloc_delta[is_free] = -frame["bytes_read"].to_numpy()[is_free]
+    alloc_delta[is_free] = -sigs.ints["bytes_read"][is_free]
 
-    kernels = (unit_idx >= 0) | (kinds == "transfer")
-    issue = (host.issue_times(kernels, frame["step"].to_numpy()) if host is not None
-             else np.zeros(n, dtype=np.int64))
+    component = unit_idx.copy()
+    unitless = unit_idx < 0
+    if unitless.any():
+        # A transfer has no unit; name the channel it keeps busiest (its bottleneck).
+        has_traffic = unitless & (busy.sum(axis=1) > 0)
+        resource = np.asarray(machine.channel_resource, dtype=np.int64)
+        component[has_traffic] = resource[np.argmax(busy, axis=1)[has_traffic]]
+        component[unitless & ~has_traffic] = machine.no_component
+    return SignatureCosts(
+        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component, kernel=(unit_idx >= 0) | (kind_class == _TRANSFER),
+        fixed=fixed, compute=compute, latency=latency, bytes=nbytes, busy=busy, energy=energy,
+        energy_compute_pj=energy_compute, energy_pj=energy_compute + energy.sum(axis=1),
+        alloc_tier=alloc_tier, alloc_delta=alloc_delta,
+        duration=contention_free(fixed, compute, busy, latency))
 
-    deps_text = frame["deps"].to_numpy(dtype=object)
-    deps: list[tuple[int, ...]] = [()] * n
-    for i in np.flatnonzero(deps_text != "").tolist():
-        deps[i] = parse_deps(deps_text[i])
-    return BatchCosts(
-        frame=frame, op_ids=frame["op_id"].tolist(), streams=frame["stream"].tolist(), deps=deps,
-        unit=unit_idx, issue=issue, fixed=fixed, compute=compute, latency=latency, bytes=nbytes, busy=busy,
-        energy_compute_pj=energy_compute, energy_memory_pj=energy_memory,
-        channel_energy_pj=energy.sum(axis=0),
-        alloc_tier=alloc_tier, alloc_delta=alloc_delta)
 
+def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tiers: dict[str, np.ndarray],
+                 most: int) -> dict[tuple[bool, int, int, int, int], np.ndarray]:
+    """Rows grouped by (moves data?, unit, src, src2, dst tier), in order of first appearance.
 
-def _route(machine: Machine, frame: pd.DataFrame, kinds: np.ndarray, unit_idx: np.ndarray,
-           tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str]):
-    """Bytes, busy cycles and energy per channel, and path latency, per op.
-
-    Ops are grouped by (moves data?, unit, src, src2, dst tiers): a handful of groups per
-    batch, each handled with whole-array numpy operations.
+    Few rows are grouped in Python; many by a hash factorisation of one integer per row
+    (each field + 1 is >= 0 and < ``most + 2``).
     """
-    n = len(frame)
+    columns = (unit_idx, tiers["src"], tiers["src2"], tiers["dst"])
+    if len(rows) <= 64:
+        found: dict[tuple, list[int]] = {}
+        keys = zip(moves[rows].tolist(), *(c[rows].tolist() for c in columns), strict=True)
+        for row, key in zip(rows.tolist(), keys, strict=True):
+            found.setdefault(key, []).append(row)
+        return {key: np.asarray(members, dtype=np.int64) for key, members in found.items()}
+    width = most + 2
+    key = moves.astype(np.int64)
+    for field in columns:
+        key = key * width + (field + 1)
+    inverse, keys = pd.factorize(key[rows])
+    groups = {}
+    for g, code in enumerate(keys.tolist()):
+        fields = []
+        for _ in range(4):
+            code, rest = divmod(code, width)
+            fields.append(rest - 1)
+        dst, src2, src, u = fields
+        groups[(bool(code), u, src, src2, dst)] = rows[inverse == g]
+    return groups
+
+
+def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: np.ndarray,
+           tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str], cache: dict | None):
+    """Bytes, busy cycles and energy per channel, and path latency, per signature.
+
+    Signatures are grouped by (moves data?, unit, src, src2, dst tiers): a handful of
+    groups, each handled with whole-array numpy operations.
+    """
+    n = len(sigs)
     shape = (n, len(machine.channels))
     nbytes = np.zeros(shape, dtype=np.int64)
     busy = np.zeros(shape, dtype=np.int64)
     energy = np.zeros(shape, dtype=np.float64)
     latency = np.zeros(n, dtype=np.int64)
-    traffic = np.isin(kinds, ("alloc", "free", "sync"), invert=True)
-    movers = {u for u, name in enumerate(unit_names) if machine.units[name].moves_data}
-    moves = traffic & ((unit_idx < 0) | np.isin(unit_idx, list(movers)))
-    width = max(len(unit_names), len(tier_names)) + 2
-    signature = moves.astype(np.int64)
-    for column in (unit_idx, tiers["src"], tiers["src2"], tiers["dst"]):
-        signature = signature * width + (column + 1)
-    rows_with_traffic = np.flatnonzero(traffic)
-    if rows_with_traffic.size == 0:
-        return nbytes, busy, energy, latency
-    inverse, codes = pd.factorize(signature[rows_with_traffic])
-    read = frame["bytes_read"].to_numpy()
-    read2 = frame["bytes_read2"].to_numpy()
-    write = frame["bytes_written"].to_numpy()
+    traffic = (kind_class & _BOOKKEEPING) == 0
+    movers = np.array([False, *(machine.units[name].moves_data for name in unit_names)])   # by unit + 1
+    moves = traffic & movers[unit_idx + 1] | (traffic & (unit_idx < 0))
+    read, read2, write = (sigs.ints[c] for c in ("bytes_read", "bytes_read2", "bytes_written"))
+    groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
 
-    def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray) -> int:
-        sub = frame.iloc[rows]
+    def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray, column: str) -> int:
+        sub = None
         for channel, role in zip(path, roles, strict=True):
             resource = machine.channels[channel].resource
             nbytes[rows, channel] += amount
-            busy[rows, channel] += machine.channels[channel].busy_cycles(amount, sub, role)
-            energy[rows, channel] += resource.channel_energy_pj(amount.astype(np.float64), role)
+            key = None if cache is None else (machine.channel_key(channel), role, column, rows.tobytes())
+            if key is not None and key in cache:
+                cycles, pj = cache[key]
+            else:
+                sub = sigs.take(rows) if sub is None else sub
+                cycles = machine.channels[channel].busy_cycles(amount, sub, role)
+                pj = resource.channel_energy_pj(amount.astype(np.float64), role)
+                if key is not None:
+                    _keep(cache, key, (cycles, pj))
+            busy[rows, channel] += cycles
+            energy[rows, channel] += pj
         return int(sum(machine.channels[c].resource.latency_cycles for c in dict.fromkeys(path)))
 
-    for group, code in enumerate(codes.tolist()):
-        fields = []
-        for _ in range(4):
-            code, rest = divmod(code, width)
-            fields.append(rest - 1)
-        is_move, (dst, src2, src, u) = code, fields
-        rows = rows_with_traffic[inverse == group]
+    for (is_move, u, src, src2, dst), rows in groups.items():
         if is_move:
             # A copy: read the source tier, cross the links, write the destination tier
             # (and queue on the DMA group's own bandwidth when a DMA engine runs it).
@@ -194,23 +247,51 @@ def _route(machine: Machine, frame: pd.DataFrame, kinds: np.ndarray, unit_idx: n
             path = path if len(path) > 1 else path * 2
             if u >= 0:
                 path, roles = (*path, machine.channel_index[unit_names[u]]), (*roles, "transit")
-            lat = charge(rows, path, roles, read[rows])
+            lat = charge(rows, path, roles, read[rows], "bytes_read")
             if u >= 0:
-                lat += int(machine.units[unit_names[u]].cycles(frame.iloc[rows[:1]])[0])
+                lat += int(machine.units[unit_names[u]].cycles(sigs.take(rows[:1]))[0])
             latency[rows] = lat
             continue
         home = machine.units[unit_names[u]].home
         lat = 0
-        for tier, amount in ((src, read), (src2, read2)):
+        for tier, amount, column in ((src, read, "bytes_read"), (src2, read2, "bytes_read2")):
             if tier != NO_TIER:
                 # Bytes read from a remote tier stream into the unit; they are not written
                 # into its home tier on the way, so the home tier is not on the path.
                 path = machine.route(tier_names[tier], home)
                 path = path if tier_names[tier] == home else path[:-1]
-                lat = max(lat, charge(rows, path, ("read",) + ("transit",) * (len(path) - 1), amount[rows]))
+                lat = max(lat, charge(rows, path, ("read",) + ("transit",) * (len(path) - 1), amount[rows], column))
         if dst != NO_TIER:
             path = machine.route(home, tier_names[dst])
             path = path if tier_names[dst] == home else path[1:]
-            lat = max(lat, charge(rows, path, ("transit",) * (len(path) - 1) + ("write",), write[rows]))
+            lat = max(lat, charge(rows, path, ("transit",) * (len(path) - 1) + ("write",), write[rows],
+                                  "bytes_written"))
         latency[rows] = lat
     return nbytes, busy, energy, latency
+
+
+def batch_costs(machine: Machine, ops, source: str = "ops", first_row: int = 1) -> SignatureCosts:
+    """Costs of each row of ``ops`` (validated trace rows: OpColumns, or a DataFrame of them
+    as ``Trace.to_frame`` gives, possibly rows of several traces), one entry per row, for
+    callers that time ops themselves (the calibration fit). Rows are numbered from
+    ``first_row`` in errors."""
+    if not isinstance(ops, OpColumns):
+        ops = _columns_of(ops)
+    ids = ops.ints["op_id"]
+    return signature_costs(machine, ops, lambda i: f"{source}: row {first_row + i} (op_id {int(ids[i])})")
+
+
+def _columns_of(frame) -> OpColumns:
+    """Validated rows as a DataFrame -> op columns (no validation again: op ids may repeat)."""
+    from hwsim.trace.schema import COLUMNS, new_vocabulary
+
+    vocab = new_vocabulary()
+    ints, codes = {}, {}
+    for col in COLUMNS:
+        if col.dtype == "int64":
+            ints[col.name] = frame[col.name].to_numpy(dtype=np.int64)
+        elif col.dtype == "string":
+            local, uniques = pd.factorize(frame[col.name].astype(str).to_numpy(dtype=object))
+            codes[col.name] = vocab[col.name].encode(list(uniques))[local]
+    n = len(frame)
+    return OpColumns(ints, codes, vocab, np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64))

@@ -7,9 +7,12 @@ resources (tiers and link directions) a byte crosses from one tier to another (r
 
 from __future__ import annotations
 
+import weakref
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Any
 
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
 from hwsim.components.host import HostRuntime
@@ -66,8 +69,39 @@ class Machine:
             if unit.moves_data:  # a DMA group: its bandwidth is a queue of its own
                 self.channels.append(Channel(name, unit))
         self.channel_index = {ch.name: i for i, ch in enumerate(self.channels)}
+        # Record ``component`` names: the units, then the memory resources a unit-less
+        # transfer is named after (its bottleneck), then "" for bookkeeping ops.
+        self.resource_names = list(dict.fromkeys(ch.resource.name for ch in self.channels))
+        self.record_components = [*self.units, *(r for r in self.resource_names if r not in self.units), ""]
+        where = {name: i for i, name in enumerate(self.record_components)}
+        self.channel_resource = [where[ch.resource.name] for ch in self.channels]
+        self.no_component = len(self.record_components) - 1
         self._routes: dict[tuple[str, str], tuple[int, ...]] = {}
         self.moved_spaces: dict[str, str] = {}  # space -> tier, decided per run (spills)
+
+    def unit_key(self, name: str) -> tuple:
+        """What unit ``name``'s cost model depends on: its class, config and the reference
+        clock (equal keys give equal costs for equal ops)."""
+        keys = self.__dict__.setdefault("_unit_keys", {})
+        if name not in keys:
+            unit = self.units[name]
+            keys[name] = (type(unit).__qualname__, unit.ref_clock_hz, repr(unit.config))
+        return keys[name]
+
+    def channel_key(self, index: int) -> tuple:
+        """What channel ``index``'s busy cycles and energy depend on: its resource's class
+        and config, the reference clock and the direction."""
+        keys = self.__dict__.setdefault("_channel_keys", {})
+        if index not in keys:
+            channel = self.channels[index]
+            resource = channel.resource
+            keys[index] = (type(resource).__qualname__, resource.ref_clock_hz, repr(resource.config), channel.to)
+        return keys[index]
+
+    @cached_property
+    def config_dict(self) -> dict[str, Any]:
+        """``config.to_dict()``, computed once (treat as read-only)."""
+        return self.config.to_dict()
 
     # -- dispatch -----------------------------------------------------------------------
     @cached_property
@@ -88,9 +122,13 @@ class Machine:
                     table[kind], best = name, preference
         return table
 
-    def unit_for(self, kind: str, explicit: str, where: str) -> str | None:
-        """The unit that runs an op of ``kind`` (``explicit`` from the trace's unit column wins)."""
+    def unit_for(self, kind: str, explicit: str, where: str | Callable[[], str]) -> str | None:
+        """The unit that runs an op of ``kind`` (``explicit`` from the trace's unit column wins).
+
+        ``where`` names the op for errors (a callable is only called for one).
+        """
         if explicit:
+            where = where() if callable(where) else where
             if explicit not in self.units:
                 raise TraceError(f"{where}, column 'unit': {explicit!r} is not a compute unit of "
                                  f"machine {self.config.name!r}{did_you_mean(explicit, tuple(self.units))}")
@@ -100,13 +138,15 @@ class Machine:
         if kind in BOOKKEEPING_KINDS or (kind in UNITLESS_OK and kind not in self.dispatch):
             return None
         if kind not in self.dispatch:
+            where = where() if callable(where) else where
             raise TraceError(f"{where}, column 'kind': machine {self.config.name!r} has no unit that "
                              f"runs {kind!r} ops (add one, or a dispatch entry)")
         return self.dispatch[kind]
 
     # -- placement ----------------------------------------------------------------------
-    def tier_of(self, space: str, where: str) -> str:
-        """The tier that holds logical ``space`` (``placement.default`` as a fallback)."""
+    def tier_of(self, space: str, where: str | Callable[[], str]) -> str:
+        """The tier that holds logical ``space`` (``placement.default`` as a fallback);
+        ``where`` names the op for the error (a callable is only called for one)."""
         if space in self.moved_spaces:
             return self.moved_spaces[space]
         placement = self.config.placement
@@ -116,6 +156,7 @@ class Machine:
             return space  # a trace may name a physical tier directly
         if "default" in placement:
             return placement["default"]
+        where = where() if callable(where) else where
         raise TraceError(f"{where}: space {space!r} is not placed on machine {self.config.name!r} "
                          f"(add placement.{space} or placement.default to the machine YAML)")
 
@@ -126,6 +167,9 @@ class Machine:
         copy.moved_spaces = dict(moved)
         copy.__dict__.pop("dispatch", None)
         return copy
+
+    def __repr__(self) -> str:
+        return f"Machine({self.config.name!r})"
 
     # -- routing ------------------------------------------------------------------------
     def route(self, src_tier: str, dst_tier: str) -> tuple[int, ...]:
@@ -162,3 +206,27 @@ class Machine:
             node, channel = previous[node]
             hops.extend([channel, node])
         return tuple(self.channel_index[h] for h in reversed(hops))
+
+
+_BUILT: dict[int, tuple[weakref.ref, Machine]] = {}
+_BUILT_MAX = 64
+
+
+def build_machine(machine: MachineConfig | Machine) -> Machine:
+    """The built :class:`Machine` of ``machine`` (itself if already built).
+
+    Built machines are cached per config object (while it is alive), so calling
+    ``simulate(config, trace)`` in a loop builds the components once.
+    """
+    if isinstance(machine, Machine):
+        return machine
+    key = id(machine)
+    hit = _BUILT.get(key)
+    if hit is not None and hit[0]() is machine:
+        return hit[1]
+    built = Machine(machine)
+    if len(_BUILT) >= _BUILT_MAX:
+        for stale in [k for k, (ref, _) in _BUILT.items() if ref() is None] or list(_BUILT)[:1]:
+            del _BUILT[stale]
+    _BUILT[key] = (weakref.ref(machine), built)
+    return built

@@ -13,9 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
+from hwsim.engine.feed import trace_index
 from hwsim.engine.machine import Machine
 from hwsim.trace.trace import Trace
+
+DEFAULT_BATCH = 65536
 
 
 @dataclass(frozen=True)
@@ -34,24 +38,32 @@ class Spill:
 
 
 def space_peaks(trace: Trace) -> dict[str, float]:
-    """Peak bytes allocated per logical space, replaying alloc/free rows in trace order."""
-    running: dict[str, float] = {}
+    """Peak bytes allocated per logical space, replaying alloc/free rows in trace order
+    (in order of each space's first alloc or free). Computed once per in-memory trace."""
+    index = trace_index(trace, DEFAULT_BATCH) if trace.in_memory else None
+    if index is not None and index.space_peaks is not None:
+        return index.space_peaks
+    running: dict[str, int] = {}
     peaks: dict[str, float] = {}
-    for batch in trace.iter_batches():
-        kinds = batch["kind"].to_numpy(dtype=object)
-        rows = np.flatnonzero((kinds == "alloc") | (kinds == "free"))
+    batches = index.batches if index is not None else trace.iter_batches()
+    for batch in batches:
+        kinds = batch.vocab["kind"]
+        kind = batch.codes["kind"]
+        is_alloc, is_free = kind == kinds.find("alloc"), kind == kinds.find("free")
+        rows = np.flatnonzero(is_alloc | is_free)
         if rows.size == 0:
             continue
-        sub = batch.iloc[rows]
-        is_alloc = sub["kind"].to_numpy(dtype=object) == "alloc"
-        spaces = np.where(is_alloc, sub["dst"].to_numpy(dtype=object), sub["src"].to_numpy(dtype=object))
-        deltas = np.where(is_alloc, sub["bytes_written"].to_numpy(), -sub["bytes_read"].to_numpy())
-        for space, delta in zip(spaces.tolist(), deltas.tolist(), strict=True):
-            value = running.get(space, 0.0) + delta
-            running[space] = value
-            if value > peaks.get(space, 0.0):
-                peaks[space] = value
-            peaks.setdefault(space, 0.0)
+        alloc = is_alloc[rows]
+        names = np.where(alloc, batch.vocab["dst"].array()[batch.codes["dst"][rows]],
+                         batch.vocab["src"].array()[batch.codes["src"][rows]])
+        deltas = np.where(alloc, batch.ints["bytes_written"][rows], -batch.ints["bytes_read"][rows])
+        codes, spaces = pd.factorize(names)
+        for code, space in enumerate(spaces.tolist()):
+            path = running.get(space, 0) + np.cumsum(deltas[codes == code])
+            running[space] = int(path[-1])
+            peaks[space] = max(peaks.get(space, 0.0), float(max(path.max(), 0)))
+    if index is not None:
+        index.space_peaks = peaks
     return peaks
 
 

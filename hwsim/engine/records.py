@@ -1,105 +1,285 @@
-"""One record per op: the time-independent columns at load, the times after the replay.
+"""One record per op, built as arrays batch by batch, and the run's totals.
 
-Records are built as compact numpy columns per batch and joined into one pandas DataFrame
-at the end of the run (text tags become categoricals), never row by row.
+As each batch is timed, :class:`RecordBuilder` adds it to the run's
+:class:`~hwsim.metrics.totals.RunTotals` and, when the run keeps records, turns it into
+record columns (NumPy arrays; text as codes). The columns go to a sink: in memory, joined
+into one pandas DataFrame at the end (text as categoricals), or to a Parquet file, one row
+group per batch, as the run goes.
 """
 
 from __future__ import annotations
 
-from array import array
+import os
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from hwsim.engine.costs import BatchCosts
+from hwsim.atomic import atomic_path
+from hwsim.engine.feed import Batch
 from hwsim.engine.machine import Machine
+from hwsim.errors import ResultError
+from hwsim.metrics.totals import RunTotals
+from hwsim.trace.columns import Vocabulary
 
-TEXT_COLUMNS = ("stream", "kind", "component", "phase", "tag", "dtype", "alloc_tier", "deps")
-
-#: Record columns in order; the three cycle columns come from the replay, and the two
-#: seconds columns from them and the reference clock.
+#: Record columns in order; ``bytes_<resource>``, energy and allocation columns follow. The
+#: cycle columns come from the timing, the two seconds columns from them and the reference
+#: clock; ``deps`` is the trace's, as text (timelines draw them as arrows).
 COLUMN_ORDER = (
     "op_id", "stream", "deps", "kind", "component", "ready_cycle", "start_cycle", "end_cycle",
     "start_seconds", "seconds",
     "compute_cycles", "queue_cycles", "stall_cycles", "layer", "step", "phase", "tag", "dtype",
     "flops", "bytes_read", "bytes_written",
 )
+TEXT_COLUMNS = ("stream", "kind", "component", "phase", "tag", "dtype", "alloc_tier", "deps")
+
+Columns = dict[str, np.ndarray]
 
 
 def resource_names(machine: Machine) -> list[str]:
     """Tiers, links, then DMA groups, in YAML order: one ``bytes_<name>`` record column each."""
-    return list(dict.fromkeys(ch.resource.name for ch in machine.channels))
+    return list(machine.resource_names)
 
 
-def static_records(costs: BatchCosts, machine: Machine) -> dict[str, np.ndarray]:
-    """The record columns known before the replay (everything but the times)."""
-    frame = costs.frame
-    unit_names = np.array(list(machine.units) + [""], dtype=object)
-    component = unit_names[costs.unit]
-    unitless = costs.unit < 0
-    if unitless.any():
-        # A transfer has no unit; name the channel it keeps busiest (its bottleneck).
-        has_traffic = unitless & (costs.busy.sum(axis=1) > 0)
-        bottleneck = np.argmax(costs.busy, axis=1)
-        names = np.array([ch.resource.name for ch in machine.channels], dtype=object)
-        component[has_traffic] = names[bottleneck[has_traffic]]
-    # Copies, not views: a record must not keep its trace batch alive (streamed traces).
-    out = {
-        "op_id": frame["op_id"].to_numpy(copy=True),
-        "stream": frame["stream"].to_numpy(dtype=object),
-        "deps": frame["deps"].to_numpy(dtype=object),   # as in the trace: timelines draw them as arrows
-        "kind": frame["kind"].to_numpy(dtype=object),
-        "component": component,
-        "compute_cycles": costs.compute,
-        "layer": frame["layer"].to_numpy(copy=True),
-        "step": frame["step"].to_numpy(copy=True),
-        "phase": frame["phase"].to_numpy(dtype=object),
-        "tag": frame["tag"].to_numpy(dtype=object),
-        "dtype": frame["dtype"].to_numpy(dtype=object),
-        "flops": frame["flops"].to_numpy(copy=True),
-        "bytes_read": frame["bytes_read"].to_numpy() + frame["bytes_read2"].to_numpy(),
-        "bytes_written": frame["bytes_written"].to_numpy(copy=True),
-    }
-    by_resource: dict[str, np.ndarray] = {}
-    for c, channel in enumerate(machine.channels):
-        name = channel.resource.name
-        by_resource[name] = by_resource.get(name, 0) + costs.bytes[:, c]
-    for name in resource_names(machine):
-        out[f"bytes_{name}"] = np.asarray(by_resource.get(name, np.zeros(len(frame), dtype=np.int64)))
-    out["energy_pj"] = costs.energy_compute_pj + costs.energy_memory_pj
-    out["energy_compute_pj"] = costs.energy_compute_pj
-    tier_names = np.array(list(machine.tiers) + [""], dtype=object)
-    out["alloc_tier"] = tier_names[costs.alloc_tier]
-    out["alloc_bytes"] = costs.alloc_delta
-    return out
+class RecordBuilder:
+    """Totals (always) and records (when ``sink`` is not None) of one run's batches."""
+
+    def __init__(self, machine: Machine, sink: MemoryRecords | ParquetRecords | None) -> None:
+        self.machine = machine
+        self.sink = sink
+        self.totals = RunTotals(machine.record_components, [ch.name for ch in machine.channels],
+                                list(machine.tiers))
+        self._resources = resource_names(machine)
+        # Channel -> resource column: bytes_<resource> sums the resource's channels.
+        self._channel_to_resource = np.zeros((len(machine.channels), len(self._resources)), dtype=np.int64)
+        for c, channel in enumerate(machine.channels):
+            self._channel_to_resource[c, self._resources.index(channel.resource.name)] = 1
+        self._per_costs: tuple[object, np.ndarray] | None = None
+        self._pending: dict[int, tuple] = {}
+        self._next = 0
+        self._deps = Vocabulary()   # the ``deps`` texts of the run, codes stable across batches
+        #: True when every op's span (end - start) is its contention-free duration (the
+        #: roofline): spans are then summed per signature instead of per op.
+        self.spans_are_durations = False
+
+    def add(self, batch: Batch, ready: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        """Batch ``batch`` is timed: row i was ready at ``ready[i]``, started at ``start[i]``
+        and ended at ``end[i]`` (int64 cycles). Batches may arrive in any order; they are
+        recorded in trace order."""
+        self._pending[batch.index] = (batch, ready, start, end)
+        while self._next in self._pending:
+            self._record(*self._pending.pop(self._next))
+            self._next += 1
+
+    def _resource_bytes(self, batch: Batch) -> np.ndarray:
+        """Per signature of ``batch.costs``: bytes through each resource (cached)."""
+        costs = batch.costs
+        if self._per_costs is None or self._per_costs[0] is not costs:
+            self._per_costs = (costs, costs.bytes @ self._channel_to_resource)
+        return self._per_costs[1]
+
+    def _record(self, batch: Batch, ready: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        costs, sig, ops = batch.costs, batch.sig, batch.ops
+        counts = batch.counts
+        present = np.flatnonzero(counts)
+        totals = self.totals
+        totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
+                          costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
+                          costs.bytes[present], costs.busy[present], costs.energy[present])
+        if self.spans_are_durations:
+            totals.add_spans(costs.component[present], costs.duration[present], counts[present])
+        else:
+            totals.add_spans(costs.component[sig], end - start)
+        if len(end):
+            totals.add_end(end.max())
+        moves = batch.moves
+        if moves.size:
+            totals.add_moves(start[moves], ops.ints["op_id"][moves], costs.alloc_tier[sig[moves]],
+                             costs.alloc_delta[sig[moves]])
+        if self.sink is None:
+            return
+        by_resource = self._resource_bytes(batch)
+        ints = ops.ints
+        compute = costs.compute[sig]
+        columns: Columns = {
+            # Columns taken from the trace are views here; the sinks copy them (joining batches,
+            # or into Arrow), so records never share memory with the trace.
+            "op_id": ints["op_id"], "stream": ops.codes["stream"], "deps": self._dep_codes(ops),
+            "kind": ops.codes["kind"], "component": costs.component[sig],
+            "ready_cycle": np.ascontiguousarray(ready), "start_cycle": np.ascontiguousarray(start),
+            "end_cycle": np.ascontiguousarray(end),
+            "start_seconds": start / self.machine.clock_hz, "seconds": (end - start) / self.machine.clock_hz,
+            "compute_cycles": compute,
+            "queue_cycles": start - ready,
+            "stall_cycles": np.maximum(end - start - compute, 0),
+            "layer": ints["layer"], "step": ints["step"],
+            "phase": ops.codes["phase"], "tag": ops.codes["tag"], "dtype": ops.codes["dtype"],
+            "flops": ints["flops"], "bytes_read": ints["bytes_read"] + ints["bytes_read2"],
+            "bytes_written": ints["bytes_written"],
+        }
+        resource_bytes = by_resource[sig]
+        for r, name in enumerate(self._resources):
+            columns[f"bytes_{name}"] = np.ascontiguousarray(resource_bytes[:, r])
+        columns["energy_pj"] = costs.energy_pj[sig]
+        columns["energy_compute_pj"] = costs.energy_compute_pj[sig]
+        columns["alloc_tier"] = costs.alloc_tier[sig]
+        columns["alloc_bytes"] = costs.alloc_delta[sig]
+        self.sink.add(columns, self._categories(ops))
+
+    def _dep_codes(self, ops) -> np.ndarray:
+        """Codes of each row's ``deps`` text ("3;7", "" for none) over the run's vocabulary."""
+        text = ops.deps_text()
+        local, uniques = pd.factorize(text)
+        return self._deps.encode(list(uniques))[local]
+
+    def _categories(self, ops) -> dict[str, list[str]]:
+        """The values each text column's codes index (``alloc_tier``: -1 is no tier)."""
+        return {"stream": ops.vocab["stream"].values, "kind": ops.vocab["kind"].values,
+                "deps": self._deps.values,
+                "phase": ops.vocab["phase"].values, "tag": ops.vocab["tag"].values,
+                "dtype": ops.vocab["dtype"].values, "component": self.machine.record_components,
+                "alloc_tier": [*self.machine.tiers, ""]}
 
 
-def finish_records(static: list[dict[str, np.ndarray]], times: list[array], clock_hz: float) -> pd.DataFrame:
-    """Join the static columns with the replay's ready/start/end cycles, in trace order, and
-    add ``start_seconds`` (s from the run's start) and ``seconds`` (the op's duration, s) at
-    the reference clock ``clock_hz``."""
-    columns: dict[str, object] = {}
-    cycles = np.concatenate([np.frombuffer(batch, dtype=np.int64).reshape(-1, 3) for batch in times])
-    for t, name in enumerate(("ready_cycle", "start_cycle", "end_cycle")):
-        columns[name] = np.ascontiguousarray(cycles[:, t])
-    del cycles
-    for name in list(static[0]):
-        # Pop each column from every batch as it is joined, so only one copy is alive.
-        parts = [batch.pop(name) for batch in static]
-        values = np.concatenate(parts)
-        columns[name] = _categorical(values) if name in TEXT_COLUMNS else values
-        del parts
-    columns["queue_cycles"] = columns["start_cycle"] - columns["ready_cycle"]
-    columns["start_seconds"] = columns["start_cycle"] / clock_hz
-    columns["seconds"] = (columns["end_cycle"] - columns["start_cycle"]) / clock_hz
-    columns["stall_cycles"] = np.maximum(
-        columns["end_cycle"] - columns["start_cycle"] - columns["compute_cycles"], 0)
+_DTYPES: dict[tuple[str, ...], pd.CategoricalDtype] = {}
+
+
+def _dtype(names: tuple[str, ...]) -> pd.CategoricalDtype:
+    """A categorical dtype over ``names``, built once (building its index is most of the
+    cost of a small categorical column)."""
+    dtype = _DTYPES.get(names)
+    if dtype is None:
+        if len(_DTYPES) > 4096:
+            _DTYPES.clear()
+        dtype = _DTYPES[names] = pd.CategoricalDtype(list(names))
+    return dtype
+
+
+def _text(codes: np.ndarray, values: list[str]) -> pd.Categorical:
+    """Codes over ``values`` as a categorical whose categories are the values present,
+    sorted (so the records do not depend on vocabulary order). ``alloc_tier`` codes of -1
+    index the last value."""
+    values = np.asarray(values, dtype=object)
+    used = np.flatnonzero(np.bincount(codes + 1, minlength=len(values) + 1)) - 1   # sorted codes present
+    names = values[used]
+    order = np.argsort(names, kind="stable")
+    lut = np.zeros(len(values) + 1, dtype=np.int64)
+    lut[used[order]] = np.arange(len(used))
+    return pd.Categorical.from_codes(lut[codes], dtype=_dtype(tuple(names[order].tolist())), validate=False)
+
+
+def frame_of(columns: Columns, categories: dict[str, list[str]]) -> pd.DataFrame:
+    """Record columns (one batch or joined) as the records DataFrame."""
     order = [*COLUMN_ORDER, *(c for c in columns if c not in COLUMN_ORDER)]
-    return pd.DataFrame({name: columns[name] for name in order}, copy=False)
+    return pd.DataFrame({name: _text(columns[name], categories[name]) if name in TEXT_COLUMNS
+                         else columns[name] for name in order}, copy=False)
 
 
-def _categorical(values: np.ndarray) -> pd.Categorical:
-    # factorize + from_codes is several times faster than pd.Categorical(values) on object
-    # arrays; sorted categories keep the output independent of row order.
-    codes, categories = pd.factorize(values, sort=True)
-    return pd.Categorical.from_codes(codes, categories=categories)
+class MemoryRecords:
+    """Keeps every batch's columns; :meth:`frame` joins them into one DataFrame."""
+
+    def __init__(self) -> None:
+        self._batches: list[Columns] = []
+        self._categories: dict[str, list[str]] = {}
+
+    def add(self, columns: Columns, categories: dict[str, list[str]]) -> None:
+        self._batches.append(columns)
+        self._categories = categories
+
+    def frame(self) -> pd.DataFrame:
+        if not self._batches:
+            raise ValueError("no records")
+        names = list(self._batches[0])
+        joined: Columns = {}
+        for name in names:
+            # Pop each column from every batch as it is joined, so only one copy is alive.
+            parts = [batch.pop(name) for batch in self._batches]
+            joined[name] = parts[0].copy() if len(parts) == 1 else np.concatenate(parts)
+            del parts
+        self._batches.clear()
+        return frame_of(joined, self._categories)
+
+
+class ParquetRecords:
+    """Writes records to a Parquet file as the run goes: one row group per batch.
+
+    A run of one batch is written exactly as a whole records DataFrame would be; longer
+    runs use ``int32`` dictionary codes for text columns in every row group. The file
+    appears (renamed from a temporary file) when :meth:`close` is called; :meth:`abort`
+    leaves nothing.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self._first: tuple[Columns, dict[str, list[str]]] | None = None
+        self._writer: pq.ParquetWriter | None = None
+        self._tmp: Path | None = None
+
+    def add(self, columns: Columns, categories: dict[str, list[str]]) -> None:
+        check_columns(columns, self.path)
+        if self._writer is None and self._first is None:
+            self._first = (columns, {k: list(v) for k, v in categories.items()})
+            return
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            os.close(fd)
+            self._tmp = Path(tmp)
+            first, self._first = self._first, None
+            self._write(*first)
+        self._write(columns, categories)
+
+    def _write(self, columns: Columns, categories: dict[str, list[str]]) -> None:
+        frame = frame_of(columns, categories)
+        table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
+        table = table.cast(_wide_codes(table.schema))
+        if self._writer is None:
+            self._writer = pq.ParquetWriter(self._tmp, table.schema)
+        self._writer.write_table(table, row_group_size=len(frame))
+
+    def close(self) -> Path:
+        """Finish the file; returns its path."""
+        if self._first is not None:
+            table = pa.Table.from_pandas(frame_of(*self._first), preserve_index=False).replace_schema_metadata(None)
+            with atomic_path(self.path) as tmp:
+                pq.write_table(table, tmp)
+            self._first = None
+        elif self._writer is not None:
+            self._writer.close()
+            self._writer = None
+            os.replace(self._tmp, self.path)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop a partial file (the run failed)."""
+        self._first = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._tmp is not None and self._tmp.exists():
+            self._tmp.unlink()
+
+
+def check_columns(columns, source: object) -> None:
+    """Raise ResultError for a measured record column (cycles, bytes, energy, FLOPs) that is
+    not finite or is negative: a result no machine can produce. ``columns`` maps names to
+    arrays (a batch of records as the run writes them, or a records DataFrame)."""
+    for name, values in columns.items():
+        measured = name.startswith(("bytes_", "energy")) or name.endswith(("_cycle", "_cycles", "flops"))
+        if not measured or values.dtype.kind not in "fiu":
+            continue
+        array = np.asarray(values, dtype=np.float64)
+        bad = ~(np.isfinite(array) & (array >= 0))
+        if bad.any():
+            i = int(np.argmax(bad))
+            op = f" of op {int(np.asarray(columns['op_id'])[i])}" if "op_id" in columns else ""
+            raise ResultError(f"{source}: records column {name!r}{op} is {array[i]:.4g}; a result must be "
+                              "finite and >= 0 (a machine constant or trace size too large for the arithmetic)")
+
+
+def _wide_codes(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, pa.dictionary(pa.int32(), f.type.value_type), f.nullable)
+                      if pa.types.is_dictionary(f.type) else f for f in schema])

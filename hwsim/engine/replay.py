@@ -1,4 +1,4 @@
-"""The event-driven replay of a trace on a machine, on SimPy, in integer cycles.
+"""The event-driven timing strategy: a replay of the trace on SimPy, in integer cycles.
 
 Each stream is a SimPy process that issues its ops in order. An op waits for its
 dependencies and for the host to have launched it, then claims its compute unit (the
@@ -6,8 +6,8 @@ earliest-free instance) and the memory channels its bytes cross. Units and chann
 modelled as reservation timelines: each remembers the cycle it becomes free, and an op's
 use of it starts at ``max(op work start, free)`` — a FIFO queue in the order ops claim it,
 which SimPy makes the order of simulated time (ties broken by event order, which is
-deterministic). An op therefore costs one SimPy timeout, plus one event per dependency it
-actually has to wait for:
+deterministic). An op therefore costs at most one SimPy timeout, plus one event per
+dependency it actually has to wait for::
 
     start   = max(ready, host issue, unit free)
     work    = start + fixed                                     (the kernel's fixed cost)
@@ -15,168 +15,308 @@ actually has to wait for:
     end     = max(work + compute, max(channel ends) + latency)
 
 Compute and memory overlap within an op (double buffering); contention between ops shows
-up as queueing on units and channels. Traces stream in batches (Parquet row groups): a
-stream that runs out of ops loads the next batch, so a trace larger than memory replays.
+up as queueing on units and channels. Batches are loaded as streams need them: a stream
+whose ops are all loaded ends when it has run them, without loading further batches, and a
+batch is handed to the records as soon as every stream has run its ops.
 """
 
 from __future__ import annotations
 
+import gc
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from itertools import repeat
 
 import numpy as np
 import pandas as pd
 import simpy
 
-from hwsim.components.host import HostClock
-from hwsim.engine.costs import batch_costs
-from hwsim.engine.machine import Machine
-from hwsim.engine.records import static_records
+from hwsim.engine import replay_kernel
+from hwsim.engine.costs import SignatureCosts
+from hwsim.engine.feed import Batch, BatchFeed
 from hwsim.trace.trace import Trace
 
 
-class Replay:
-    """One replay of ``trace`` on ``machine``; call :meth:`run` once."""
+def _held(busy: np.ndarray) -> np.ndarray:
+    """Per signature (an object array), the ((channel, busy cycles), ...) pairs of the
+    channels it keeps busy, in channel order. Signatures share a handful of channel
+    patterns, so the tuples are built a pattern at a time, by C-level zips."""
+    n, width = busy.shape
+    empty = np.empty(1, dtype=object)
+    empty[0] = ()
+    held = np.repeat(empty, n)
+    if width == 0 or n == 0:
+        return held
+    if n <= 64:
+        for row, cycles in enumerate(busy.tolist()):
+            held[row] = tuple((c, b) for c, b in enumerate(cycles) if b > 0)
+        return held
+    bits = 1 << np.arange(width, dtype=np.int64)
+    pattern_of, patterns = pd.factorize((busy > 0) @ bits)
+    for p, pattern in enumerate(patterns.tolist()):
+        channels = np.flatnonzero(pattern & bits).tolist()
+        if not channels:
+            continue
+        rows = np.flatnonzero(pattern_of == p)
+        pairs = zip(*(zip(repeat(c), busy[rows, c].tolist()) for c in channels))  # noqa: B905
+        held[rows] = np.fromiter(pairs, dtype=object, count=len(rows))
+    return held
 
-    def __init__(self, machine: Machine, trace: Trace, batch_rows: int = 65536,
-                 on_batch: Callable[[int], None] | None = None) -> None:
-        self.machine = machine
-        self._on_batch = on_batch
-        self.trace = trace
+
+class EventReplay:
+    """One replay of a trace; call :meth:`run` once."""
+
+    fidelity = "event"
+
+    def __init__(self, feed: BatchFeed, trace: Trace, compiled: bool | None = None) -> None:
+        self.feed = feed
+        machine = feed.machine
         self.env = simpy.Environment()
-        self._batches: Iterator = trace.iter_batches(batch_rows)
-        self._exhausted = False
-        self._rows_loaded = 0
-        self.records: list[dict] = []  # per batch: the time-independent record columns
-        self.times: list[array] = []  # per batch: ready, start, end cycles interleaved
-        self._queues: dict[str, deque] = {}
-        self._pending: set[int] = set()
+        names, last_rows = trace.stream_layout()
+        vocab = trace.vocab["stream"]
+        self._streams = [vocab.code(name) for name in names]
+        self._last_row = dict(zip(self._streams, last_rows, strict=True))
+        self._queues: dict[int, deque] = {code: deque() for code in self._streams}
         self._waiters: dict[int, simpy.Event] = {}
-        self.channel_free = [0] * len(machine.channels)
-        self.channel_busy = np.zeros(len(machine.channels), dtype=np.int64)
-        self.channel_bytes = np.zeros(len(machine.channels), dtype=np.int64)
-        self.channel_energy = np.zeros(len(machine.channels), dtype=np.float64)
-        self.unit_free = [[0] * unit.instances for unit in machine.units.values()]
-        self._host = HostClock(machine.host)
+        #: Large traces run the compiled kernel over arrays; small ones the Python loop over
+        #: lists (no compiler to load). The state below is in the form each one reads.
+        self.compiled = trace.num_ops >= replay_kernel.COMPILED_FROM_OPS if compiled is None else compiled
+        instances = [unit.instances for unit in machine.units.values()]
+        if self.compiled:
+            # By trace row: 1 once an op has run (done), 1 while an event waits for it (waited).
+            self._flags = np.zeros((2, trace.num_ops), dtype=np.uint8)
+            self._done, self._waited = self._flags[0], self._flags[1]
+            self._channel_free = np.zeros(len(machine.channels), dtype=np.int64)
+            self._unit_free = np.zeros((len(instances), max(instances, default=1)), dtype=np.int64)
+            self._unit_count = np.asarray(instances, dtype=np.int64)
+        else:
+            self._done = bytearray(trace.num_ops)
+            self._channel_free = [0] * len(machine.channels)
+            self._unit_free = [[0] * count for count in instances]
+        self._sig_info: tuple[SignatureCosts, object] | None = None
+        self._open: dict[int, list] = {}           # batch index -> [batch, times, streams left]
+        self._finished: Callable[[Batch, np.ndarray, np.ndarray, np.ndarray], None] | None = None
 
-    def run(self) -> None:
-        """Replay every op; afterwards :attr:`records` and :attr:`times` hold the results."""
-        for stream in self.trace.streams():
-            queue = self._queues[stream] = deque()
-            self.env.process(self._stream(queue))
-        self.env.run()
-        if self._pending:
-            stuck = sorted(self._pending)[:5]
-            raise RuntimeError(f"replay ended with ops never run (first: {stuck}); "
+    def run(self, finished: Callable[[Batch, np.ndarray, np.ndarray, np.ndarray], None]) -> None:
+        """Replay every op; ``finished(batch, ready, start, end)`` gets each batch (and its
+        rows' cycles) once all of its ops have run."""
+        self._finished = finished
+        for code in self._streams:
+            self.env.process(self._stream_compiled(code) if self.compiled else self._stream(code))
+        # The replay makes a few Python objects per op (op tuples, timeouts), none in
+        # reference cycles; the cyclic collector would scan every live object each time
+        # they add up, so it waits until the replay is over.
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            self.env.run()
+        finally:
+            if collecting:
+                gc.enable()
+        if self._open:
+            stuck = sorted(self._open)[:5]
+            raise RuntimeError(f"replay ended with batches never finished (first: {stuck}); "
                                "a dependency cycle should be impossible for a validated trace")
 
+    def _info(self, costs: SignatureCosts):
+        """What the replay reads per signature, built once per set of costs: for the Python
+        loop, object arrays of the ((channel, busy cycles), ...) each holds, its unit's free
+        list and whether the unit has several instances; for the kernel, contiguous arrays
+        with the held channels as a CSR."""
+        if self._sig_info is not None and self._sig_info[0] is costs:
+            return self._sig_info[1]
+        if self.compiled:
+            g, c = np.nonzero(costs.busy > 0)   # row-major: channels in order within a signature
+            sigs = np.zeros((5, len(costs.unit) + 1), dtype=np.int64)
+            for k, column in enumerate((costs.fixed, costs.compute, costs.latency, costs.unit)):
+                sigs[k, :-1] = column
+            np.cumsum(np.bincount(g, minlength=len(costs.unit)), out=sigs[4, 1:])
+            info = (sigs, np.stack([c, costs.busy[g, c]]).astype(np.int64))
+        else:
+            free_lists = np.empty(len(self._unit_free) + 1, dtype=object)
+            for u, frees in enumerate(self._unit_free):
+                free_lists[u] = frees   # index -1 (no unit) is the trailing None
+            several = np.array([len(f) > 1 for f in self._unit_free] + [False])[costs.unit]
+            info = (_held(costs.busy), free_lists[costs.unit], several)
+        self._sig_info = (costs, info)
+        return info
+
     def _load_next(self) -> bool:
-        frame = next(self._batches, None)
-        if frame is None:
-            self._exhausted = True
+        batch = self.feed.next()
+        if batch is None:
             return False
-        costs = batch_costs(self.machine, frame, self.trace.source, self._rows_loaded + 1, self._host)
-        self._rows_loaded += len(frame)
-        if self._on_batch is not None:
-            self._on_batch(len(frame))
-        self.records.append(static_records(costs, self.machine))
-        n = len(frame)
-        times = array("q", bytes(24 * n))  # ready, start, end cycles of op i at 3i, 3i+1, 3i+2
-        self.times.append(times)
-        self.channel_busy += costs.busy.sum(axis=0)
-        self.channel_bytes += costs.bytes.sum(axis=0)
-        self.channel_energy += costs.channel_energy_pj
-        # Each op claims the channels where its busy row is non-zero; ops share a handful of
-        # patterns, so the channel index tuples are built once per pattern.
-        mask = costs.busy > 0
-        bits = 1 << np.arange(mask.shape[1], dtype=np.int64)
-        pattern_codes, patterns = pd.factorize(mask @ bits)
+        ops, costs = batch.ops, batch.costs
+        n = len(ops)
+        stream = ops.codes["stream"]
+        order = np.argsort(stream, kind="stable")
+        groups = np.split(order, np.flatnonzero(np.diff(stream[order])) + 1)
+        if self.compiled:
+            times = np.zeros((n, 3), dtype=np.int64)   # ready, start, end cycles of row i
+            table = np.zeros((4, n + 1), dtype=np.int64)
+            table[0, :n] = np.arange(ops.first_row, ops.first_row + n)
+            table[1, :n] = batch.issue
+            table[2, :n] = batch.sig
+            table[3] = ops.dep_offsets
+            sigs, held = self._info(costs)
+            args = (table, np.ascontiguousarray(ops.dep_rows, dtype=np.int64), sigs, held)
+            self._open[batch.index] = [batch, times, len(groups)]
+            for rows in groups:
+                self._queues[int(stream[rows[0]])].append((batch.index, rows.astype(np.int64), args, times))
+            return True
+        times = array("q", bytes(24 * n))  # ready, start, end cycles of row i at 3i, 3i+1, 3i+2
+        held, frees, several = self._info(costs)
         empty = np.empty(1, dtype=object)
         empty[0] = ()
-        sets_by_pattern = np.repeat(empty, len(patterns))
-        held = np.repeat(empty, n)  # per op: the cycles it holds each claimed channel
-        for code, pattern in enumerate(patterns.tolist()):
-            if not pattern:
-                continue
-            channels = np.flatnonzero(pattern & bits).tolist()
-            sets_by_pattern[code] = tuple(channels)
-            rows = np.flatnonzero(pattern_codes == code)
-            columns = [costs.busy[rows, c].tolist() for c in channels]
-            held[rows] = np.fromiter(zip(*columns, strict=True), dtype=object, count=len(rows))
-        channel_sets = sets_by_pattern[pattern_codes].tolist()
-        channel_cycles = held.tolist()
-        free_lists = [*self.unit_free, None]  # unit index -1 (no unit) picks None
-        columns = (costs.op_ids, costs.deps, [free_lists[u] for u in costs.unit.tolist()],
-                   costs.issue.tolist(), costs.fixed.tolist(), costs.compute.tolist(),
-                   costs.latency.tolist(), channel_sets, channel_cycles, times)
-        stream_codes, stream_names = pd.factorize(np.asarray(costs.streams, dtype=object))
-        for code, stream in enumerate(stream_names):
-            self._queues[stream].append((columns, np.flatnonzero(stream_codes == code).tolist()))
-        self._pending.update(costs.op_ids)
+        deps = np.repeat(empty, n)
+        with_deps = np.flatnonzero(ops.dep_counts())
+        if with_deps.size:
+            dep_rows, offsets = ops.dep_rows.tolist(), ops.dep_offsets.tolist()
+            for i in with_deps.tolist():
+                deps[i] = tuple(dep_rows[offsets[i]:offsets[i + 1]])
+        self._open[batch.index] = [batch, times, len(groups)]
+        for rows in groups:
+            sig = batch.sig[rows]
+            # One tuple per op with everything the replay loop reads (see _stream).
+            entries = list(zip((3 * rows).tolist(), (rows + ops.first_row).tolist(), batch.issue[rows].tolist(),
+                               deps[rows].tolist(), costs.fixed[sig].tolist(), costs.compute[sig].tolist(),
+                               costs.latency[sig].tolist(), held[sig].tolist(), frees[sig].tolist(),
+                               several[sig].tolist(), strict=True))
+            self._queues[int(stream[rows[0]])].append((batch.index, entries, times))
         return True
 
-    def _stream(self, queue: deque):
-        """One stream: its ops in order. ``queue`` holds (batch columns, row indices) chunks."""
+    def _next_chunk(self, code: int):
+        """The stream's next chunk of ops, loading batches as needed; None when done."""
+        queue = self._queues[code]
+        while not queue:
+            if self.feed.loaded_rows > self._last_row[code] or not self._load_next():
+                return None
+        return queue.popleft()
+
+    def _chunk_done(self, index: int) -> None:
+        entry = self._open[index]
+        entry[2] -= 1
+        if entry[2] == 0:
+            del self._open[index]
+            times = entry[1] if self.compiled else np.frombuffer(entry[1], dtype=np.int64).reshape(-1, 3)
+            self._finished(entry[0], times[:, 0], times[:, 1], times[:, 2])
+
+    def _stream(self, code: int):
+        """One stream: its ops in order, chunk by chunk."""
         env = self.env
         timeout, peek = env.timeout, env.peek
-        pending, waiters = self._pending, self._waiters
-        channel_free = self.channel_free
+        waiters, done = self._waiters, self._done
+        channel_free = self._channel_free
         now = env.now  # this stream's time; may run ahead of env.now (see below)
+        # The next scheduled event's time. While this process runs nothing else schedules
+        # an event, so it changes only when this process resumes or succeeds an event.
+        horizon = peek()
         while True:
-            if not queue:
-                while not queue and not self._exhausted:
-                    self._load_next()
-                if not queue:
-                    return
-            (op_ids, all_deps, units, issues, fixeds, computes, latencies, channel_sets,
-             channel_cycles, times), rows = queue.popleft()
-            for i in rows:
-                op_id = op_ids[i]
-                for dep in all_deps[i]:
-                    if dep in pending:
-                        event = waiters.get(dep)
-                        if event is None:
-                            event = waiters[dep] = env.event()
-                        yield event
-                        now = env.now
-                start = now if now > issues[i] else issues[i]
-                frees = units[i]
+            chunk = self._next_chunk(code)
+            if chunk is None:
+                return
+            index, entries, times = chunk
+            for j, row, issue, deps, fixed, compute, latency, held, frees, several in entries:
+                if deps:
+                    for dep in deps:
+                        if not done[dep]:
+                            event = waiters.get(dep)
+                            if event is None:
+                                event = waiters[dep] = env.event()
+                            yield event
+                            # Other streams waiting for the same op resume at this time too, but
+                            # not through the queue (SimPy runs an event's callbacks one after the
+                            # other), so nothing of this stream may happen ahead of them: if its
+                            # previous op ends later (the stream ran ahead), it first waits for
+                            # that end, else it takes no step past now without a timeout.
+                            if now > env.now:
+                                yield timeout(now - env.now)
+                                horizon = peek()
+                            else:
+                                now = env.now
+                                horizon = now
+                start = now if now > issue else issue
                 if frees is not None:
-                    slot = 0 if len(frees) == 1 else frees.index(min(frees))
+                    slot = frees.index(min(frees)) if several else 0
                     if frees[slot] > start:
                         start = frees[slot]
-                work = start + fixeds[i]
-                end = work + computes[i]
-                channels = channel_sets[i]
-                if channels:
+                work = start + fixed
+                end = work + compute
+                if held:
                     memory_end = work
-                    # Equal lengths by construction; zip's strict check costs ~5% of the replay.
-                    for channel, cycles in zip(channels, channel_cycles[i]):  # noqa: B905
+                    for channel, cycles in held:
                         begin = channel_free[channel]
                         finish = (begin if begin > work else work) + cycles
                         channel_free[channel] = finish
                         if finish > memory_end:
                             memory_end = finish
-                    memory_end += latencies[i]
+                    memory_end += latency
                     if memory_end > end:
                         end = memory_end
                 if frees is not None:
                     frees[slot] = end
-                j = 3 * i
                 times[j] = now
                 times[j + 1] = start
                 times[j + 2] = end
                 # Event coarsening: when this op ends before any other scheduled event, nothing
                 # else can claim a unit or channel in between, so yielding a timeout would only
-                # resume this same process next. Advance this stream's clock instead. An op
-                # that others wait on still yields, so they wake at its real end.
+                # resume this same process next. Advance this stream's clock instead.
                 if end > now:
-                    if op_id in waiters or end >= peek():
+                    if end >= horizon:
                         yield timeout(end - env.now)
+                        horizon = peek()
                     now = end
-                pending.discard(op_id)
-                if waiters:
-                    event = waiters.pop(op_id, None)
-                    if event is not None:
-                        event.succeed()
+                if waiters and row in waiters:
+                    if env.now < now:
+                        # Others wait for this op: catch the simulation up with this stream's
+                        # clock first, so that they wake at the op's real end.
+                        yield timeout(now - env.now)
+                    waiters.pop(row).succeed()
+                    horizon = peek()
+                done[row] = 1
+            self._chunk_done(index)
+
+    def _stream_compiled(self, code: int):
+        """One stream, its ops run by the compiled kernel between SimPy events (the same
+        equations and the same events as :meth:`_stream`)."""
+        env = self.env
+        timeout, peek = env.timeout, env.peek
+        waiters, done, waited = self._waiters, self._done, self._waited
+        kernel = replay_kernel.compiled()
+        unit_free, unit_count, channel_free, flags = self._unit_free, self._unit_count, self._channel_free, self._flags
+        now = env.now
+        horizon = peek()
+        while True:
+            chunk = self._next_chunk(code)
+            if chunk is None:
+                return
+            index, order, (table, dep_rows, sigs, held), times = chunk
+            pos = 0
+            while True:
+                pos, now, action, row = kernel(pos, now, horizon, order, table, dep_rows, sigs, held, unit_free,
+                                               unit_count, channel_free, flags, times)
+                if action == replay_kernel.DONE:
+                    break
+                if action == replay_kernel.WAIT:
+                    event = waiters.get(row)
+                    if event is None:
+                        event = waiters[row] = env.event()
+                        waited[row] = 1
+                    yield event
+                    # Other streams waiting for the same op resume now too (see _stream).
+                    if now > env.now:
+                        yield timeout(now - env.now)
+                        horizon = peek()
+                    else:
+                        now = env.now
+                        horizon = now
+                    continue
+                if action == replay_kernel.TIMEOUT or env.now < now:
+                    yield timeout(now - env.now)
+                    horizon = peek()
+                if waited[row]:
+                    waited[row] = 0
+                    waiters.pop(row).succeed()
+                    horizon = peek()
+                done[row] = 1
+            self._chunk_done(index)

@@ -1,68 +1,108 @@
-"""`simulate(machine, trace) -> RunResult`: the one call that replays a trace on a machine."""
+"""The run pipeline: one path from a trace to timed records, with two timing strategies.
+
+::
+
+    trace batches (validated) -> placement and spill plan -> per-op costs (per signature)
+        -> timing: EventReplay (SimPy) | RooflinePass (contention-free)
+        -> records (in memory, to Parquet, or none) and the run's totals
+
+Everything but the timing is shared, so spills, overflow, records and totals have the same
+form at both fidelity levels. :func:`run_trace` returns an :class:`EngineRun`; the summary
+is a separate step (:func:`hwsim.metrics.summary.summarize`), and :func:`hwsim.simulate`
+chains the two into a :class:`hwsim.results.RunResult`.
+"""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from hwsim.config.machine import MachineConfig
-from hwsim.engine.machine import Machine
+from hwsim.engine.analytic import RooflinePass
+from hwsim.engine.feed import BatchFeed
+from hwsim.engine.machine import Machine, build_machine
 from hwsim.engine.placement import plan_spills
-from hwsim.engine.records import finish_records
-from hwsim.engine.replay import Replay
-from hwsim.errors import CapacityError
-from hwsim.metrics.summary import summarize
+from hwsim.engine.records import MemoryRecords, ParquetRecords, RecordBuilder
+from hwsim.engine.replay import EventReplay
+from hwsim.errors import ConfigError
+from hwsim.metrics.totals import RunTotals
 from hwsim.trace.trace import Trace
-from hwsim.units import format_quantity
+
+#: Timing strategies by fidelity level.
+STRATEGIES = {"event": EventReplay, "roofline": RooflinePass}
+FIDELITIES = tuple(STRATEGIES)
 
 
 @dataclass
-class RunResult:
-    """Everything a run produced: one record per op, the summary, and its inputs."""
+class EngineRun:
+    """What the engine produced for one run: timed records and the totals of the run.
 
-    records: pd.DataFrame
-    summary: dict[str, Any]
+    ``records`` is the DataFrame (records kept in memory), ``records_file`` the Parquet
+    file they were written to, or neither (``records=False``). ``machine`` is the resolved
+    machine config with the run's ``spills``; ``summary_blocks`` are the fidelity level's
+    own summary entries (the roofline's bounds).
+    """
+
+    fidelity: str
+    totals: RunTotals
     machine: dict[str, Any]
     trace_meta: dict[str, Any]
+    records_file: Path | None = None
+    summary_blocks: dict[str, Any] = field(default_factory=dict)
+    kept: MemoryRecords | None = None   # records in memory, joined into a DataFrame when first read
 
-    def _repr_html_(self) -> str:
-        """The run's headline and resources as HTML tables, for notebooks."""
-        from hwsim.reports.notebook import result_html
+    @property
+    def records(self) -> pd.DataFrame | None:
+        """The records DataFrame (in memory), None when the run kept none or wrote a file."""
+        if self.kept is not None:
+            self._frame, self.kept = self.kept.frame(), None
+        return getattr(self, "_frame", None)
 
-        return result_html(self)
 
+def run_trace(machine: MachineConfig | Machine, trace: Trace, *, fidelity: str = "event",
+              batch_rows: int = 65536, on_batch: Callable[[int], None] | None = None,
+              records: bool | str | os.PathLike = True) -> EngineRun:
+    """Time ``trace`` on ``machine`` at ``fidelity`` (``"event"`` or ``"roofline"``).
 
-def simulate(machine: MachineConfig | Machine, trace: Trace, *, allow_overflow: bool = False,
-             batch_rows: int = 65536, on_batch: Callable[[int], None] | None = None) -> RunResult:
-    """Replay ``trace`` on ``machine`` and summarise it.
-
-    Raises CapacityError when the peak allocation of a tier exceeds its capacity, unless
-    ``allow_overflow`` (then ``summary["overflow"]`` lists the tiers that did not fit).
-    ``on_batch(rows)`` is called as each batch of trace rows is loaded (progress display).
+    ``records``: True keeps them in memory, a path writes them to that Parquet file as the
+    run goes, False keeps none (only the totals). ``on_batch(rows)`` is called as each
+    batch of trace rows is loaded. Raises TraceError for a bad trace, ConfigError for a
+    machine that cannot run it or an unknown fidelity.
     """
-    built = machine if isinstance(machine, Machine) else Machine(machine)
+    if fidelity not in STRATEGIES:
+        raise ConfigError(f"fidelity {fidelity!r}: expected one of {', '.join(FIDELITIES)}")
+    built = build_machine(machine)
     spills = plan_spills(built, trace)
     if spills:
         built = built.with_moved_spaces({s.space: s.to_tier for s in spills})
-    replay = Replay(built, trace, batch_rows=batch_rows, on_batch=on_batch)
-    replay.run()
-    records = finish_records(replay.records, replay.times, built.clock_hz)
-    config = built.config.to_dict()
+    if records is True:
+        sink = MemoryRecords()
+    elif records is False or records is None:
+        sink = None
+    else:
+        sink = ParquetRecords(records)
+    builder = RecordBuilder(built, sink)
+    builder.spans_are_durations = fidelity == "roofline"
+    feed = BatchFeed(built, trace, batch_rows=batch_rows, on_batch=on_batch)
+    strategy = STRATEGIES[fidelity](feed, trace)
+    try:
+        strategy.run(builder.add)
+    except BaseException:
+        if isinstance(sink, ParquetRecords):
+            sink.abort()
+        raise
+    config = dict(built.config_dict)
     config["spills"] = {s.space: s.to_dict() for s in spills}
-    names = [ch.name for ch in built.channels]
-    summary = summarize(records, config, trace.meta.to_dict(), {
-        "busy": dict(zip(names, replay.channel_busy.tolist(), strict=True)),
-        "bytes": dict(zip(names, replay.channel_bytes.tolist(), strict=True)),
-        "energy_pj": dict(zip(names, replay.channel_energy.tolist(), strict=True)),
-    })
-    if summary["overflow"] and not allow_overflow:
-        details = "; ".join(
-            f"{name}: peak {format_quantity(summary['tiers'][name]['peak_occupancy_bytes'], 'bytes')} "
-            f"> capacity {format_quantity(summary['tiers'][name]['capacity_bytes'], 'bytes')}"
-            for name in summary["overflow"])
-        raise CapacityError(f"{trace.source} on {built.config.source}: the working set does not fit "
-                            f"({details}); place the spaces elsewhere or pass --allow-overflow")
-    return RunResult(records=records, summary=summary, machine=config, trace_meta=trace.meta.to_dict())
+    run = EngineRun(fidelity, builder.totals, config, trace.meta_dict())
+    if isinstance(sink, MemoryRecords):
+        run.kept = sink
+    elif isinstance(sink, ParquetRecords):
+        run.records_file = sink.close()
+    if fidelity == "roofline":
+        run.summary_blocks = strategy.summary_blocks(builder.totals)
+    return run

@@ -1,7 +1,8 @@
 """The run summary: totals, throughput in the workload's units, bandwidth, utilisation, energy.
 
-Computed from the records DataFrame plus the machine's resolved config (a plain dict) and
-the per-channel totals the replay accumulated; it never touches simulator objects.
+A separate step after the engine: computed from a run's :class:`~hwsim.metrics.totals.RunTotals`
+(accumulated while the records were made) plus the machine's resolved config (a plain dict)
+and the trace metadata; it never touches simulator objects or the records table.
 """
 
 from __future__ import annotations
@@ -11,22 +12,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.metrics.totals import RunTotals
+
 PJ_PER_J = 1e12
-
-
-def peak_occupancy(records: pd.DataFrame) -> dict[str, float]:
-    """Peak bytes allocated per tier, from the alloc/free records in simulated-time order."""
-    moves = records[records["alloc_bytes"] != 0]
-    peaks: dict[str, float] = {}
-    if moves.empty:
-        return peaks
-    ordered = moves.sort_values(["start_cycle", "op_id"], kind="stable")
-    for tier, group in ordered.groupby("alloc_tier", observed=True, sort=True):
-        if tier == "":
-            continue
-        running = np.cumsum(group["alloc_bytes"].to_numpy())
-        peaks[str(tier)] = float(max(running.max(), 0))
-    return peaks
 
 
 def occupancy_timeline(records: pd.DataFrame, tier: str) -> pd.DataFrame:
@@ -37,22 +25,19 @@ def occupancy_timeline(records: pd.DataFrame, tier: str) -> pd.DataFrame:
                          "bytes": np.cumsum(ordered["alloc_bytes"].to_numpy())})
 
 
-def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[str, Any],
-              channels: dict[str, dict[str, float]]) -> dict[str, Any]:
-    """Build the summary dict (JSON-ready; dump with sorted keys for byte-stable files).
-
-    ``channels`` holds the replay's totals per memory channel (a tier, one direction of a
-    link, or a DMA group): ``{"busy": {...}, "bytes": {...}, "energy_pj": {...}}``.
-    """
+def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, Any]) -> dict[str, Any]:
+    """Build the summary dict (JSON-ready; dump with sorted keys for byte-stable files)."""
     clock = float(machine["clock_hz"])
-    total_cycles = int(records["end_cycle"].max()) if len(records) else 0
+    total_cycles = int(totals.total_cycles)
     seconds = total_cycles / clock
     work_units = float(trace_meta.get("work_units") or 0.0)
     unit_name = trace_meta.get("work_unit") or "op"
     if work_units <= 0:
-        work_units, unit_name = float(len(records)), "op"
+        work_units, unit_name = float(totals.ops), "op"
     components = machine["components"]
-    busy, moved = channels["busy"], channels["bytes"]
+    busy = dict(zip(totals.channels, totals.channel_busy.tolist(), strict=True))
+    moved = dict(zip(totals.channels, totals.channel_bytes.tolist(), strict=True))
+    index = {name: i for i, name in enumerate(totals.components)}
 
     def share(cycles: float) -> float:
         return cycles / total_cycles if total_cycles else 0.0
@@ -61,16 +46,13 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
         return amount / seconds if seconds else 0.0
 
     units = {}
-    per_component = records.groupby("component", observed=True, sort=True).agg(
-        ops=("op_id", "size"), flops=("flops", "sum"))
-    spans = (records["end_cycle"] - records["start_cycle"]).groupby(records["component"], observed=True).sum()
     for name, cfg in components.items():
         if cfg["role"] != "compute":
             continue
         instances = int(cfg.get("count", 1)) * int(cfg.get("queue_depth", 1))
-        ops = int(per_component["ops"].get(name, 0))
-        flops = int(per_component["flops"].get(name, 0))
-        span = int(spans.get(name, 0))
+        i = index.get(name)
+        ops, flops, span = ((0, 0, 0) if i is None else (int(totals.component_ops[i]), int(totals.component_flops[i]),
+                                                        int(totals.component_span[i])))
         units[name] = {"kind": cfg["kind"], "ops": ops, "busy_cycles": span,
                        "utilization": share(span / instances), "flops": flops,
                        "achieved_flops_per_s": rate(flops)}
@@ -79,7 +61,7 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
             units[name]["queue_utilization"] = share(busy[name])
 
     tiers, links = {}, {}
-    peaks = peak_occupancy(records)
+    peaks = totals.peak_occupancy()
     for name, cfg in components.items():
         if cfg["role"] == "link":
             directions = {}
@@ -98,7 +80,7 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
                            "capacity_bytes": float(cfg["capacity"]), "peak_occupancy_bytes": peak,
                            "fits": peak <= float(cfg["capacity"])}
 
-    energy = _energy(records, components, seconds, channels["energy_pj"])
+    energy = _energy(totals, components, seconds)
     utilisations = {n: u["utilization"] for n, u in units.items()}
     utilisations.update({n: t["utilization"] for n, t in tiers.items()})
     for n, link in links.items():
@@ -107,7 +89,7 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
     return {
         "machine": machine["name"],
         "trace": {k: trace_meta.get(k) for k in ("generator", "preset", "seed", "work_unit", "work_units")},
-        "ops": int(len(records)),
+        "ops": int(totals.ops),
         "total_cycles": total_cycles,
         "clock_hz": clock,
         "seconds": seconds,
@@ -128,27 +110,17 @@ def summarize(records: pd.DataFrame, machine: dict[str, Any], trace_meta: dict[s
     }
 
 
-def _energy(records: pd.DataFrame, components: dict[str, Any], seconds: float,
-            channel_energy: dict[str, float]) -> dict[str, Any]:
+def _energy(totals: RunTotals, components: dict[str, Any], seconds: float) -> dict[str, Any]:
     """Dynamic energy by component (compute + every channel it owns) and by op kind, plus
     leakage power x run time for every component."""
-    by_component: dict[str, float] = {}
-    compute = records.groupby("component", observed=True, sort=True)["energy_compute_pj"].sum()
-    for name, value in compute.items():
-        if value:
-            by_component[str(name)] = float(value)
-    for channel, value in sorted(channel_energy.items()):
-        name = channel.split(":", 1)[0]
-        if value:
-            by_component[name] = by_component.get(name, 0.0) + float(value)
+    dynamic_by_component, kinds, dynamic = totals.energy_totals()
+    by_component = {name: value for name, value in dynamic_by_component.items() if value}
     leakage = {}
     for name, cfg in components.items():
         watts = float(cfg.get("leakage_power", 0.0))
         if watts:
             leakage[name] = watts * seconds * PJ_PER_J
             by_component[name] = by_component.get(name, 0.0) + leakage[name]
-    by_kind = records.groupby("kind", observed=True, sort=True)["energy_pj"].sum()
-    dynamic = float(records["energy_pj"].sum())
     total = dynamic + sum(leakage.values())
     return {
         "total_pj": total,
@@ -156,5 +128,7 @@ def _energy(records: pd.DataFrame, components: dict[str, Any], seconds: float,
         "dynamic_pj": dynamic,
         "leakage_pj": float(sum(leakage.values())),
         "by_component_pj": dict(sorted(by_component.items())),
-        "by_kind_pj": {str(k): float(v) for k, v in by_kind.items() if v},
+        "by_kind_pj": {k: v for k, v in sorted(kinds.items()) if v},
     }
+
+

@@ -228,8 +228,7 @@ def case_metrics(case: Case) -> dict[str, int | float]:
     Raises HwsimError (a bad machine, trace or workload) with the case name in front.
     """
     from hwsim.config.machine import load_arch
-    from hwsim.engine.simulate import simulate
-    from hwsim.results import check_result
+    from hwsim.results import check_result, simulate
 
     try:
         machine = load_arch(case.machine, overrides=case.overrides)

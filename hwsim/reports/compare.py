@@ -67,49 +67,6 @@ class RunData:
                    folder, _trace_name(meta))
 
 
-def simulate_runs(traces: Sequence[str | os.PathLike], archs: Sequence[str | os.PathLike],
-                  out: str | os.PathLike, *, overrides: Sequence[str] | Mapping[str, Any] = (),
-                  allow_overflow: bool = False, csv: bool = False, quiet: bool = True,
-                  labels: Sequence[str] | None = None) -> list[RunData]:
-    """Simulate every (trace, machine) pair and write each run into ``out/<label>/``.
-
-    Labels are the machine names (one trace), the trace file stems (one machine), or
-    ``<machine>-<trace>``; ``overrides`` apply to every machine. Raises HwsimError (a bad
-    file, an overflow without ``allow_overflow``) naming the run.
-    """
-    import hwsim
-    from hwsim.progress import Progress
-
-    if not traces or not archs:
-        raise HwsimError("compare: give at least one --trace and one --arch (or existing --run folders)")
-    machines = [hwsim.load_arch(a, overrides=overrides) for a in archs]
-    loaded = [(str(t), hwsim.read_trace(t)) for t in traces]
-    jobs = [(m, t) for t in loaded for m in machines]
-    if labels is None:
-        if len(traces) == 1:
-            names = [m.name for m, _ in jobs]
-        elif len(archs) == 1:
-            names = [Path(path).stem for _, (path, _) in jobs]
-        else:
-            names = [f"{m.name}-{Path(t).stem}" for m, (t, _) in jobs]
-        labels = unique_labels(names)
-    elif len(labels) != len(jobs):
-        raise HwsimError(f"compare: {len(labels)} labels for {len(jobs)} runs")
-    out = Path(out)
-    runs = []
-    with Progress(len(jobs), "compare", quiet=quiet) as bar:
-        for label, (machine, (path, trace)) in zip(labels, jobs, strict=True):
-            try:
-                result = hwsim.simulate(machine, trace, allow_overflow=allow_overflow)
-            except HwsimError as err:
-                bar.advance(failed=True)
-                raise HwsimError(f"run {label!r}: {err}") from None
-            folder = hwsim.write_run(result, out / label, csv=csv)
-            runs.append(RunData.from_result(label, result, folder, trace=path))
-            bar.advance()
-    return runs
-
-
 def unique_labels(names: Sequence[str]) -> list[str]:
     """Folder-safe, unique labels: odd characters become ``_``, repeats get ``-2``, ``-3``."""
     out: list[str] = []

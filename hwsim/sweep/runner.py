@@ -16,6 +16,11 @@ the runs that are not yet saved:
   for good (its workers keep dying, or the cluster goes away) is not saved and is rerun by
   ``resume``;
 * the tidy table ``DIR/results.parquet`` is assembled from the run files at the end.
+
+A worker keeps what runs share: the traces it has read or generated, validated and indexed
+once (:func:`load_trace`; the engine keeps each in-memory trace's cost signatures and
+other trace-only data with it), and the built machine of each point (:func:`built_machine`).
+Runs keep no records, only their summary.
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ class Run:
     fidelity: str
     allow_overflow: bool
     error: str = ""          # set when this point's machine config is invalid
+    machine_hash: str = ""   # the resolved machine config's hash: runs of one point share it
+    machine_dict: dict[str, Any] | None = None   # machine.to_dict(), computed once in plan()
 
     @property
     def name(self) -> str:
@@ -107,14 +114,15 @@ def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | N
     for point in points:
         try:
             machine, error = resolve_arch(base, spec.machine, {**spec.overrides, **point.values}), ""
-            config = machine.to_dict()
-            config.pop("source", None)  # the machine's path must not change the hash
+            resolved = machine.to_dict()
+            config = {k: v for k, v in resolved.items() if k != "source"}  # the path must not change the hash
         except ConfigError as err:
-            machine, error, config = None, str(err), {"invalid": str(err)}
+            machine, error, config, resolved = None, str(err), {"invalid": str(err)}, None
+        machine_hash = _digest(config)
         for index, (trace, identity) in enumerate(zip(spec.traces, identities, strict=True)):
             runs.append(Run(point.point_id, index, trace, dict(point.values), machine,
                             _digest({"machine": config, "trace": identity}), fidelity,
-                            spec.allow_overflow, error))
+                            spec.allow_overflow, error, machine_hash, resolved))
     return runs
 
 
@@ -207,15 +215,36 @@ def load_trace(source: TraceSource):
             trace = generate_trace(source.family, source.preset, source.params, source.seed)
         else:
             from hwsim.trace.io import read_trace
-            from hwsim.trace.trace import Trace
             trace = read_trace(source.path)
             if not trace.in_memory and trace.num_ops <= IN_MEMORY_MAX_OPS:
                 # Validate a Parquet trace once per worker, not once per point.
-                trace = Trace(trace.meta, frame=trace.to_frame(), source=trace.source)
+                trace = trace.loaded()
         while len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:
             _TRACE_CACHE.pop(next(iter(_TRACE_CACHE)))
         _TRACE_CACHE[key] = trace
     return _TRACE_CACHE[key]
+
+
+_MACHINE_CACHE: dict[str, Any] = {}
+#: Built machines a worker keeps (a point's machine serves each of its traces).
+_MACHINE_CACHE_SIZE = 256
+
+
+def built_machine(run: Run):
+    """The built machine of ``run``'s point, built once per worker and machine hash."""
+    from hwsim.engine.machine import Machine
+
+    key = run.machine_hash
+    if key and key in _MACHINE_CACHE:
+        return _MACHINE_CACHE[key]
+    machine = Machine(run.machine)
+    if run.machine_dict is not None:
+        machine.__dict__["config_dict"] = run.machine_dict   # computed once already, by plan()
+    if key:
+        while len(_MACHINE_CACHE) >= _MACHINE_CACHE_SIZE:
+            _MACHINE_CACHE.pop(next(iter(_MACHINE_CACHE)))
+        _MACHINE_CACHE[key] = machine
+    return machine
 
 
 def execute_run(run: Run) -> dict[str, Any]:
@@ -231,11 +260,10 @@ def execute_run(run: Run) -> dict[str, Any]:
         if run.machine is None:
             raise ConfigError(run.error)
         trace = load_trace(run.trace)
-        if run.fidelity == "roofline":
-            from hwsim.engine.analytic import roofline as engine
-        else:
-            from hwsim.engine.simulate import simulate as engine
-        summary = engine(run.machine, trace, allow_overflow=run.allow_overflow).summary
+        from hwsim.results import simulate
+
+        summary = simulate(built_machine(run), trace, fidelity=run.fidelity, allow_overflow=run.allow_overflow,
+                           records=False).summary
         row.update(machine=summary["machine"], status="ok", error="", **metrics_row(summary))
     except Exception as err:  # noqa: BLE001 - a failing point is recorded and the sweep goes on
         text = str(err) if isinstance(err, HwsimError) else f"{type(err).__name__}: {err}"
@@ -353,7 +381,7 @@ def _run_on_dask(todo: list[Run], save: Callable[[dict, Run], None], bar, worker
 def _import_engines(todo: list[Run]) -> None:
     """Import what :func:`execute_run` will need in this process, before local workers fork
     from it (see :func:`hwsim.sweep.cluster.local_worker_config`)."""
-    import hwsim.engine.analytic  # noqa: F401
     import hwsim.engine.simulate  # noqa: F401
+    import hwsim.results  # noqa: F401
     if any(run.trace.is_workload for run in todo):
         import workloads.registry  # noqa: F401

@@ -6,7 +6,9 @@ A CSV trace may start with one comment line holding the metadata as JSON::
     op_id,stream,deps,kind,m,n,k,...
 
 Parquet traces keep the same metadata under the key ``hwsim.trace`` and are read one row
-group at a time.
+group at a time. hwsim writes their text columns as Arrow dictionary columns (integer codes
+plus the distinct values) and ``deps`` as a ``list<int64>`` column, so reading one needs no
+string parsing; Parquet files with plain string columns and ``"3;7"`` text deps read too.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ import pyarrow.parquet as pq
 from hwsim.atomic import atomic_path, atomic_write_bytes, check_output_file
 from hwsim.errors import TraceError
 from hwsim.inputs import CSV_MAX_BYTES, check_input_file, read_text
-from hwsim.trace.schema import COLUMN_NAMES, ValidationState, normalize_frame
+from hwsim.trace.ingest import frame_columns
+from hwsim.trace.schema import COLUMN_NAMES, ValidationState
 from hwsim.trace.trace import Trace, TraceMeta
 
 CSV_MARKER = "# hwsim-trace"
@@ -85,8 +88,8 @@ def _read_csv(path: Path) -> Trace:
     duplicated = [c for c in frame.columns if re.fullmatch(r".+\.\d+", str(c)) and str(c).rsplit(".", 1)[0] in frame.columns]
     if duplicated:
         raise TraceError(f"{path}: column {str(duplicated[0]).rsplit('.', 1)[0]!r} appears twice in the header")
-    typed = normalize_frame(frame, str(path), ValidationState())
-    return Trace(meta, frame=typed, source=str(path))
+    typed = frame_columns(frame, str(path), ValidationState())
+    return Trace(meta, columns=typed, source=str(path))
 
 
 def _parser_message(text: str) -> str:
@@ -110,6 +113,8 @@ def _read_parquet(path: Path) -> Trace:
     for name, kind in columns:
         if pa.types.is_dictionary(kind):
             kind = kind.value_type
+        if name == "deps" and (pa.types.is_list(kind) or pa.types.is_large_list(kind)):
+            kind = kind.value_type   # op ids, as hwsim writes them
         if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_string(kind)
                 or pa.types.is_large_string(kind) or pa.types.is_boolean(kind) or pa.types.is_null(kind)):
             raise TraceError(f"{path}: column {name!r} holds {kind}; trace columns hold numbers or text")
@@ -129,7 +134,7 @@ def write_trace(trace: Trace, path: str | os.PathLike, row_group_rows: int = DEF
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        frame = trace.to_frame()[list(COLUMN_NAMES)]
+        frame = trace.to_frame()
         text = f"{CSV_MARKER} {trace.meta.to_json()}\n" + frame.to_csv(index=False)
         atomic_write_bytes(path, text.encode())
         return path
@@ -138,7 +143,7 @@ def write_trace(trace: Trace, path: str | os.PathLike, row_group_rows: int = DEF
     with atomic_path(path) as tmp:
         writer = None
         for batch in trace.iter_batches(row_group_rows):
-            table = pa.Table.from_pandas(batch[list(COLUMN_NAMES)], preserve_index=False)
+            table = batch.to_arrow(COLUMN_NAMES)
             if writer is None:
                 schema = table.schema.with_metadata({PARQUET_KEY: trace.meta.to_json().encode()})
                 writer = pq.ParquetWriter(tmp, schema)

@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+import hwsim
 from hwsim.cli.main import main
 
 from ..conftest import ARCH, EXAMPLES, ROOT
@@ -109,3 +110,19 @@ def test_run_at_roofline_fidelity_and_the_gap_report(tmp_path, capsys):
     assert "## Contention per op kind" in summary_md and f"{gap.loc['transfer', 'gap_cycles']:,}" in summary_md
     assert main([*base, "--out", str(tmp_path / "bad"), "--fidelity", "roofline", "--gap"]) == 2
     assert "--gap: compares the event level with the roofline" in capsys.readouterr().err
+
+
+def test_run_writes_records_as_it_goes_one_row_group_per_batch(tmp_path):
+    import pyarrow.parquet as pq
+
+    from hwsim.results import read_records
+
+    rows = [{"op_id": i, "kind": "vector", "flops": 128 * (i % 7 + 1), "stream": f"s{i % 2}"} for i in range(70)]
+    trace = hwsim.write_trace(hwsim.Trace.from_ops(rows), tmp_path / "t.parquet", row_group_rows=20)
+    out = tmp_path / "run"
+    assert main(["run", "--arch", str(ARCH / "tiny.yaml"), "--trace", str(trace), "--out", str(out), "--csv",
+                 "--quiet"]) == 0
+    assert pq.ParquetFile(out / "records.parquet").num_row_groups == 4
+    in_memory = hwsim.simulate(hwsim.load_arch(ARCH / "tiny.yaml"), hwsim.read_trace(trace)).records
+    pd.testing.assert_frame_equal(read_records(out), in_memory)
+    assert (out / "records.csv").read_text() == in_memory.to_csv(index=False)

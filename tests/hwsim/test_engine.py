@@ -250,3 +250,55 @@ def test_writes_are_charged_at_the_tiers_write_efficiency(tiny):
     rec = run(machine, [{"op_id": 0, "kind": "vector", "flops": 2, "src": "act", "bytes_read": 6400,
                          "dst": "act", "bytes_written": 6400}]).records.iloc[0]
     assert rec["end_cycle"] == 300
+
+
+def ready_after_predecessors(records: pd.DataFrame, trace: hwsim.Trace) -> bool:
+    """Every op became ready after the previous op of its stream and all its deps ended."""
+    frame = trace.to_frame()
+    end = dict(zip(records["op_id"], records["end_cycle"], strict=True))
+    ready = dict(zip(records["op_id"], records["ready_cycle"], strict=True))
+    last: dict[str, int] = {}
+    for op_id, stream, deps in zip(frame["op_id"], frame["stream"].astype(str), frame["deps"], strict=True):
+        waits = [end[int(d)] for d in deps.split(";") if d] + ([end[last[stream]]] if stream in last else [])
+        if waits and ready[op_id] < max(waits):
+            return False
+        last[stream] = op_id
+    return True
+
+
+def test_streams_woken_by_one_op_all_wait_for_what_they_depend_on(tiny):
+    # Streams s3 and s2 both wait for the gemm (op 1); s3 then runs op 2 ahead of the
+    # simulation while s2, woken by the same event, still has to wait for op 2's end.
+    ops = [{"op_id": 0, "stream": "s0", "kind": "alloc", "dst": "act", "bytes_written": 1},
+           {"op_id": 1, "stream": "s0", "kind": "gemm", "m": 228, "n": 32, "k": 64, "src": "weights"},
+           {"op_id": 2, "stream": "s3", "deps": "0;1", "kind": "vector", "flops": 129, "src": "state", "bytes_read": 1},
+           {"op_id": 3, "stream": "s2", "deps": "1;2", "kind": "sync"},
+           {"op_id": 4, "stream": "s0", "kind": "sync"},
+           {"op_id": 5, "stream": "s2", "deps": "2;3", "kind": "sync"},
+           {"op_id": 6, "stream": "s0", "kind": "sync"},
+           {"op_id": 7, "stream": "s2", "deps": "2;3", "kind": "alloc", "dst": "act", "bytes_written": 1},
+           {"op_id": 8, "stream": "s0", "kind": "gemm", "m": 178, "n": 32, "k": 64, "src": "weights", "bytes_read": 1},
+           {"op_id": 9, "stream": "s3", "deps": "4", "kind": "vector", "flops": 129, "src": "state", "bytes_read": 1},
+           {"op_id": 10, "stream": "s0", "kind": "vector", "flops": 129, "src": "state", "bytes_read": 1},
+           {"op_id": 11, "stream": "s3", "kind": "state_update", "flops": 5000, "src": "state"},
+           {"op_id": 12, "stream": "s3", "deps": "5;6", "kind": "sync"},
+           {"op_id": 13, "stream": "s2", "kind": "transfer", "src": "kv_bank", "dst": "act", "bytes_read": 1}]
+    trace = hwsim.Trace.from_ops(ops)
+    records = run(tiny, ops).records.set_index("op_id")
+    assert records.loc[3, "ready_cycle"] == records.loc[2, "end_cycle"] == 514
+    assert ready_after_predecessors(run(tiny, ops).records, trace)
+
+
+def test_a_stream_that_ran_ahead_keeps_its_clock_when_it_waits(tiny):
+    # s1 runs op 6 ahead of the simulation (to cycle 3), then waits for op 2, which ends at
+    # cycle 2: op 7 is ready when op 6 has ended, not when op 2 has.
+    ops = [{"op_id": 0, "stream": "s2", "kind": "vector", "src": "state", "bytes_read": 1},
+           {"op_id": 1, "stream": "s1", "kind": "vector", "deps": "0"},
+           {"op_id": 2, "stream": "s0", "kind": "transfer", "src": "kv_bank", "dst": "act", "bytes_read": 1, "deps": "0"},
+           {"op_id": 3, "stream": "s2", "kind": "gemm", "m": 1, "n": 32, "k": 64, "src": "weights"},
+           {"op_id": 4, "stream": "s0", "kind": "gemm", "m": 1, "n": 32, "k": 64, "src": "weights"},
+           {"op_id": 6, "stream": "s1", "kind": "vector", "flops": 129, "src": "state"},
+           {"op_id": 7, "stream": "s1", "kind": "alloc", "dst": "act", "bytes_written": 1, "deps": "2"}]
+    records = run(tiny, ops).records.set_index("op_id")
+    assert records.loc[6, "end_cycle"] == 3
+    assert records.loc[7, "ready_cycle"] == 3

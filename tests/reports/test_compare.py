@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 import hwsim
+from hwsim import runs as runs_module
 from hwsim.cli.main import main
 from hwsim.errors import HwsimError
 from hwsim.reports import compare
@@ -18,7 +19,7 @@ from .conftest import is_png
 @pytest.fixture(scope="module")
 def machines_on_one_trace(tmp_path_factory):
     out = tmp_path_factory.mktemp("cmp") / "machines"
-    runs = compare.simulate_runs([EXAMPLES / "gemm.csv"],
+    runs = runs_module.simulate_runs([EXAMPLES / "gemm.csv"],
                                  [ARCH / "tiny.yaml", ARCH / "systolic-128.yaml", ARCH / "h100-sxm.yaml"], out)
     return compare.compare_runs(runs, out)
 
@@ -84,7 +85,7 @@ def test_comparison_files_are_byte_identical_when_rewritten(tmp_path, machines_o
 
 
 def test_several_traces_on_one_machine_are_labelled_by_trace(tmp_path):
-    runs = compare.simulate_runs([EXAMPLES / "gemm.csv", EXAMPLES / "decode_state.csv"], [ARCH / "tiny.yaml"],
+    runs = runs_module.simulate_runs([EXAMPLES / "gemm.csv", EXAMPLES / "decode_state.csv"], [ARCH / "tiny.yaml"],
                                  tmp_path)
     assert [r.label for r in runs] == ["gemm", "decode_state"]
     out = compare.compare_runs(runs, tmp_path)
@@ -153,7 +154,7 @@ def test_load_rejects_a_folder_that_is_not_a_run(tmp_path):
 
 def test_simulate_runs_needs_traces_and_machines(tmp_path):
     with pytest.raises(HwsimError):
-        compare.simulate_runs([], [ARCH / "tiny.yaml"], tmp_path)
+        runs_module.simulate_runs([], [ARCH / "tiny.yaml"], tmp_path)
     with pytest.raises(HwsimError, match="labels"):
-        compare.simulate_runs([EXAMPLES / "gemm.csv"], [ARCH / "tiny.yaml"], tmp_path, labels=["a", "b"])
+        runs_module.simulate_runs([EXAMPLES / "gemm.csv"], [ARCH / "tiny.yaml"], tmp_path, labels=["a", "b"])
     assert hwsim.__version__

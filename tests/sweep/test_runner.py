@@ -289,3 +289,25 @@ def test_points_the_sweep_does_not_have_are_named(sweep_file, tmp_path, capsys):
     assert "--points: no point ids given" in capsys.readouterr().err
     assert main(["sweep", str(sweep_file), "--dry-run", "--points", f"@{tmp_path / 'nope.txt'}"]) == 2
     assert "no such --points file" in capsys.readouterr().err
+
+
+def test_a_worker_builds_each_points_machine_once(tmp_path, monkeypatch):
+    from hwsim.engine import machine as machine_module
+    from hwsim.sweep import runner
+
+    built = []
+    real = machine_module.Machine.__init__
+
+    def counting(self, config):
+        built.append(config.name)
+        real(self, config)
+
+    monkeypatch.setattr(machine_module.Machine, "__init__", counting)
+    runner._MACHINE_CACHE.clear()
+    path = tmp_path / "two-traces.yaml"
+    path.write_text(f"name: two\nmachine: {ROOT / 'arch_configs' / 'tiny.yaml'}\n"
+                    f"traces: [{ROOT / 'traces' / 'examples' / 'gemm.csv'}, {ROOT / 'traces' / 'examples' / 'decode_state.csv'}]\n"
+                    "axes:\n  components.hbm.bandwidth: [32 GB/s, 64 GB/s, 128 GB/s]\n")
+    outcome = runner.run_sweep(load_sweep(path), tmp_path / "out", workers=0, quiet=True)
+    assert (outcome.runs, outcome.failed) == (6, 0)
+    assert len(built) == 3   # one machine per point, for both of its traces

@@ -255,8 +255,8 @@ def test_fp8_linear_layers_halve_weight_bytes_and_keep_the_head_in_bf16():
     from workloads.registry import generate_trace
 
     params = {"mode": "decode", "decode_batch": "2", "context_tokens": "16", "decode_tokens": "2"}
-    bf16 = next(generate_trace("transformer", "llama-2-7b", params).iter_batches())
-    fp8 = next(generate_trace("transformer", "llama-2-7b", {**params, "gemm_dtype": "fp8"}).iter_batches())
+    bf16 = generate_trace("transformer", "llama-2-7b", params).to_frame()
+    fp8 = generate_trace("transformer", "llama-2-7b", {**params, "gemm_dtype": "fp8"}).to_frame()
     linear = (bf16.kind == "gemm") & (bf16.src == "weights") & (bf16.tag != "lm_head")
     assert (fp8.loc[linear, "dtype"] == "fp8").all() and (fp8.loc[~linear & (fp8.kind == "gemm"), "dtype"] == "bf16").all()
     assert (fp8.loc[linear, "bytes_read"] * 2 == bf16.loc[linear, "bytes_read"]).all()

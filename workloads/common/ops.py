@@ -1,4 +1,4 @@
-"""`OpTable`: accumulate trace rows as NumPy column blocks, then build one DataFrame.
+"""`OpTable`: accumulate trace rows as NumPy column blocks, then build the trace's columns.
 
 Generators describe work as *templates* (one dict of trace columns per operation of a
 layer, values either scalars or arrays) expanded over a *grid* (for example passes x
@@ -24,7 +24,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from hwsim.trace import COLUMNS, Trace, TraceMeta
+from hwsim.trace import COLUMNS, OpColumns, Trace, TraceMeta
+from hwsim.trace.columns import CODE_DTYPE, Vocabulary
+from hwsim.trace.schema import COLUMN_NAMES, new_vocabulary
 
 MAX_DEPS = 3
 _DEFAULTS: dict[str, Any] = {c.name: c.default for c in COLUMNS if c.name not in ("op_id", "deps")}
@@ -93,19 +95,22 @@ class OpTable:
         cells = math.prod(shape)
         return {name: _expand(values, shape, cells) for name, values in cols.items()}
 
-    def build(self) -> pd.DataFrame:
-        """All rows as one DataFrame with trace columns (``deps`` as ';'-joined text).
+    def build_columns(self) -> OpColumns:
+        """All rows as trace columns: integers as int64 arrays, text as codes, ``deps`` as
+        id lists (no text is formatted or parsed on the way to the engine).
 
         Consumes the table: each column's blocks are released as soon as the column is
-        assembled, and the DataFrame wraps the assembled arrays without copying them, so
-        peak memory stays near the size of the finished trace.
+        assembled, so peak memory stays near the size of the finished trace.
         """
         if not self._blocks:
             raise ValueError("the op table is empty")
         keep_all = np.concatenate([np.ones(size, dtype=bool) if keep is None else keep
                                    for size, _, keep in self._blocks])
-        out: dict[str, np.ndarray] = {"op_id": np.flatnonzero(keep_all).astype(np.int64)}
+        ints: dict[str, np.ndarray] = {"op_id": np.flatnonzero(keep_all).astype(np.int64)}
         del keep_all
+        vocab = new_vocabulary()
+        codes: dict[str, np.ndarray] = {}
+        deps: list[np.ndarray] = []
         for name in list(_DEFAULTS) + [f"_dep{i}" for i in range(MAX_DEPS)]:
             default = -1 if name.startswith("_dep") else _DEFAULTS[name]
             pieces = []
@@ -114,18 +119,27 @@ class OpTable:
                 if value is None:
                     value = _Const(default, size)
                 pieces.append(_select(value, keep))
-            out[name] = _concat(pieces, name in _STRING)
+            if name in _STRING:
+                codes[name] = _concat_codes(pieces, vocab[name])
+            elif name.startswith("_dep"):
+                deps.append(_concat(pieces, False))
+            else:
+                ints[name] = _concat(pieces, False)
         self._blocks.clear()
-        out["deps"] = _format_deps([out.pop(f"_dep{i}") for i in range(MAX_DEPS)])
-        # Text stays as object arrays: no per-value conversion to an Arrow string column here
-        # only for the trace validation to convert it back.
-        columns = {name: pd.Series(values, dtype=object if values.dtype == object else None, copy=False)
-                   for name, values in out.items()}
-        return pd.DataFrame(columns, copy=False)
+        offsets, dep_ids = _dep_lists(deps)
+        return OpColumns(ints, codes, vocab, offsets, dep_ids)
+
+    def build(self) -> pd.DataFrame:
+        """All rows as one DataFrame with trace columns (text as plain ``str`` objects, which
+        a generator may still edit; ``deps`` as ';'-joined text)."""
+        columns = self.build_columns()
+        return pd.DataFrame({name: columns.deps_text() if name == "deps" else
+                             pd.Series(columns[name], dtype=object if name in _STRING else None, copy=False)
+                             for name in COLUMN_NAMES}, copy=False)
 
     def to_trace(self, meta: TraceMeta, source: str = "generator") -> Trace:
         """Build and validate the trace."""
-        return Trace.from_frame(self.build(), meta, source=source)
+        return Trace.from_columns(self.build_columns(), meta, source=source)
 
 
 _SCALAR_TYPES = (int, float, str, np.integer, np.floating)
@@ -233,13 +247,26 @@ def _concat(pieces: list[Any], is_string: bool) -> np.ndarray:
     return np.concatenate(arrays)
 
 
-def _format_deps(dep_cols: list[np.ndarray]) -> np.ndarray:
-    """';'-joined dependency text per row from up to MAX_DEPS id columns (-1 = none)."""
+def _concat_codes(pieces: list[Any], vocab: Vocabulary) -> np.ndarray:
+    """One text column's pieces (constant runs or object arrays) as codes over ``vocab``."""
+    parts = []
+    for piece in pieces:
+        if isinstance(piece, _Const):
+            parts.append(np.full(piece.size, vocab.code(str(piece.value)), dtype=CODE_DTYPE))
+        else:
+            local, uniques = pd.factorize(piece.astype(object, copy=False))
+            parts.append(vocab.encode([str(u) for u in uniques])[local])
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=CODE_DTYPE)
+
+
+def _dep_lists(dep_cols: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets and ids of each row's dependencies from up to MAX_DEPS id columns (-1 = none;
+    an id repeated in a row counts once, first occurrence kept)."""
     deps = np.stack(dep_cols, axis=1)
-    text = np.full(len(deps), "", dtype=object)
-    count = (deps >= 0).sum(axis=1)
-    single = np.flatnonzero((count == 1) & (deps[:, 0] >= 0))
-    text[single] = list(map(str, deps[single, 0].tolist()))
-    rest = np.flatnonzero((count > 1) | ((count == 1) & (deps[:, 0] < 0)))
-    text[rest] = [";".join(str(d) for d in dict.fromkeys(row) if d >= 0) for row in deps[rest].tolist()]
-    return text
+    keep = deps >= 0
+    for j in range(1, deps.shape[1]):
+        for i in range(j):
+            keep[:, j] &= deps[:, j] != deps[:, i]
+    offsets = np.zeros(len(deps) + 1, dtype=np.int64)
+    np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    return offsets, deps[keep].astype(np.int64)

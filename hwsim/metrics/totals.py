@@ -1,0 +1,123 @@
+"""`RunTotals`: what a run's summary is made of, accumulated batch by batch.
+
+The engine adds every batch of records here as it finishes, so a summary never needs the
+whole records table in memory. Most quantities come per *group* of ops that share a cost
+signature (a count, a component, a kind, FLOPs, energies, bytes and busy cycles per memory
+channel); the time-dependent ones (busy spans, when allocations happen) come per op.
+Integer totals are exact; energy totals are exact sums rounded once
+(:mod:`hwsim.metrics.exact`), so they do not depend on batch sizes or order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from hwsim.metrics.exact import ExactSums
+
+
+class RunTotals:
+    """Totals over the ops of one run.
+
+    ``components`` are the record ``component`` names (compute units, then memory
+    resources that name a unit-less transfer), ``channels`` the memory channel names, and
+    ``tiers`` the tier names occupancy is tracked for.
+    """
+
+    def __init__(self, components: Sequence[str], channels: Sequence[str], tiers: Sequence[str]) -> None:
+        self.components = list(components)
+        self.channels = list(channels)
+        self.tiers = list(tiers)
+        self.ops = 0
+        self.total_cycles = 0
+        self.component_ops = np.zeros(len(self.components), dtype=np.int64)
+        self.component_flops = np.zeros(len(self.components), dtype=np.int64)
+        self.component_span = np.zeros(len(self.components), dtype=np.int64)
+        self.channel_busy = np.zeros(len(self.channels), dtype=np.int64)
+        self.channel_bytes = np.zeros(len(self.channels), dtype=np.int64)
+        # Energy is summed exactly per (part, op kind): a part is a component's compute or
+        # one memory channel; per-component, per-kind and dynamic totals add those up.
+        self.energy = ExactSums()
+        self._parts = [("compute", c) for c in self.components] + [("channel", c) for c in self.channels]
+        self._labels = np.zeros((len(self._parts), 0), dtype=np.int64)   # [part, kind code] -> label
+        self._kind_names: list[str] = []
+        self._moves: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add_groups(self, counts: np.ndarray, component: np.ndarray, kind: np.ndarray, kind_names: Sequence[str],
+                   flops: np.ndarray,
+                   energy_compute_pj: np.ndarray, energy_pj: np.ndarray, channel_bytes: np.ndarray,
+                   channel_busy: np.ndarray, channel_energy_pj: np.ndarray) -> None:
+        """Add groups of ops with equal costs: ``counts[g]`` ops of each group ``g``.
+
+        ``component`` indexes :attr:`components`; ``kind`` is each group's op kind as a code
+        into ``kind_names``; the ``channel_*`` arrays are ``[groups, channels]`` per op of
+        the group.
+        """
+        counts = np.asarray(counts, dtype=np.int64)
+        self.ops += int(counts.sum())
+        n = len(self.components)
+        self.component_ops += _group_sum(component, counts, n)
+        self.component_flops += _group_sum(component, counts * flops, n)
+        self.channel_bytes += counts @ channel_bytes if len(counts) else 0
+        self.channel_busy += counts @ channel_busy if len(counts) else 0
+        if len(kind_names) > self._labels.shape[1]:
+            self._kind_names = list(kind_names)
+            self._labels = np.array([[self.energy.label_code((part, k)) for k in self._kind_names]
+                                     for part in self._parts], dtype=np.int64).reshape(len(self._parts), -1)
+        n = len(self.components)
+        labels = self._labels[component, kind]
+        self.energy.add(labels, energy_compute_pj, counts)
+        if channel_energy_pj.size:
+            g, c = np.nonzero(channel_energy_pj)
+            self.energy.add(self._labels[n + c, kind[g]], channel_energy_pj[g, c], counts[g])
+
+    def add_spans(self, component: np.ndarray, spans: np.ndarray, counts: np.ndarray | None = None) -> None:
+        """Add busy spans (end - start cycles) per op, or per group with ``counts``."""
+        weights = spans if counts is None else spans * counts
+        self.component_span += _group_sum(component, weights, len(self.components))
+
+    def add_end(self, last_end: int) -> None:
+        """A batch's largest end cycle."""
+        self.total_cycles = max(self.total_cycles, int(last_end))
+
+    def add_moves(self, start: np.ndarray, op_id: np.ndarray, tier: np.ndarray, delta: np.ndarray) -> None:
+        """Alloc (+) and free (-) ops: when (start cycle), which op, which tier index, bytes."""
+        if len(start):
+            self._moves.append((np.asarray(start, dtype=np.int64), np.asarray(op_id, dtype=np.int64),
+                                np.asarray(tier, dtype=np.int64), np.asarray(delta, dtype=np.int64)))
+
+    def peak_occupancy(self) -> dict[str, float]:
+        """Peak bytes allocated per tier, replaying allocs and frees in simulated-time order
+        (ties by op id)."""
+        if not self._moves:
+            return {}
+        start, op_id, tier, delta = (np.concatenate(part) for part in zip(*self._moves, strict=True))
+        order = np.lexsort((op_id, start))
+        tier, delta = tier[order], delta[order]
+        return {self.tiers[t]: float(max(int(np.cumsum(delta[tier == t]).max()), 0))
+                for t in np.unique(tier).tolist()}
+
+    def energy_totals(self) -> tuple[dict[str, float], dict[str, float], float]:
+        """Exact energy totals (pJ): per component (its compute and every channel of a
+        resource of that name), per op kind, and all dynamic energy."""
+        energy, exact = self.energy, self.energy.exact_sums()
+        labels = [(part, k) for part in self._parts for k in self._kind_names]
+        by_component: dict[str, list] = {}
+        for part, k in labels:
+            name = part[1] if part[0] == "compute" else part[1].split(":", 1)[0]
+            by_component.setdefault(name, []).append((part, k))
+        components = {name: energy.rounded(group, exact) for name, group in by_component.items()}
+        kinds = {k: energy.rounded([(part, k) for part in self._parts], exact) for k in self._kind_names}
+        return components, kinds, energy.rounded(labels, exact)
+
+
+def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
+    """Exact int64 sums of ``values`` per group index (bincount adds in float64, which is
+    exact while every partial sum stays below 2**53)."""
+    values = np.asarray(values, dtype=np.int64)
+    if len(values) == 0:
+        return np.zeros(n, dtype=np.int64)
+    if int(np.abs(values).max()) * len(values) < 2**53:
+        return np.bincount(groups, weights=values, minlength=n)[:n].astype(np.int64)
+    return np.array([int(values[groups == g].sum()) for g in range(n)], dtype=np.int64)

@@ -1,0 +1,234 @@
+"""The run pipeline: signatures, records sinks, streaming, reuse between runs, totals."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hwsim
+from hwsim.engine import feed, replay, signatures
+from hwsim.engine.simulate import run_trace
+from hwsim.results import read_records_file, write_run
+from workloads.registry import generate_trace
+
+from ..conftest import ARCH
+
+FIDELITIES = pytest.mark.parametrize("fidelity", ["event", "roofline"])
+
+
+def small_decoder():
+    """A few hundred ops with many repeated shapes (the case signatures are for)."""
+    return generate_trace("deltanet2", "gdn2-1.3b", {"num_blocks": 2, "seq_len": 256, "tokens_per_step": 256}, seed=0)
+
+
+def mixed_rows(n=90):
+    rows = []
+    for i in range(n):
+        stream = ("compute", "copy", "aux")[i % 3]
+        row = {"op_id": i, "stream": stream, "deps": str(i - 5) if i >= 5 and i % 4 == 0 else ""}
+        if stream == "copy":
+            row.update(kind="transfer", src="kv_bank", dst="kv_window", bytes_read=1000 + 37 * (i % 7))
+        elif stream == "aux":
+            row.update(kind="vector", flops=1000 * (i % 5), elements=10, src="act", bytes_read=64 * (i % 3))
+        else:
+            row.update(kind="gemm", m=16 + i % 4, n=32, k=48, src="weights", bytes_read=3072)
+        rows.append(row)
+    return rows
+
+
+@FIDELITIES
+def test_costs_per_signature_equal_costs_per_op(fidelity):
+    machine = hwsim.load_arch(ARCH / "h100-sxm.yaml")
+    for trace in (small_decoder(), hwsim.Trace.from_ops(mixed_rows())):
+        deduplicated = hwsim.simulate(machine, trace, fidelity=fidelity, allow_overflow=True)
+        # Batches of SMALL_BATCH rows are never deduplicated: every op is costed on its own.
+        per_op = hwsim.simulate(machine, trace, fidelity=fidelity, allow_overflow=True,
+                                batch_rows=signatures.SMALL_BATCH)
+        pd.testing.assert_frame_equal(deduplicated.records, per_op.records)
+        assert deduplicated.summary == per_op.summary
+
+
+def test_a_hash_collision_falls_back_to_exact_grouping(monkeypatch, tiny):
+    trace_rows = mixed_rows()
+    expected = hwsim.simulate(tiny, hwsim.Trace.from_ops(trace_rows))
+    monkeypatch.setattr(signatures, "_row_hashes", lambda columns, constant: np.zeros(
+        len(next(iter(columns.values()))), dtype=np.uint64))
+    collided = hwsim.simulate(tiny, hwsim.Trace.from_ops(trace_rows))
+    pd.testing.assert_frame_equal(collided.records, expected.records)
+
+
+@FIDELITIES
+def test_records_streamed_to_parquet_equal_records_in_memory(tmp_path, tiny, fidelity):
+    path = hwsim.write_trace(hwsim.Trace.from_ops(mixed_rows()), tmp_path / "t.parquet", row_group_rows=20)
+    in_memory = hwsim.simulate(tiny, hwsim.read_trace(path), fidelity=fidelity)
+    streamed = hwsim.simulate(tiny, hwsim.read_trace(path), fidelity=fidelity, records=tmp_path / "r.parquet")
+    assert streamed.records_file == tmp_path / "r.parquet"
+    pd.testing.assert_frame_equal(read_records_file(tmp_path / "r.parquet"), in_memory.records)
+    pd.testing.assert_frame_equal(streamed.records, in_memory.records)   # read back when asked for
+    assert streamed.summary == in_memory.summary
+
+
+def test_a_one_batch_records_file_is_the_one_write_run_writes(tmp_path, tiny):
+    trace = hwsim.Trace.from_ops(mixed_rows())
+    write_run(hwsim.simulate(tiny, trace), tmp_path / "memory")
+    write_run(hwsim.simulate(tiny, trace, records=tmp_path / "streamed" / "records.parquet"), tmp_path / "streamed")
+    for name in ("records.parquet", "summary.json", "machine.resolved.yaml", "trace_meta.json"):
+        assert (tmp_path / "memory" / name).read_bytes() == (tmp_path / "streamed" / name).read_bytes(), name
+
+
+def test_a_run_without_records_keeps_only_its_summary(tiny):
+    trace = hwsim.Trace.from_ops(mixed_rows())
+    summary_only = hwsim.simulate(tiny, trace, records=False)
+    assert summary_only.records is None
+    assert summary_only.summary == hwsim.simulate(tiny, trace).summary
+
+
+def test_a_failed_run_leaves_no_records_file(tmp_path, tiny):
+    rows = [{"op_id": 0, "kind": "alloc", "dst": "weights", "bytes_written": 2**40}]
+    with pytest.raises(hwsim.CapacityError):
+        hwsim.simulate(tiny, hwsim.Trace.from_ops(rows), records=tmp_path / "r.parquet")
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_finished_short_stream_does_not_load_the_rest_of_the_trace(tmp_path, tiny, monkeypatch):
+    # Stream "short" has one op, at the top; stream "long" has 200 ops in row groups of 10.
+    rows = [{"op_id": 0, "kind": "vector", "stream": "short", "flops": 128}]
+    rows += [{"op_id": i, "kind": "vector", "stream": "long", "flops": 128 * 50} for i in range(1, 201)]
+    path = hwsim.write_trace(hwsim.Trace.from_ops(rows), tmp_path / "t.parquet", row_group_rows=10)
+    open_batches = []
+    real = replay.EventReplay._load_next
+
+    def load(self):
+        loaded = real(self)
+        open_batches.append(len(self._open))
+        return loaded
+
+    monkeypatch.setattr(replay.EventReplay, "_load_next", load)
+    result = hwsim.simulate(tiny, hwsim.read_trace(path))
+    assert result.summary["ops"] == 201
+    assert max(open_batches) <= 2
+
+
+def test_a_second_run_of_a_trace_reuses_its_signatures(tiny, monkeypatch):
+    trace = hwsim.Trace.from_ops(mixed_rows())
+    hashed = []
+    real = signatures.SignatureTable.add
+    monkeypatch.setattr(signatures.SignatureTable, "add", lambda self, ops: hashed.append(len(ops)) or real(self, ops))
+    first = hwsim.simulate(tiny, trace)
+    slower = hwsim.load_arch(ARCH / "tiny.yaml", overrides={"components.hbm.bandwidth": "16 GB/s"})
+    second = hwsim.simulate(slower, trace)
+    assert len(hashed) == 1
+    assert second.summary["total_cycles"] > first.summary["total_cycles"]
+    fresh = hwsim.simulate(slower, hwsim.Trace.from_ops(mixed_rows()))
+    pd.testing.assert_frame_equal(second.records, fresh.records)
+
+
+@FIDELITIES
+def test_reused_host_launch_times_follow_the_host(fidelity):
+    host = {"kind": "host_runtime", "launch_overhead": "20 ns", "step_overhead": "100 ns"}
+    rows = [{**row, "step": row["op_id"] // 10} for row in mixed_rows()]
+    trace = hwsim.Trace.from_ops(rows)
+    results = {}
+    for launch in ("20 ns", "20 ns", "50 ns"):
+        machine = hwsim.load_arch(ARCH / "tiny.yaml", overrides={"components.host": {**host, "launch_overhead": launch}})
+        reused = hwsim.simulate(machine, trace, fidelity=fidelity)
+        fresh = hwsim.simulate(machine, hwsim.Trace.from_ops(rows), fidelity=fidelity)
+        pd.testing.assert_frame_equal(reused.records, fresh.records)
+        results[launch] = reused.summary["total_cycles"]
+    assert results["50 ns"] > results["20 ns"]
+
+
+def test_the_index_of_a_trace_goes_with_the_trace(tiny):
+    trace = hwsim.Trace.from_ops(mixed_rows())
+    hwsim.simulate(tiny, trace)
+    assert trace in feed._INDEXES
+    del trace
+    import gc
+    gc.collect()
+    assert len([t for t in feed._INDEXES if t.source == "ops" and len(t) == 90]) == 0
+
+
+@FIDELITIES
+def test_the_summary_agrees_with_its_records(fidelity):
+    machine = hwsim.load_arch(ARCH / "h200.yaml")
+    result = hwsim.simulate(machine, small_decoder(), fidelity=fidelity, allow_overflow=True)
+    records, summary = result.records, result.summary
+    assert summary["ops"] == len(records)
+    assert summary["total_cycles"] == records["end_cycle"].max()
+    for name, unit in summary["units"].items():
+        mine = records[records["component"] == name]
+        assert unit["ops"] == len(mine)
+        assert unit["flops"] == mine["flops"].sum()
+        assert unit["busy_cycles"] == (mine["end_cycle"] - mine["start_cycle"]).sum()
+    for name, tier in summary["tiers"].items():
+        assert tier["bytes"] == records[f"bytes_{name}"].sum()
+    by_kind = records.groupby("kind", observed=True)["energy_pj"].sum()
+    for kind, value in summary["energy"]["by_kind_pj"].items():
+        assert value == pytest.approx(by_kind[kind], rel=1e-12)
+    assert summary["energy"]["dynamic_pj"] == pytest.approx(records["energy_pj"].sum(), rel=1e-12)
+
+
+def test_an_unknown_fidelity_is_an_error(tiny, tiny_trace):
+    with pytest.raises(hwsim.ConfigError, match="fidelity 'fast': expected one of event, roofline"):
+        run_trace(tiny, tiny_trace, fidelity="fast")
+
+
+@pytest.mark.parametrize("with_host", [False, True])
+def test_the_compiled_replay_equals_the_python_replay(monkeypatch, with_host):
+    from hwsim.engine import replay_kernel
+
+    overrides = {"components.host": {"kind": "host_runtime", "launch_overhead": "9 ns", "step_overhead": "40 ns"}}
+    machines = [hwsim.load_arch(ARCH / name, overrides=overrides if with_host else {})
+                for name in ("tiny.yaml", "h100-sxm.yaml", "worldkv-asic.yaml")]
+    rng = np.random.default_rng(2)
+    rows = mixed_rows(300)
+    for row in rows:
+        row["stream"] = f"s{rng.integers(4)}"
+        row["step"] = row["op_id"] // 25
+        if row["op_id"] > 10 and rng.random() < 0.3:
+            row["deps"] = ";".join(map(str, sorted(set(rng.integers(0, row["op_id"], 2).tolist()))))
+    rows.insert(150, {"op_id": 1000, "kind": "sync", "stream": "s0", "deps": "140"})
+    for machine in machines:
+        for trace in (hwsim.Trace.from_ops(rows), small_decoder()):
+            results = {}
+            for compiled in (False, True):
+                monkeypatch.setattr(replay_kernel, "COMPILED_FROM_OPS", 0 if compiled else 10**12)
+                results[compiled] = hwsim.simulate(machine, trace, allow_overflow=True, batch_rows=64)
+            pd.testing.assert_frame_equal(results[True].records, results[False].records)
+            assert results[True].summary == results[False].summary
+
+
+@FIDELITIES
+def test_a_trace_of_distinct_ops_is_costed_op_by_op_with_the_same_result(monkeypatch, fidelity):
+    rows = [{**row, "op_id": i, "bytes_read": 100 + i, "deps": ""} for i, row in
+            enumerate(mixed_rows(6000))]
+    machine = hwsim.load_arch(ARCH / "h100-sxm.yaml")
+    results = {}
+    for share in (1.0, 0.0):
+        monkeypatch.setattr(feed, "IDENTITY_SHARE", share)
+        trace = hwsim.Trace.from_ops(rows)
+        results[share] = hwsim.simulate(machine, trace, fidelity=fidelity, allow_overflow=True, batch_rows=2500)
+        assert feed.trace_index(trace, 2500).identity == (share == 0.0)
+    pd.testing.assert_frame_equal(results[0.0].records, results[1.0].records)
+    assert results[0.0].summary == results[1.0].summary
+
+
+def test_records_written_as_the_run_goes_are_checked_like_records_in_memory(tmp_path):
+    from hwsim.engine.records import ParquetRecords
+    from hwsim.errors import ResultError
+
+    result = hwsim.simulate(hwsim.load_arch(ARCH / "tiny.yaml"), hwsim.Trace.from_ops(mixed_rows(30)))
+    records = result.records.copy()
+    records.loc[records.index[3], "energy_pj"] = float("inf")
+    op = records["op_id"].iat[3]
+    writer = ParquetRecords(tmp_path / "r.parquet")
+    columns = {name: records[name].to_numpy() for name in records.columns if records[name].dtype.kind in "fiu"}
+    with pytest.raises(ResultError, match=f"records column 'energy_pj' of op {op} is inf"):
+        writer.add(columns, {})
+    writer.abort()
+    assert not (tmp_path / "r.parquet").exists()
+    result._records = records
+    with pytest.raises(ResultError, match=f"records column 'energy_pj' of op {op} is inf"):
+        write_run(result, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,80 @@
+"""Exact sums: equal to the rational sum rounded once, whatever the batches and the order."""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hwsim.metrics.exact import ExactSums, exact_sum
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+def rational(values, counts):
+    exact = sum(Fraction(v) * int(c) for v, c in zip(values, counts, strict=True))
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(finite, st.integers(1, 10**6)), min_size=1, max_size=40))
+def test_exact_sum_is_the_rational_sum_rounded_once(pairs):
+    values = np.array([v for v, _ in pairs])
+    counts = np.array([c for _, c in pairs])
+    assert exact_sum(values, counts) == rational(values.tolist(), counts.tolist())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(finite, min_size=2, max_size=60), st.integers(1, 59), st.randoms())
+def test_batches_and_order_do_not_change_a_total(values, cut, rnd):
+    values = np.array(values)
+    whole = ExactSums()
+    whole.add(np.zeros(len(values), dtype=np.int64), values)
+    shuffled = values.copy()
+    rnd.shuffle(shuffled)
+    parts = ExactSums()
+    cut = min(cut, len(values) - 1)
+    parts.add(np.zeros(cut, dtype=np.int64), shuffled[:cut])
+    parts.add(np.zeros(len(values) - cut, dtype=np.int64), shuffled[cut:])
+    assert whole.totals() == parts.totals()
+
+
+def test_totals_over_several_labels_round_once():
+    sums = ExactSums()
+    a, b = sums.label_codes(["a", "b"])
+    sums.add(np.array([a, b, b]), np.array([1.0, 2.0**-53, 2.0**-53]))
+    # In floating point, 1 + 2**-53 rounds back to 1 twice over; exactly it is 1 + 2**-52.
+    assert (1.0 + 2.0**-53) + 2.0**-53 == 1.0
+    assert sums.total(["a", "b"]) == 1.0 + 2.0**-52
+    assert sums.total(["b"]) == 2.0**-52 and sums.total(["missing"]) == 0.0
+
+
+def test_subnormals_and_signs_are_exact():
+    values = np.array([5e-324, -1e-310, 2.5e-320, 1e-300, -1e-300])
+    assert exact_sum(values) == rational(values.tolist(), [1] * len(values))
+
+
+def test_non_finite_values_give_the_float_sum():
+    assert exact_sum(np.array([1.0, np.inf])) == np.inf
+    assert np.isnan(exact_sum(np.array([np.inf, -np.inf])))
+
+
+def test_many_values_take_the_vectorised_path_and_stay_exact():
+    rng = np.random.default_rng(8)
+    values = rng.random(5000) * 10.0 ** rng.integers(-20, 20, 5000) * rng.choice([-1.0, 1.0], 5000)
+    counts = rng.integers(1, 1000, 5000)
+    assert exact_sum(values, counts) == rational(values.tolist(), counts.tolist())
+    sums = ExactSums()
+    codes = rng.integers(0, 3, 5000)
+    for label in range(3):
+        sums.label_code(label)
+    sums.add(codes, values, counts)
+    for label in range(3):
+        mine = codes == label
+        assert sums.total([label]) == rational(values[mine].tolist(), counts[mine].tolist())
