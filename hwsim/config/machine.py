@@ -17,7 +17,7 @@ a ``dispatch`` table from op kind to the component that runs it::
 
 from __future__ import annotations
 
-import copy
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -149,9 +149,10 @@ def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
     validate it; errors name ``path`` like :func:`load_arch`'s."""
     path = Path(path)
     marks = Marks(dict(getattr(raw, "marks", Marks()).entries))
-    raw = copy.deepcopy(dict(raw))
+    overrides = _normalise_overrides(overrides)
+    raw = _copy_paths(raw, overrides)
     issues = Issues(str(path), marks)
-    for key, value in _normalise_overrides(overrides).items():
+    for key, value in overrides.items():
         if _apply_override(raw, key, value, path, issues):
             # The value now comes from the override, not from the line the file had.
             if key in marks.entries or any(p.startswith(key + ".") for p in marks.entries):
@@ -160,6 +161,21 @@ def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
             marks.entries[key] = (f"{path}: --set", -1)
     issues.raise_if_any()
     return _validate(raw, str(path), issues)
+
+
+def _copy_paths(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of ``raw`` in which the mappings on each override's key path are new (the
+    overrides write into those); the rest is shared with ``raw``, which nothing writes."""
+    out = dict(raw)
+    for key in overrides:
+        node = out
+        for part in key.split(".")[:-1]:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                break
+            node[part] = child = dict(child)
+            node = child
+    return out
 
 
 def _read_with_extends(path: Path, seen: tuple[Path, ...]) -> RawMachine:
@@ -276,7 +292,7 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
                 issues.add_located(err, f"{where}.kind")
                 continue
             body = {k: v for k, v in block.items() if k != "kind"}
-            config = build_config(cls.Config, body, where, issues)
+            config = _component_config(cls, body, where, issues)
             if config is not None:
                 specs.append(ComponentSpec(str(cname), block["kind"], config))
     if top is None or len(specs) != len(blocks or {}):
@@ -289,6 +305,28 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
     _check_wiring(machine, issues)
     issues.raise_if_any()
     return machine
+
+
+#: Built component configs by (class, key path, block as canonical JSON). Building is pure
+#: and configs are frozen, so the points of a sweep, which change one or two components,
+#: build the others once.
+_BUILT: dict[tuple[type, str, str], Any] = {}
+_BUILT_SIZE = 1024
+
+
+def _component_config(cls: type, body: dict[str, Any], where: str, issues: Issues) -> Any:
+    try:
+        key = (cls, where, json.dumps(body, sort_keys=True, allow_nan=True))
+    except (TypeError, ValueError):   # a value JSON cannot write (its problem is reported below)
+        key = None
+    if key is not None and key in _BUILT:
+        return _BUILT[key]
+    config = build_config(cls.Config, body, where, issues)
+    if key is not None and config is not None:
+        if len(_BUILT) >= _BUILT_SIZE:
+            _BUILT.pop(next(iter(_BUILT)))
+        _BUILT[key] = config
+    return config
 
 
 def _check_wiring_partial(raw: dict[str, Any], specs: list[ComponentSpec], issues: Issues) -> None:

@@ -79,6 +79,9 @@ class TraceIndex:
         self.counts = [] if self.identity else [np.bincount(sig, minlength=self.table.size) for sig in self.sigs]
         self.space_peaks: dict[str, float] | None = None
         self.unit_costs: dict = {}         # see signature_costs(unit_cache=...)
+        # Whole costs per machine object: runs of one built machine on this trace (a loop
+        # of small simulate() calls, a sweep worker's repeated points) cost it once.
+        self.machine_costs: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
         # Host launch times of the last host and kernel set seen (equal for sweep points that
         # change no host parameter and no dispatch).
         self.issue: tuple[tuple, list[np.ndarray]] | None = None
@@ -136,9 +139,17 @@ class BatchFeed:
     def _all_costs(self, index: TraceIndex) -> SignatureCosts:
         """Costs of every signature of the trace at once; after an error, batch by batch,
         so that the error raised is the one a batch-by-batch run meets first."""
+        cached = index.machine_costs.get(self.machine)
+        if cached is not None:
+            return cached
         where = self._where(index.table)
         try:
-            return signature_costs(self.machine, index.table.rows(), where, index.unit_costs)
+            costs = signature_costs(self.machine, index.table.rows(), where, index.unit_costs)
+            for value in vars(costs).values():   # shared between runs: nobody may edit them
+                if isinstance(value, np.ndarray):
+                    value.flags.writeable = False
+            index.machine_costs[self.machine] = costs
+            return costs
         except HwsimError:
             start = 0
             for end in index.sig_ends:

@@ -23,7 +23,7 @@ from hwsim.engine.feed import Batch
 from hwsim.engine.machine import Machine
 from hwsim.errors import ResultError
 from hwsim.metrics.totals import RunTotals
-from hwsim.trace.columns import Vocabulary
+from hwsim.trace.columns import CODE_DTYPE, Vocabulary
 
 #: Record columns in order; ``bytes_<resource>``, energy and allocation columns follow. The
 #: cycle columns come from the timing, the two seconds columns from them and the reference
@@ -131,6 +131,8 @@ class RecordBuilder:
 
     def _dep_codes(self, ops) -> np.ndarray:
         """Codes of each row's ``deps`` text ("3;7", "" for none) over the run's vocabulary."""
+        if not len(ops.dep_ids):   # no op of the batch waits for another (no text to build)
+            return np.full(len(ops), self._deps.code(""), dtype=CODE_DTYPE)
         text = ops.deps_text()
         local, uniques = pd.factorize(text)
         return self._deps.encode(list(uniques))[local]
