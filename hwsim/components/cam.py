@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hwsim.components.base import ComputeUnit, ceil_div, register, seconds_to_cycles
+from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register, seconds_to_cycles
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
 
@@ -58,7 +58,10 @@ class CamUnit(ComputeUnit):
         search = np.asarray(ops["kind"]) == "cam_search"
         latency = seconds_to_cycles(cfg.search_latency, self.clock_hz)
         write_cycles = max(1, seconds_to_cycles(cfg.write_latency, self.clock_hz))
-        return np.where(search, ceil_div(entries, cfg.rows_per_cycle) + latency, entries * write_cycles)
+        # In float64 through ceil_cycles: entries x write cycles can pass int64 and must not wrap.
+        cycles = np.where(search, ceil_div(entries, cfg.rows_per_cycle) + latency,
+                          entries.astype(np.float64) * write_cycles)
+        return ceil_cycles(cycles, ops)
 
     def energy_pj(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config

@@ -43,24 +43,49 @@ MAX_BANKS = 4096
 def expected_max_load(n: int) -> float:
     """Expected size of the fullest bin when ``n`` balls fall uniformly into ``n`` bins.
 
-    Exact: ``P(max <= m) = n!/n^n [x^n] (sum_{k<=m} x^k/k!)^n`` and
+    Exact, in a form that neither overflows nor underflows for large ``n``: with ``X_i``
+    independent Poisson(1) counts, the bin loads are the ``X_i`` conditioned on
+    ``sum X_i = n``, so ``P(max <= m) = P(X <= m)^n P(sum Y_i = n) / P(sum X_i = n)``, where
+    ``Y`` is ``X`` conditioned on ``X <= m`` and ``sum X_i`` is Poisson(n); and
     ``E[max] = sum_{m>=0} (1 - P(max <= m))``.
     """
     if n <= 1:
         return float(n)
-    log_scale = math.lgamma(n + 1) - n * math.log(n)
+    log_poisson_n = -n + n * math.log(n) - math.lgamma(n + 1)   # log P(Poisson(n) == n)
     expectation = 0.0
     for m in range(n):
-        series = np.array([1.0 / math.factorial(k) for k in range(m + 1)])
-        power = np.array([1.0])
-        for _ in range(n):
-            power = np.convolve(power, series)[: n + 1]
-        coefficient = power[n] if len(power) > n else 0.0
-        p_at_most = math.exp(log_scale + math.log(coefficient)) if coefficient > 0 else 0.0
+        pmf = np.array([math.exp(-1.0 - math.lgamma(k + 1)) for k in range(m + 1)])
+        mass = float(pmf.sum())
+        hit = _sum_pmf_at(pmf / mass, n)
+        p_at_most = math.exp(n * math.log(mass) + math.log(hit) - log_poisson_n) if hit > 0 else 0.0
         expectation += 1.0 - min(p_at_most, 1.0)
         if 1.0 - p_at_most < 1e-15:
             break
     return expectation
+
+
+def _sum_pmf_at(pmf: np.ndarray, n: int) -> float:
+    """P(the sum of ``n`` independent draws from ``pmf`` == ``n``), by repeated squaring of
+    the distribution, truncated at ``n``."""
+    result, power, k = np.array([1.0]), pmf, n
+    while k:
+        if k & 1:
+            result = _convolve(result, power, n + 1)
+        k >>= 1
+        if k:
+            power = _convolve(power, power, n + 1)
+    return float(result[n]) if len(result) > n else 0.0
+
+
+def _convolve(a: np.ndarray, b: np.ndarray, keep: int) -> np.ndarray:
+    """The first ``keep`` terms of the convolution of two distributions (by FFT when they
+    are long: quadratic direct convolution of 65,536 banks' distributions takes minutes)."""
+    if min(len(a), len(b)) <= 64:
+        return np.convolve(a, b)[:keep]
+    size = len(a) + len(b) - 1
+    nfft = 1 << (size - 1).bit_length()
+    out = np.fft.irfft(np.fft.rfft(a, nfft) * np.fft.rfft(b, nfft), nfft)[:min(size, keep)]
+    return np.maximum(out, 0.0)   # FFT round-off can leave tiny negative probabilities
 
 
 def conflict_factor(access: str, item_bytes: float, stride_bytes: float, num_banks: int,
@@ -88,7 +113,8 @@ class Sram(MemoryResource):
     @dataclass(frozen=True, kw_only=True)
     class Config:
         capacity: float = param(unit="bytes", minimum=0.0, exclusive_minimum=True, help="capacity, bytes")
-        num_banks: int = param(unit="count", minimum=1, help="independent banks (a power of two)")
+        num_banks: int = param(unit="count", minimum=1, maximum=65536,
+                               help="independent banks (a power of two, at most 65,536)")
         bank_width: int = param(unit="bytes", minimum=1.0, help="bytes one bank reads or writes per access")
         ports: int = param(1, unit="count", minimum=1, help="accesses per bank per cycle")
         clock: float = param(0.0, unit="frequency", help="SRAM clock (0 = the machine clock)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 
 import hwsim
@@ -118,3 +119,13 @@ def test_num_banks_must_be_a_power_of_two():
     with pytest.raises(hwsim.ConfigError, match=r"components.sram.num_banks: must be a power of two, got 12"):
         hwsim.simulate(hwsim.load_arch(ARCH / "edge-npu.yaml", overrides={"components.sram.num_banks": 12}),
                        hwsim.Trace.from_ops([{"op_id": 0, "kind": "sync"}]))
+
+
+@pytest.mark.parametrize("n", [1024, 4096])
+def test_expected_max_load_of_many_banks_matches_a_monte_carlo_count(n):
+    # The direct series overflowed here and gave 2.0 for any n >= 1024.
+    rng = np.random.default_rng(n)
+    loads = [np.bincount(rng.integers(0, n, n), minlength=n).max() for _ in range(4000)]
+    mean, sem = float(np.mean(loads)), float(np.std(loads) / np.sqrt(len(loads)))
+    assert abs(expected_max_load(n) - mean) < 5 * sem
+    assert expected_max_load(n) > expected_max_load(n // 2)

@@ -58,6 +58,16 @@ def test_cam_search_beyond_its_entries_is_rejected(tmp_path):
         run(m, [{"op_id": 0, "kind": "cam_search", "elements": 5000}])
 
 
+def test_cam_write_longer_than_int64_cycles_is_an_error_not_a_wrapped_count(tmp_path):
+    from hwsim.errors import RangeOverflowError
+
+    huge = CAM.replace("entries: 4096", "entries: 1000000000000").replace("write_latency: 2 ns", "write_latency: 1000 s")
+    m = machine(tmp_path, huge)
+    assert run(m, [{"op_id": 0, "kind": "cam_write", "elements": 3}]).records.iloc[0]["compute_cycles"] == 3 * 10**12
+    with pytest.raises(RangeOverflowError, match=r"op 0 \(cam_write\)"):
+        run(m, [{"op_id": 0, "kind": "cam_write", "elements": 10**11}])
+
+
 def test_similarity_and_topk_run_on_the_similarity_engine_when_present(tmp_path):
     rows = [{"op_id": 0, "kind": "similarity", "elements": 1000, "k": 128, "flops": 1000 * 4 * 128},
             {"op_id": 1, "kind": "topk", "elements": 1000, "k": 16, "deps": "0"}]
