@@ -159,6 +159,10 @@ class ComputeUnit(Component):
 class MemoryResource(Component):
     """A tier or link: bytes queue on it at its bandwidth, after its latency."""
 
+    #: Trace columns :meth:`busy_cycles` reads from its ``ops`` (the op id and kind name an
+    #: op in errors); a pattern-sensitive resource lists the columns its model needs.
+    op_columns: tuple[str, ...] = ("op_id", "kind")
+
     @property
     def bytes_per_cycle(self) -> float:
         """Sustained bandwidth in bytes per reference-clock cycle: the datasheet ``bandwidth``

@@ -110,6 +110,8 @@ def conflict_factor(access: str, item_bytes: float, stride_bytes: float, num_ban
 class Sram(MemoryResource):
     """Banked SRAM with pattern-dependent bandwidth, per-access energy and a capacity."""
 
+    op_columns = ("op_id", "kind", "access", "bytes_read", "bytes_read2", "elements", "k")
+
     @dataclass(frozen=True, kw_only=True)
     class Config:
         capacity: float = param(unit="bytes", minimum=0.0, exclusive_minimum=True, help="capacity, bytes")

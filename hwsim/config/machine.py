@@ -105,11 +105,27 @@ class MachineConfig:
             "description": self.description,
             "source": self.source,
             "clock_hz": self.clock_hz,
-            "components": {c.name: {"kind": c.kind, "role": _role(c.kind), **to_plain(c.config)}
+            "components": {c.name: {"kind": c.kind, "role": _role(c.kind), **_plain(c.config)}
                            for c in self.components},
             "placement": dict(self.placement),
             "dispatch": dict(self.dispatch),
         }
+
+
+#: ``to_plain`` of built component configs (shared between the points of a sweep, see
+#: :data:`_BUILT`), by object identity; each entry keeps its config alive.
+_PLAIN: dict[int, tuple[Any, dict[str, Any]]] = {}
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    """``to_plain(config)`` (a new top-level dict each call; nested values are shared:
+    treat them as read-only)."""
+    entry = _PLAIN.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_PLAIN) >= _BUILT_SIZE:
+            _PLAIN.pop(next(iter(_PLAIN)))
+        entry = _PLAIN[id(config)] = (config, to_plain(config))
+    return dict(entry[1])
 
 
 def _role(kind: str) -> str:

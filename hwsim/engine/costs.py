@@ -220,7 +220,7 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
     groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
 
     def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray, column: str) -> int:
-        sub = None
+        subs: dict[tuple[str, ...] | None, OpColumns] = {}   # the rows' columns each model reads
         for channel, role in zip(path, roles, strict=True):
             resource = machine.channels[channel].resource
             nbytes[rows, channel] += amount
@@ -228,8 +228,10 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
             if key is not None and key in cache:
                 cycles, pj = cache[key]
             else:
-                sub = sigs.take(rows) if sub is None else sub
-                cycles = machine.channels[channel].busy_cycles(amount, sub, role)
+                columns = getattr(resource, "op_columns", None)
+                if columns not in subs:
+                    subs[columns] = sigs.take(rows, columns)
+                cycles = machine.channels[channel].busy_cycles(amount, subs[columns], role)
                 pj = resource.channel_energy_pj(amount.astype(np.float64), role)
                 if key is not None:
                     _keep(cache, key, (cycles, pj))
