@@ -217,7 +217,13 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
     movers = np.array([False, *(machine.units[name].moves_data for name in unit_names)])   # by unit + 1
     moves = traffic & movers[unit_idx + 1] | (traffic & (unit_idx < 0))
     read, read2, write = (sigs.ints[c] for c in ("bytes_read", "bytes_read2", "bytes_written"))
-    groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
+    key = None if cache is None else ("path groups", moves.tobytes(), traffic.tobytes(), unit_idx.tobytes(),
+                                      *(tiers[c].tobytes() for c in ("src", "src2", "dst")))
+    groups = None if key is None else cache.get(key)
+    if groups is None:
+        groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
+        if key is not None:
+            _keep(cache, key, groups)
 
     def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray, column: str) -> int:
         subs: dict[tuple[str, ...] | None, OpColumns] = {}   # the rows' columns each model reads

@@ -28,6 +28,28 @@ BIAS = 1074
 MAX_OPS_PER_CALL = 2**26
 
 
+def scaled_to_float(value: int) -> float:
+    """An exact sum kept as ``sum x 2**BIAS`` (an integer), rounded once to float64.
+
+    ``value / 2**BIAS`` would round correctly but divides integers of over a thousand bits
+    (most of a summary's cost). The same rounding, cheaply: the integer is cut to at most
+    1,000 bits with a sticky bit for what was cut (far below the 53 bits kept, so the
+    conversion rounds as the full value would), converted, and scaled by a power of two
+    (exact while the result is a normal double; others take the division).
+    """
+    size = abs(value).bit_length()
+    if size - BIAS < -1021:   # a subnormal result: ldexp would round a second time
+        return value / (1 << BIAS)
+    cut = max(size - 1000, 0)
+    magnitude = abs(value)
+    kept = (magnitude >> cut) | (1 if cut and magnitude & ((1 << cut) - 1) else 0)
+    try:
+        result = math.ldexp(float(kept), cut - BIAS)
+    except OverflowError:   # beyond the largest double, as a float sum would be
+        return math.inf if value > 0 else -math.inf
+    return -result if value < 0 else result
+
+
 def exact_sum(values: np.ndarray, counts: np.ndarray | None = None) -> float:
     """``sum(values * counts)`` computed exactly and rounded once to float64."""
     sums = ExactSums()
@@ -117,16 +139,27 @@ class ExactSums:
 
     def rounded(self, labels: Iterable[Hashable], exact: dict[Hashable, int] | None = None) -> float:
         """:meth:`total`, from the exact sums of :meth:`exact_sums` when given them."""
+        return self.rounded_codes([self._labels[label] for label in labels if label in self._labels], exact)
+
+    def rounded_codes(self, codes: Sequence[int], exact: dict[int, int] | None = None) -> float:
+        """:meth:`rounded` over label codes."""
         exact = self.exact_sums() if exact is None else exact
-        codes = [self._labels[label] for label in labels if label in self._labels]
         special = [self._special[c] for c in codes if c in self._special]
         if special:
             return float(sum(special))
-        value = sum(exact.get(c, 0) for c in codes)
-        try:
-            return value / (1 << BIAS)
-        except OverflowError:   # beyond the largest double, as a float sum would be
-            return math.inf if value > 0 else -math.inf
+        return scaled_to_float(sum(exact.get(c, 0) for c in codes))
+
+    def labels(self) -> list[Hashable]:
+        """Every label, in code order (``labels()[code]``)."""
+        return list(self._labels)
+
+    def used_codes(self) -> list[int]:
+        """Codes of the labels that hold a value (exact or not finite), in ascending order."""
+        return sorted({*self._exact, *self._special})
+
+    def special_sums(self) -> dict[int, float]:
+        """Float sums of the labels given values that are not finite (read-only)."""
+        return self._special
 
     def exact_sums(self) -> dict[int, int]:
         """Each label code's exact sum, times 2**BIAS (read-only)."""

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from hwsim.metrics.exact import ExactSums
+from hwsim.metrics.exact import ExactSums, scaled_to_float
 
 
 class RunTotals:
@@ -101,15 +101,33 @@ class RunTotals:
     def energy_totals(self) -> tuple[dict[str, float], dict[str, float], float]:
         """Exact energy totals (pJ): per component (its compute and every channel of a
         resource of that name), per op kind, and all dynamic energy."""
-        energy, exact = self.energy, self.energy.exact_sums()
-        labels = [(part, k) for part in self._parts for k in self._kind_names]
-        by_component: dict[str, list] = {}
-        for part, k in labels:
-            name = part[1] if part[0] == "compute" else part[1].split(":", 1)[0]
-            by_component.setdefault(name, []).append((part, k))
-        components = {name: energy.rounded(group, exact) for name, group in by_component.items()}
-        kinds = {k: energy.rounded([(part, k) for part in self._parts], exact) for k in self._kind_names}
-        return components, kinds, energy.rounded(labels, exact)
+        energy = self.energy
+        exact, special = energy.exact_sums(), energy.special_sums()
+
+        def owner(part: tuple[str, str]) -> str:
+            return part[1] if part[0] == "compute" else part[1].split(":", 1)[0]
+
+        # One pass over the labels holding a value (a machine has many parts and a trace
+        # many kinds, most pairs of which never occur): exact integer sums per component,
+        # per kind and in all; a sum that met a value that is not finite is its float sum.
+        sums = {("component", owner(part)): 0 for part in self._parts}
+        sums.update({("kind", k): 0 for k in self._kind_names})
+        sums["all"] = 0
+        odd: dict[object, list[float]] = {}
+        labels, parts, kinds = energy.labels(), set(self._parts), set(self._kind_names)
+        for code in energy.used_codes():
+            part, k = labels[code]
+            if part not in parts or k not in kinds:
+                continue
+            for key in (("component", owner(part)), ("kind", k), "all"):
+                if code in special:
+                    odd.setdefault(key, []).append(special[code])
+                else:
+                    sums[key] += exact.get(code, 0)
+        total = {key: float(sum(odd[key])) if key in odd else scaled_to_float(value) for key, value in sums.items()}
+        return ({name: v for (what, name), v in ((k, v) for k, v in total.items() if k != "all") if what == "component"},
+                {name: v for (what, name), v in ((k, v) for k, v in total.items() if k != "all") if what == "kind"},
+                total["all"])
 
 
 def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -78,3 +78,16 @@ def test_many_values_take_the_vectorised_path_and_stay_exact():
     for label in range(3):
         mine = codes == label
         assert sums.total([label]) == rational(values[mine].tolist(), counts[mine].tolist())
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.integers(min_value=-(1 << 2300), max_value=1 << 2300), st.integers(min_value=0, max_value=1200))
+def test_a_scaled_sum_rounds_to_the_float_the_exact_division_gives(value, shift):
+    from hwsim.metrics.exact import BIAS, scaled_to_float
+
+    for v in (value, value << shift, (value | 1) << shift):   # the last: ties and sticky bits
+        try:
+            expected = v / (1 << BIAS)
+        except OverflowError:
+            expected = math.inf if v > 0 else -math.inf
+        assert scaled_to_float(v) == expected
