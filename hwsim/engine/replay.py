@@ -87,9 +87,8 @@ class EventReplay:
             # By trace row: 1 once an op has run (done), 1 while an event waits for it (waited).
             self._flags = np.zeros((2, trace.num_ops), dtype=np.uint8)
             self._done, self._waited = self._flags[0], self._flags[1]
-            self._channel_free = np.zeros(len(machine.channels), dtype=np.int64)
-            self._unit_free = np.zeros((len(instances), max(instances, default=1)), dtype=np.int64)
-            self._unit_count = np.asarray(instances, dtype=np.int64)
+            # Units' and channels' free times, in the one buffer the kernel reads.
+            self._state = replay_kernel.state_buffer(instances, len(machine.channels))
         else:
             self._done = bytearray(trace.num_ops)
             self._channel_free = [0] * len(machine.channels)
@@ -152,17 +151,19 @@ class EventReplay:
         order = np.argsort(stream, kind="stable")
         groups = np.split(order, np.flatnonzero(np.diff(stream[order])) + 1)
         if self.compiled:
-            times = np.zeros((n, 3), dtype=np.int64)   # ready, start, end cycles of row i
             table = np.zeros((4, n + 1), dtype=np.int64)
             table[0, :n] = np.arange(ops.first_row, ops.first_row + n)
             table[1, :n] = batch.issue
             table[2, :n] = batch.sig
             table[3] = ops.dep_offsets
             sigs, held = self._info(costs)
-            args = (table, np.ascontiguousarray(ops.dep_rows, dtype=np.int64), sigs, held)
-            self._open[batch.index] = [batch, times, len(groups)]
-            for rows in groups:
-                self._queues[int(stream[rows[0]])].append((batch.index, rows.astype(np.int64), args, times))
+            chunk = replay_kernel.chunk_buffer(order, table, ops.dep_rows, sigs, held)
+            # ready, start, end cycles of row i (the kernel writes them into the buffer)
+            self._open[batch.index] = [batch, replay_kernel.chunk_times(chunk), len(groups)]
+            start = 0
+            for rows in groups:   # each stream's rows: positions start:stop of ``order``
+                self._queues[int(stream[rows[0]])].append((batch.index, start, start + len(rows), chunk))
+                start += len(rows)
             return True
         times = array("q", bytes(24 * n))  # ready, start, end cycles of row i at 3i, 3i+1, 3i+2
         held, frees, several = self._info(costs)
@@ -281,23 +282,25 @@ class EventReplay:
         equations and the same events as :meth:`_stream`)."""
         env = self.env
         timeout, peek = env.timeout, env.peek
-        waiters, done, waited = self._waiters, self._done, self._waited
+        waiters = self._waiters
+        # Memoryviews of the flag rows: their item access costs a third of a NumPy array's,
+        # and the loop below reads or writes a flag at every SimPy event.
+        done, waited = memoryview(self._done), memoryview(self._waited)
         kernel = replay_kernel.compiled()
-        unit_free, unit_count, channel_free, flags = self._unit_free, self._unit_count, self._channel_free, self._flags
+        state, flags = self._state, self._flags
+        DONE, WAIT, TIMEOUT = replay_kernel.DONE, replay_kernel.WAIT, replay_kernel.TIMEOUT  # noqa: N806
         now = env.now
         horizon = peek()
         while True:
             chunk = self._next_chunk(code)
             if chunk is None:
                 return
-            index, order, (table, dep_rows, sigs, held), times = chunk
-            pos = 0
+            index, pos, stop, buffer = chunk
             while True:
-                pos, now, action, row = kernel(pos, now, horizon, order, table, dep_rows, sigs, held, unit_free,
-                                               unit_count, channel_free, flags, times)
-                if action == replay_kernel.DONE:
+                pos, now, action, row = kernel(pos, stop, now, horizon, buffer, state, flags)
+                if action == DONE:
                     break
-                if action == replay_kernel.WAIT:
+                if action == WAIT:
                     event = waiters.get(row)
                     if event is None:
                         event = waiters[row] = env.event()
@@ -311,7 +314,7 @@ class EventReplay:
                         now = env.now
                         horizon = now
                     continue
-                if action == replay_kernel.TIMEOUT or env.now < now:
+                if action == TIMEOUT or env.now < now:
                     yield timeout(now - env.now)
                     horizon = peek()
                 if waited[row]:

@@ -17,28 +17,79 @@ State lives in arrays the stream processes share: ``unit_free[u, slot]`` and
 
 from __future__ import annotations
 
+import numpy as np
+
 DONE, TIMEOUT, WAIT, WAITED = 0, 1, 2, 3
 #: Traces with at least this many ops are replayed with the compiled kernel.
 COMPILED_FROM_OPS = 20_000
+#: Words before the sections of a chunk buffer (see :func:`chunk_buffer`).
+CHUNK_HEADER = 10
+#: Words before the sections of a state buffer (see :func:`state_buffer`).
+STATE_HEADER = 3
 
 
-def advance(pos, now, horizon, order, ops, dep_rows, sigs, held, unit_free, unit_count, channel_free, flags,
-            times):
-    """Run ops ``order[pos:]`` of a batch (positions in it) from the stream's clock ``now``
-    until the next stop (see the module docstring); returns ``(pos, now, action, arg)``.
+def chunk_buffer(order: np.ndarray, table: np.ndarray, dep_rows: np.ndarray, sigs: np.ndarray,
+                 held: np.ndarray) -> np.ndarray:
+    """One int64 buffer holding what :func:`advance` reads of a batch, and room for what it
+    writes: the batch's rows in stream order (``order``), its ``table`` (4 x n+1), dependency
+    rows, signature table ``sigs`` (5 x g+1), held channels ``held`` (2 x h) and the rows'
+    ready/start/end cycles (n x 3, zero). A header of offsets comes first.
 
-    ``ops[:, i]`` is batch row i's (trace row, host issue cycle, signature, first dependency)
-    and its dependencies are ``dep_rows[ops[3, i]:ops[3, i + 1]]``; ``sigs[:, s]`` is
-    signature s's (fixed, compute and latency cycles, unit or -1, first held channel), its
-    held channels ``held[:, sigs[4, s]:sigs[4, s + 1]]`` as (channel, busy cycles).
-    ``flags[0]`` and ``flags[1]`` are the done and waited flags by trace row. ``times[i]``
-    gets row i's ready, start and end cycles. (Few arguments: a compiled call's cost grows
-    with their number.)
+    (One array instead of seven: a compiled call's cost grows with its array arguments, and
+    the stream processes call the kernel once per SimPy event.)
     """
-    n = order.shape[0]
+    n = len(order)
+    parts = [np.asarray(order, dtype=np.int64), table.ravel(), np.asarray(dep_rows, dtype=np.int64),
+             sigs.ravel(), held.ravel(), np.zeros(3 * n, dtype=np.int64)]
+    offsets = np.cumsum([CHUNK_HEADER] + [len(p) for p in parts])
+    header = [n, offsets[0], offsets[1], offsets[2], len(parts[2]), offsets[3], sigs.shape[1], offsets[4],
+              held.shape[1], offsets[5]]
+    return np.concatenate([np.asarray(header, dtype=np.int64), *parts])
+
+
+def chunk_times(chunk: np.ndarray) -> np.ndarray:
+    """The (n x 3) ready/start/end cycles section of ``chunk`` (a view)."""
+    n, start = int(chunk[0]), int(chunk[9])
+    return chunk[start:start + 3 * n].reshape(n, 3)
+
+
+def state_buffer(instances: list[int], channels: int) -> np.ndarray:
+    """The int64 buffer of a replay's shared state: instances per unit, when each unit
+    instance becomes free (units x most instances) and when each channel does."""
+    units, most = len(instances), max(instances, default=1)
+    state = np.zeros(STATE_HEADER + units + units * most + channels, dtype=np.int64)
+    state[:STATE_HEADER] = units, most, channels
+    state[STATE_HEADER:STATE_HEADER + units] = instances
+    return state
+
+
+def advance(pos, stop, now, horizon, chunk, state, flags):
+    """Run ops ``order[pos:stop]`` of a chunk buffer (positions in the batch) from the
+    stream's clock ``now`` until the next stop (see the module docstring); returns
+    ``(pos, now, action, arg)``.
+
+    In ``chunk`` (see :func:`chunk_buffer`), ``ops[:, i]`` is batch row i's (trace row, host
+    issue cycle, signature, first dependency) and its dependencies are
+    ``dep_rows[ops[3, i]:ops[3, i + 1]]``; ``sigs[:, s]`` is signature s's (fixed, compute and
+    latency cycles, unit or -1, first held channel), its held channels
+    ``held[:, sigs[4, s]:sigs[4, s + 1]]`` as (channel, busy cycles); ``times[i]`` gets row
+    i's ready, start and end cycles. ``state`` is :func:`state_buffer`'s; ``flags[0]`` and
+    ``flags[1]`` are the done and waited flags by trace row.
+    """
+    n = chunk[0]
+    order = chunk[chunk[1]:chunk[1] + n]
+    ops = chunk[chunk[2]:chunk[2] + 4 * (n + 1)].reshape((4, n + 1))
+    dep_rows = chunk[chunk[3]:chunk[3] + chunk[4]]
+    sigs = chunk[chunk[5]:chunk[5] + 5 * chunk[6]].reshape((5, chunk[6]))
+    held = chunk[chunk[7]:chunk[7] + 2 * chunk[8]].reshape((2, chunk[8]))
+    times = chunk[chunk[9]:chunk[9] + 3 * n].reshape((n, 3))
+    units, most, channels = state[0], state[1], state[2]
+    unit_count = state[3:3 + units]
+    unit_free = state[3 + units:3 + units + units * most].reshape((units, most))
+    channel_free = state[3 + units + units * most:3 + units + units * most + channels]
     done = flags[0]
     waited = flags[1]
-    while pos < n:
+    while pos < stop:
         i = order[pos]
         for p in range(ops[3, i], ops[3, i + 1]):
             dep = dep_rows[p]
