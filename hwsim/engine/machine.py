@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
+from hwsim.components.facts import FACTS_KEY
 from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
 from hwsim.config.machine import MachineConfig
@@ -100,8 +101,10 @@ class Machine:
 
     @cached_property
     def config_dict(self) -> dict[str, Any]:
-        """``config.to_dict()``, computed once (treat as read-only)."""
-        return self.config.to_dict()
+        """``config.to_dict()`` with every component's facts record under ``facts`` (the
+        resolved machine a run keeps), computed once (treat as read-only)."""
+        return {**self.config.to_dict(),
+                FACTS_KEY: {name: c.facts().to_dict() for name, c in self.components.items()}}
 
     # -- dispatch -----------------------------------------------------------------------
     @cached_property
