@@ -117,3 +117,16 @@ def test_sram_and_similarity_engine_ceilings_come_from_their_geometry(asic_run):
     compute = roofline.compute_ceilings(asic_run.machine).set_index("component")["peak_flops_per_s"]
     assert compute["simeng"] == 2 * simeng["lanes"] * simeng["vector_width"] * simeng["count"] * clock
     assert compute["mxu"] == 2 * mxu["rows"] * mxu["cols"] * mxu["count"] * clock
+
+
+@pytest.mark.parametrize("fixture", ["offload_h200", "asic_run", "two_streams_systolic"])
+def test_every_ceiling_is_a_number_of_the_component_facts(fixture, request):
+    machine = request.getfixturevalue(fixture).machine
+    facts = machine["facts"]
+    compute = roofline.compute_ceilings(machine)
+    assert {(r.component, r.dtype): r.peak_flops_per_s for r in compute.itertuples()} == {
+        (name, dtype): peak for name, f in facts.items() for dtype, peak in f["peak_flops_per_s"].items()}
+    bandwidth = roofline.bandwidth_ceilings(machine)
+    assert {(r.resource, r.direction): r.bandwidth_bytes_per_s for r in bandwidth.itertuples()} == {
+        (name, b["direction"]): b["peak_bytes_per_s"] for name, f in facts.items() if f["role"] in ("tier", "link")
+        for b in f["bandwidth"]}
