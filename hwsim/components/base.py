@@ -8,6 +8,8 @@ Two families of components exist:
   bandwidth, a latency and an energy per bit, and concurrent transfers queue on it.
 
 Each implementation module registers its classes with :func:`register`, beside the class.
+Every component states its hardware facts in one record (:meth:`Component.facts`, see
+:mod:`hwsim.components.facts`); reports read that record, never the config's keys.
 """
 
 from __future__ import annotations
@@ -175,8 +177,8 @@ class MemoryResource(Component):
         peak = self.peak_bytes_per_s
         return dataclasses.replace(
             super().facts(), capacity_bytes=float(getattr(self.config, "capacity", 0.0)),
-            bandwidth=tuple(Bandwidth(role, self.name, peak, self.sustained_bytes_per_s(role))
-                            for role in ("read", "write")))
+            bandwidth=tuple(Bandwidth(direction, self.name, peak, self.sustained_bytes_per_s(direction))
+                            for direction in ("read", "write")))
 
     @property
     def peak_bytes_per_s(self) -> float:

@@ -133,17 +133,35 @@ class ComponentFacts:
                          for c in data["energy"]))
 
 
+#: Records (and their plain form) by (kind, name, reference clock, config identity), each
+#: entry holding its config so that the identity stays its own: the points of a sweep share
+#: the configs of the components their values do not change, and build those records once.
+_CACHE: dict[tuple[str, str, float, int], tuple[Any, ComponentFacts, dict[str, Any]]] = {}
+_CACHE_SIZE = 1024
+
+
+def _cached(spec: Any, clock_hz: float) -> tuple[Any, ComponentFacts, dict[str, Any]]:
+    key = (spec.kind, spec.name, clock_hz, id(spec.config))
+    hit = _CACHE.get(key)
+    if hit is None or hit[0] is not spec.config:
+        from hwsim.components.base import component_class
+
+        record = component_class(spec.kind, spec.name)(spec.name, spec.config, clock_hz).facts()
+        if len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.clear()
+        hit = _CACHE[key] = (spec.config, record, record.to_dict())
+    return hit
+
+
 def machine_facts(config: MachineConfig) -> dict[str, ComponentFacts]:
     """Every component's record, in YAML order, from a machine config (builds the components)."""
-    from hwsim.components.base import component_class
-
-    return {spec.name: component_class(spec.kind, spec.name)(spec.name, spec.config, config.clock_hz).facts()
-            for spec in config.components}
+    return {spec.name: _cached(spec, config.clock_hz)[1] for spec in config.components}
 
 
 def facts_section(config: MachineConfig) -> dict[str, dict[str, Any]]:
-    """The ``facts`` section of a resolved machine: :func:`machine_facts` as plain dicts."""
-    return {name: record.to_dict() for name, record in machine_facts(config).items()}
+    """The ``facts`` section of a resolved machine: :func:`machine_facts` as plain dicts
+    (shared between machines with the same component config: treat as read-only)."""
+    return {spec.name: _cached(spec, config.clock_hz)[2] for spec in config.components}
 
 
 def read_facts(machine: dict[str, Any]) -> dict[str, ComponentFacts]:
