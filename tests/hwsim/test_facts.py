@@ -11,9 +11,15 @@ import pytest
 
 import hwsim
 from hwsim.components.base import REGISTRY, _load_builtin_components
-from hwsim.components.facts import FACTS_KEY, ComponentFacts, machine_facts, read_facts
+from hwsim.components.facts import (
+    FACTS_KEY,
+    ComponentFacts,
+    facts_section,
+    machine_facts,
+    read_facts,
+)
 from hwsim.config.fields import field_unit
-from hwsim.config.machine import read_arch
+from hwsim.config.machine import read_arch, resolve_arch
 from hwsim.engine.machine import Machine
 from hwsim.errors import ResultError
 from hwsim.units import parse_quantity
@@ -153,3 +159,15 @@ def test_importing_the_config_package_does_not_import_the_components():
             "assert 'hwsim.components.base' in sys.modules\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+def test_points_that_share_a_component_config_share_its_record_and_others_get_their_own():
+    raw = read_arch(ARCH / "h200.yaml")
+    slow = resolve_arch(raw, ARCH / "h200.yaml", {"components.hbm.bandwidth": "2 TB/s"})
+    fast = resolve_arch(raw, ARCH / "h200.yaml", {"components.hbm.bandwidth": "4 TB/s"})
+    a, b = facts_section(slow), facts_section(fast)
+    assert a["hbm"]["bandwidth"][0]["peak_bytes_per_s"] == 2e12
+    assert b["hbm"]["bandwidth"][0]["peak_bytes_per_s"] == 4e12
+    assert a["tensor"] == b["tensor"]
+    renamed = hwsim.load_arch(ARCH / "tiny.yaml")
+    assert {n: r["kind"] for n, r in facts_section(renamed).items()} == {s.name: s.kind for s in renamed.components}
