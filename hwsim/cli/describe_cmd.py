@@ -1,5 +1,6 @@
 """``hwsim describe [KIND]`` and ``hwsim schema machine|sweep|regress``: the files a user
-writes, documented from the same typed fields that validate them."""
+writes, documented from the same typed fields that validate them; ``hwsim describe
+MACHINE`` (a shipped machine's name or a machine file) prints its components' facts."""
 
 from __future__ import annotations
 
@@ -17,8 +18,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("describe", help="every parameter of a component kind or file, with unit, default and range",
                        description="Without KIND, list the component kinds and file kinds. With a component "
                                    "kind (sram, matrix_engine, ...) or a file kind (machine, sweep, regress, "
-                                   "trace-meta), print every parameter with its unit, default, range and help.")
-    p.add_argument("kind", nargs="?", help="component kind or file kind")
+                                   "trace-meta), print every parameter with its unit, default, range and help. "
+                                   "With a machine (a shipped machine's name or a machine file), print each "
+                                   "component's facts: role, instances, peaks, bandwidth, capacity, energy.")
+    p.add_argument("kind", nargs="?", help="component kind, file kind, or machine")
     p.set_defaults(handler=run_describe)
     s = sub.add_parser("schema", help="write the JSON Schema of machine, sweep or regress files",
                        description="Print (or write with -o) a JSON Schema for editors: start a YAML file "
@@ -53,7 +56,9 @@ def _sections(kind: str) -> list[tuple[str, type]]:
         from hwsim.trace.trace import TraceMeta
 
         return [("trace metadata (CSV '# hwsim-trace {...}' line, Parquet key hwsim.trace)", TraceMeta)]
-    known = (*FILE_KINDS, *sorted(REGISTRY))
+    from hwsim.config.catalog import machine_names
+
+    known = (*FILE_KINDS, *sorted(REGISTRY), *machine_names())
     raise HwsimError(f"describe: unknown kind {kind!r}{did_you_mean(kind, known)}")
 
 
@@ -77,9 +82,13 @@ def dataclass_like(value: Any) -> bool:
 
 
 def describe_lines(kind: str) -> list[str]:
-    """People-readable lines documenting every parameter of ``kind``."""
+    """People-readable lines documenting every parameter of ``kind`` (or, for a machine
+    name or file, its components' facts)."""
     from hwsim.config.fields import describe_fields
 
+    machine = _machine_file(kind)
+    if machine is not None:
+        return machine_facts_lines(machine)
     lines = []
     for heading, cls in _sections(kind):
         doc = _summary(cls)
@@ -93,6 +102,54 @@ def describe_lines(kind: str) -> list[str]:
                          f"{row['range']:<16} {row['help']}{extra}".rstrip())
         lines.append("")
     return lines[:-1]
+
+
+def _machine_file(name: str):
+    """The machine file ``name`` names when it is no component or file kind, else None."""
+    from hwsim.components.base import REGISTRY, _load_builtin_components
+    from hwsim.config.catalog import resolve_machine
+    from hwsim.errors import ConfigError
+
+    _load_builtin_components()
+    if name in REGISTRY or name in FILE_KINDS:
+        return None
+    try:
+        return resolve_machine(name)
+    except ConfigError:
+        return None
+
+
+def machine_facts_lines(path) -> list[str]:
+    """Each component's facts record of the machine at ``path``, for people: role, kind,
+    instances, clock, peaks per dtype, bandwidth per direction (sustained of datasheet),
+    capacity and on-chip bytes, then its energy constants with units and sources."""
+    from hwsim.components.facts import machine_facts
+    from hwsim.config.machine import load_arch
+    from hwsim.units import format_quantity as q
+
+    machine = load_arch(path)
+    lines = [f"{machine.name}: {machine.description}".rstrip(": "),
+             f"  reference clock {q(machine.clock_hz, 'frequency')}; every number below is the component's facts "
+             "record, which the run summary and reports read"]
+    for name, record in machine_facts(machine).items():
+        head = f"{name} ({record.kind}, {record.role}"
+        if record.role == "compute":
+            head += f", {record.instances} at once, {q(record.clock_hz, 'frequency')}"
+        lines.append(head + ")")
+        if record.peaks:
+            lines.append("  peak        " + ", ".join(f"{p.dtype} {q(p.flops_per_s, 'flops')}" for p in record.peaks))
+        for b in record.bandwidth:
+            sustained = q(b.sustained_bytes_per_s, "bandwidth")
+            of = "" if b.sustained_bytes_per_s == b.peak_bytes_per_s else f" of {q(b.peak_bytes_per_s, 'bandwidth')}"
+            lines.append(f"  bandwidth   {b.direction:<18} {sustained}{of}")
+        if record.capacity_bytes:
+            lines.append(f"  capacity    {q(record.capacity_bytes, 'bytes')}"
+                         + (f" (on chip: {q(record.on_chip_bytes, 'bytes')})" if record.on_chip_bytes else ""))
+        elif record.on_chip_bytes:
+            lines.append(f"  on chip     {q(record.on_chip_bytes, 'bytes')}")
+        for c in record.energy:
+            lines.append(f"  energy      {c.name:<22} {f'{c.value:.4g} {c.unit}':<18} {c.source}")
+    return lines
 
 
 def run_describe(args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ import argparse
 from hwsim.config.machine import load_arch
 from hwsim.energy.library import LIBRARY
 from hwsim.engine.machine import Machine
+from hwsim.reports.energy import provenance_table
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +20,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def machine_constants(machine: Machine) -> list[dict]:
-    """Rows (component, kind, constant, value, unit, source) for every component."""
-    rows = []
-    for component in machine.components.values():
-        rows.extend(component.energy_constants())
-    return rows
+    """Rows (component, kind, constant, value, unit, source) for every component: the energy
+    report's provenance table, from the machine's component facts."""
+    return provenance_table(machine.config_dict).to_dict("records")
 
 
 def run(args: argparse.Namespace) -> int:

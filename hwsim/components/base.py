@@ -8,6 +8,8 @@ Two families of components exist:
   bandwidth, a latency and an energy per bit, and concurrent transfers queue on it.
 
 Each implementation module registers its classes with :func:`register`, beside the class.
+Every component states its hardware facts in one record (:meth:`Component.facts`, see
+:mod:`hwsim.components.facts`); reports read that record, never the config's keys.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hwsim.components.facts import Bandwidth, ComponentFacts, EnergyConstant
+from hwsim.config.fields import field_unit
 from hwsim.errors import ConfigError, RangeOverflowError, did_you_mean
 from hwsim.trace.columns import OpColumns
-from hwsim.units import BASE_UNIT
+
+#: Config dimensions whose fields are energy constants (listed with their provenance).
+ENERGY_DIMENSIONS = ("energy", "energy_bit", "power")
 
 REGISTRY: dict[str, type[Component]] = {}
 
@@ -76,6 +82,8 @@ class Component:
     """A named hardware block built from its frozen config dataclass."""
 
     kind: ClassVar[str] = ""
+    #: How the engine and reports treat the component (see :data:`hwsim.components.facts.ROLES`).
+    role: ClassVar[str] = "host"
     Config: ClassVar[type]
 
     def __init__(self, name: str, config: Any, ref_clock_hz: float) -> None:
@@ -84,29 +92,30 @@ class Component:
         self.ref_clock_hz = ref_clock_hz
 
     @property
-    def leakage_w(self) -> float:
-        """Static (leakage) power in watts, charged for the whole run."""
-        return float(getattr(self.config, "leakage_power", 0.0))
+    def clock_hz(self) -> float:
+        """The component's own clock, Hz (its ``clock``; the machine clock when it has none)."""
+        clock = getattr(self.config, "clock", 0.0)
+        return clock or self.ref_clock_hz
 
-    def energy_constants(self) -> list[dict[str, Any]]:
-        """Rows (component, kind, constant, value, unit, source) for the provenance table:
-        every energy and leakage field, with its own provenance note or the component's source."""
-        rows = []
-        for f in dataclasses.fields(self.config):
-            dimension = f.metadata.get("unit", "")
-            if dimension in ("energy", "energy_bit", "power"):
-                rows.append(self._constant_row(f.name, BASE_UNIT[dimension]))
-        return rows
+    def facts(self) -> ComponentFacts:
+        """The component's one record of hardware facts (kinds with more override this)."""
+        return ComponentFacts(name=self.name, kind=self.kind, role=self.role, clock_hz=self.clock_hz,
+                              energy=self.energy_constants())
 
-    def _constant_row(self, key: str, unit: str) -> dict[str, Any]:
+    def energy_constants(self) -> tuple[EnergyConstant, ...]:
+        """Every energy and power field of the config, in its field's unit, with the field's
+        own provenance note or else the component's source."""
         notes = getattr(self.config, "provenance", {}) or {}
-        return {"component": self.name, "kind": self.kind, "constant": key,
-                "value": float(getattr(self.config, key)), "unit": unit,
-                "source": notes.get(key) or getattr(self.config, "source", "") or "(no source given)"}
+        fallback = getattr(self.config, "source", "") or "(no source given)"
+        return tuple(EnergyConstant(f.name, float(getattr(self.config, f.name)), field_unit(f),
+                                    str(notes.get(f.name) or fallback))
+                     for f in dataclasses.fields(self.config) if f.metadata.get("unit") in ENERGY_DIMENSIONS)
 
 
 class ComputeUnit(Component):
     """A component that executes ops (systolic array, matrix engine, vector unit, ...)."""
+
+    role = "compute"
 
     #: op kinds this unit can execute, with a preference: a machine dispatches each kind to
     #: the unit that prefers it most (ties: YAML order). 3 = a unit built for the kind,
@@ -117,14 +126,12 @@ class ComputeUnit(Component):
     moves_data: ClassVar[bool] = False
 
     @property
-    def clock_hz(self) -> float:
-        clock = getattr(self.config, "clock", 0.0)
-        return clock or self.ref_clock_hz
-
-    @property
     def instances(self) -> int:
         """How many ops the unit can run at once (independent arrays, engines)."""
         return int(getattr(self.config, "count", 1))
+
+    def facts(self) -> ComponentFacts:
+        return dataclasses.replace(super().facts(), instances=self.instances)
 
     @property
     def home(self) -> str:
@@ -159,9 +166,28 @@ class ComputeUnit(Component):
 class MemoryResource(Component):
     """A tier or link: bytes queue on it at its bandwidth, after its latency."""
 
+    role = "tier"
     #: Trace columns :meth:`busy_cycles` reads from its ``ops`` (the op id and kind name an
     #: op in errors); a pattern-sensitive resource lists the columns its model needs.
     op_columns: tuple[str, ...] = ("op_id", "kind")
+
+    def facts(self) -> ComponentFacts:
+        """A tier's record: its capacity and its read and write bandwidth, which share one
+        queue (named after the tier)."""
+        peak = self.peak_bytes_per_s
+        return dataclasses.replace(
+            super().facts(), capacity_bytes=float(getattr(self.config, "capacity", 0.0)),
+            bandwidth=tuple(Bandwidth(direction, self.name, peak, self.sustained_bytes_per_s(direction))
+                            for direction in ("read", "write")))
+
+    @property
+    def peak_bytes_per_s(self) -> float:
+        """Datasheet bandwidth (per direction for a link), bytes/s, before any efficiency."""
+        return float(self.config.bandwidth)
+
+    def sustained_bytes_per_s(self, role: str = "read", to: str | None = None) -> float:
+        """Bytes per second the timing model moves for traffic of ``role`` towards ``to``."""
+        return self.bytes_per_cycle_to(to) * self.ref_clock_hz
 
     @property
     def bytes_per_cycle(self) -> float:

@@ -13,11 +13,12 @@ default the unit's) and ``cam_write`` (``elements`` = entries written).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register, seconds_to_cycles
+from hwsim.components.facts import ComponentFacts
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
 
@@ -35,14 +36,21 @@ class CamUnit(ComputeUnit):
         rows_per_cycle: int = param(unit="count", minimum=1, help="entries compared per cycle")
         search_latency: float = param(0.0, unit="time", minimum=0.0, help="pipeline latency of a search, s")
         write_latency: float = param(0.0, unit="time", minimum=0.0, help="time to write one entry, s")
-        search_energy_per_bit: float = param(unit="energy", help="energy per key bit per entry searched, pJ")
-        write_energy_per_bit: float = param(0.0, unit="energy", help="energy per key bit written, pJ")
+        search_energy_per_bit: float = param(unit="energy", per="bit",
+                                             help="energy per key bit per entry searched, pJ")
+        write_energy_per_bit: float = param(0.0, unit="energy", per="bit",
+                                            help="energy per key bit written, pJ")
         count: int = param(1, unit="count", minimum=1, help="independent CAM banks searched concurrently")
         clock: float = param(0.0, unit="frequency", help="CAM clock (0 = the machine clock)")
         memory: str = param(unit="text", help="tier that holds the chunk data the CAM indexes")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
+
+    def facts(self) -> ComponentFacts:
+        """On-chip bytes: the keys of every bank (entries x key bits x banks / 8)."""
+        cfg = self.config
+        return replace(super().facts(), on_chip_bytes=cfg.entries * cfg.key_bits * cfg.count // 8)
 
     def _entries(self, ops: OpColumns) -> np.ndarray:
         elements = np.asarray(ops["elements"])

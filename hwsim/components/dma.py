@@ -10,11 +10,12 @@ the engines' bandwidth and for every channel on their paths.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hwsim.components.base import ComputeUnit, ceil_cycles, register, seconds_to_cycles
+from hwsim.components.facts import Bandwidth, ComponentFacts
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
 
@@ -47,6 +48,11 @@ class DmaEngine(ComputeUnit):
     @property
     def bytes_per_cycle(self) -> float:
         return self.config.bandwidth / self.ref_clock_hz
+
+    def facts(self) -> ComponentFacts:
+        """Every descriptor in flight is an instance; the group's bandwidth is one queue of its own."""
+        bandwidth = float(self.config.bandwidth)
+        return replace(super().facts(), bandwidth=(Bandwidth("move", self.name, bandwidth, bandwidth),))
 
     @property
     def latency_cycles(self) -> int:

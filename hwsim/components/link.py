@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from hwsim.components.base import MemoryResource, register
+from hwsim.components.facts import Bandwidth, ComponentFacts
 from hwsim.config.fields import param
 
 
@@ -47,6 +48,17 @@ class Link(MemoryResource):
             for key, value in fractions.items():
                 if not 0 < value <= 1:
                     yield key, f"must be in (0, 1], got {value:g}"
+
+    role = "link"
+
+    def facts(self) -> ComponentFacts:
+        """A link's record: no capacity, one bandwidth per direction, each its own queue
+        (``<name>:<a>-><b>``, as the engine names it)."""
+        ends = list(self.config.between)
+        directions = [(ends[0], ends[1]), (ends[1], ends[0])]
+        return replace(super().facts(), capacity_bytes=0.0, bandwidth=tuple(
+            Bandwidth(f"{a}->{b}", f"{self.name}:{a}->{b}", self.peak_bytes_per_s,
+                      self.sustained_bytes_per_s("transit", to=b)) for a, b in directions))
 
     def bytes_per_cycle_to(self, to: str | None) -> float:
         """Sustained bytes per reference cycle in the direction that leads to tier ``to``."""

@@ -23,13 +23,14 @@ traffic alike (see :attr:`ComputeUnit.fixed_cycles`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from hwsim.components.attention import KERNELS, PASSES, KernelOnMachine, attention_cycles
 from hwsim.components.base import ComputeUnit, OpError, ceil_cycles, register, seconds_to_cycles
+from hwsim.components.facts import ComponentFacts, Peak
 from hwsim.components.gemm_tiles import gemm_cycles, next_power_of_two, parse_tiles
 from hwsim.components.vector import recurrence_cycles
 from hwsim.config.fields import param
@@ -90,7 +91,7 @@ class MatrixEngine(ComputeUnit):
                                     help="least time of one dependent step of a recurrence, s")
         clock: float = param(0.0, unit="frequency", help="engine clock (0 = the machine clock)")
         memory: str = param(unit="text", help="memory tier operands stream from")
-        energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP, pJ")
+        energy_per_flop: float = param(0.0, unit="energy", per="FLOP", help="dynamic energy per FLOP, pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
@@ -144,6 +145,10 @@ class MatrixEngine(ComputeUnit):
             tile_cycles=cfg.attention_tile_overhead.get(key, 0.0) * self.clock_hz) for key in keys}
 
     # -- peaks ---------------------------------------------------------------------------
+    def facts(self) -> ComponentFacts:
+        """Peaks: the datasheet ``peak_flops`` of each dtype (the whole engine, before efficiency)."""
+        return replace(super().facts(), peaks=tuple(Peak(str(d), float(v)) for d, v in self.config.peak_flops.items()))
+
     def efficiency_of(self, dtype: str) -> float:
         return self.config.efficiency_by_dtype.get(dtype, self.config.efficiency)
 

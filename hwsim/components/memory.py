@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hwsim.components.base import MemoryResource, ceil_cycles, register
+from hwsim.components.facts import ComponentFacts
 from hwsim.config.fields import param
 
 
@@ -55,3 +56,12 @@ class MemoryTier(MemoryResource):
         if role != "write" or fraction == self.config.efficiency:
             return super().busy_cycles(nbytes, ops, role, to)
         return ceil_cycles(nbytes / (self.config.bandwidth * fraction / self.ref_clock_hz), ops)
+
+    def sustained_bytes_per_s(self, role: str = "read", to: str | None = None) -> float:
+        if role == "write":
+            return self.config.bandwidth * (self.config.write_efficiency or self.config.efficiency)
+        return super().sustained_bytes_per_s(role, to)
+
+    def facts(self) -> ComponentFacts:
+        record = super().facts()
+        return replace(record, on_chip_bytes=int(self.config.capacity)) if self.config.on_chip else record

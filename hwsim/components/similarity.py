@@ -11,11 +11,12 @@ For WorldKV's key-key cosine similarities (compression) and pose scoring (retrie
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hwsim.components.base import ComputeUnit, ceil_div, register
+from hwsim.components.facts import ANY_DTYPE, ComponentFacts, Peak
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
 
@@ -34,11 +35,19 @@ class SimilarityEngine(ComputeUnit):
         count: int = param(1, unit="count", minimum=1, help="independent engines")
         clock: float = param(0.0, unit="frequency", help="engine clock (0 = the machine clock)")
         memory: str = param(unit="text", help="tier the engine reads keys from")
-        energy_per_flop: float = param(0.0, unit="energy", help="energy per FLOP of a dot product, pJ")
-        energy_per_compare: float = param(0.0, unit="energy", help="energy per score compared by top-k, pJ")
+        energy_per_flop: float = param(0.0, unit="energy", per="FLOP",
+                                        help="energy per FLOP of a dot product, pJ")
+        energy_per_compare: float = param(0.0, unit="energy", per="compare",
+                                           help="energy per score compared by top-k, pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
+
+    def facts(self) -> ComponentFacts:
+        """Peak: every lane's multiply-adds (2 FLOPs each) per cycle on every engine."""
+        cfg = self.config
+        return replace(super().facts(), peaks=(Peak(ANY_DTYPE, 2.0 * cfg.lanes * cfg.vector_width * cfg.count
+                                                    * self.clock_hz),))
 
     def cycles(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config

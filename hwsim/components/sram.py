@@ -26,12 +26,13 @@ conflicts on small banks. A working set that does not fit ``capacity`` is moved 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import numpy as np
 
 from hwsim.components.base import MemoryResource, ceil_cycles, register
+from hwsim.components.facts import ComponentFacts
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
 
@@ -121,8 +122,8 @@ class Sram(MemoryResource):
         ports: int = param(1, unit="count", minimum=1, help="accesses per bank per cycle")
         clock: float = param(0.0, unit="frequency", help="SRAM clock (0 = the machine clock)")
         latency: float = param(0.0, unit="time", minimum=0.0, help="access latency, s")
-        read_energy: float = param(0.0, unit="energy", help="energy per bank read access, pJ")
-        write_energy: float = param(0.0, unit="energy", help="energy per bank write access, pJ")
+        read_energy: float = param(0.0, unit="energy", per="access", help="energy per bank read access, pJ")
+        write_energy: float = param(0.0, unit="energy", per="access", help="energy per bank write access, pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         spill_to: str = param("", unit="text", help="tier that takes spaces that do not fit (empty: fail)")
         source: str = param("", unit="text", help="where the figures come from")
@@ -144,6 +145,14 @@ class Sram(MemoryResource):
     @property
     def bytes_per_cycle(self) -> float:
         return self.bandwidth / self.ref_clock_hz
+
+    @property
+    def peak_bytes_per_s(self) -> float:
+        """The sequential bandwidth: every bank busy (gathers get less, see the module docstring)."""
+        return self.bandwidth
+
+    def facts(self) -> ComponentFacts:
+        return replace(super().facts(), on_chip_bytes=int(self.config.capacity))
 
     def pattern_factor(self, ops: OpColumns) -> np.ndarray:
         """Bank-conflict factor per op from its ``access``, item size and stride (``k``)."""

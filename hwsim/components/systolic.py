@@ -24,11 +24,12 @@ matrices on small shapes and counts their rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hwsim.components.base import ComputeUnit, ceil_div, register
+from hwsim.components.facts import ANY_DTYPE, ComponentFacts, Peak
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
 
@@ -78,14 +79,21 @@ class SystolicArray(ComputeUnit):
                                help="folds: one op's folds spread over all arrays; ops: one op per array")
         clock: float = param(0.0, unit="frequency", help="array clock (0 = the machine clock)")
         memory: str = param(unit="text", help="memory tier the array's operands stream from")
-        energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP (MAC = 2 FLOPs), pJ")
+        energy_per_flop: float = param(0.0, unit="energy", per="FLOP",
+                                        help="dynamic energy per FLOP (MAC = 2 FLOPs), pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the energy and timing figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
 
     @property
     def instances(self) -> int:
+        """``partition: folds`` makes the arrays one unit that runs one op at a time."""
         return self.config.count if self.config.partition == "ops" else 1
+
+    def facts(self) -> ComponentFacts:
+        """Peak: a MAC (2 FLOPs) per processing element per cycle on every array."""
+        cfg = self.config
+        return replace(super().facts(), peaks=(Peak(ANY_DTYPE, 2.0 * cfg.rows * cfg.cols * cfg.count * self.clock_hz),))
 
     def cycles(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register
+from hwsim.components.facts import ANY_DTYPE, ComponentFacts, Peak
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
 
@@ -50,10 +51,16 @@ class VectorUnit(ComputeUnit):
         op_overhead: float = param(0.0, unit="time", minimum=0.0, help="fixed time per op (launch), s")
         clock: float = param(0.0, unit="frequency", help="unit clock (0 = the machine clock)")
         memory: str = param(unit="text", help="memory tier the unit reads and writes through")
-        energy_per_flop: float = param(0.0, unit="energy", help="dynamic energy per FLOP, pJ")
+        energy_per_flop: float = param(0.0, unit="energy", per="FLOP", help="dynamic energy per FLOP, pJ")
         leakage_power: float = param(0.0, unit="power", help="static power, W")
         source: str = param("", unit="text", help="where the figures come from")
         provenance: dict = param({}, unit="map:text", help="per-constant source notes")
+
+    def facts(self) -> ComponentFacts:
+        """Peak: every lane of every unit retiring ``flops_per_lane`` per cycle."""
+        cfg = self.config
+        return replace(super().facts(), peaks=(Peak(ANY_DTYPE, float(cfg.lanes) * cfg.flops_per_lane * cfg.count
+                                                    * self.clock_hz),))
 
     def cycles(self, ops: OpColumns) -> np.ndarray:
         cfg = self.config

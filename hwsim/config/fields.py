@@ -53,7 +53,9 @@ def param(default: Any = REQUIRED, *, unit: str = "count", help: str,
     the list), "scalar" (a number or a text), "map" (any values), ``"map:<dimension>"`` /
     ``"map:text"``, or "config" (a nested mapping built as the class ``config``). Numbers
     must be finite and within ``minimum``/``maximum``; physical quantities are never
-    negative unless ``minimum`` says so. ``extra`` keys are kept in the field's metadata.
+    negative unless ``minimum`` says so. ``extra`` keys are kept in the field's metadata;
+    ``per`` names what a quantity is counted per (``per="FLOP"``: an energy in pJ/FLOP, see
+    :func:`field_unit`).
     """
     metadata = {"unit": unit, "help": help, "choices": choices, "minimum": minimum,
                 "exclusive_minimum": exclusive_minimum, "maximum": maximum,
@@ -327,6 +329,18 @@ def value_range(f: dataclasses.Field, hint: Any = float) -> str:
     return ", ".join(parts)
 
 
+def field_unit(f: dataclasses.Field) -> str:
+    """The base unit a field's value is in, as people read it: its dimension's base unit
+    (``pJ``, ``B/s``) and what it is counted per (``pJ/FLOP`` for ``per="FLOP"``); the
+    dimension name for fields that are not quantities ("text", "map")."""
+    unit = f.metadata.get("unit", "count")
+    if unit.startswith("map:"):
+        return f"map of {BASE_UNIT.get(unit[4:], unit[4:]) or 'number'}"
+    base = BASE_UNIT.get(unit, unit)
+    per = f.metadata.get("per")
+    return f"{base}/{per}" if per and base else base
+
+
 def describe_fields(cls: type) -> list[dict[str, Any]]:
     """Rows (name, unit, default, range, choices, help) documenting ``cls`` for people."""
     rows = []
@@ -334,13 +348,9 @@ def describe_fields(cls: type) -> list[dict[str, Any]]:
     for f in fields(cls):
         if not f.init:
             continue
-        unit = f.metadata.get("unit", "count")
         default = ("(required)" if f.default is MISSING and f.default_factory is MISSING
                    else f.default if f.default is not MISSING else f.default_factory())
-        shown_unit = BASE_UNIT.get(unit, unit)
-        if unit.startswith("map:"):
-            shown_unit = f"map of {BASE_UNIT.get(unit[4:], unit[4:]) or 'number'}"
-        rows.append({"name": f.name, "unit": shown_unit, "default": default,
+        rows.append({"name": f.name, "unit": field_unit(f), "default": default,
                      "range": value_range(f, hints.get(f.name)),
                      "choices": f.metadata.get("choices"), "help": f.metadata.get("help", "")})
     return rows

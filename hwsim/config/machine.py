@@ -13,6 +13,10 @@ a ``dispatch`` table from op kind to the component that runs it::
 
 ``extends: other.yaml`` starts from another file (a preset, or a shipped machine's name) and deep-merges this one on top
 (a ``null`` value removes a key); ``overrides`` apply dotted ``key.path=value`` edits last.
+
+The dependency between configs and components runs one way: component modules import
+:mod:`hwsim.config.fields` to declare their configs, and this module looks component kinds
+up only when it validates a file (:func:`_component_class`), never when it is imported.
 """
 
 from __future__ import annotations
@@ -25,8 +29,6 @@ from typing import Any
 
 import yaml
 
-from hwsim.components.base import ComputeUnit, MemoryResource, component_class
-from hwsim.components.link import Link
 from hwsim.config.catalog import resolve_machine
 from hwsim.config.fields import build_config, param, to_plain
 from hwsim.config.issues import Issues, Marks
@@ -105,8 +107,7 @@ class MachineConfig:
             "description": self.description,
             "source": self.source,
             "clock_hz": self.clock_hz,
-            "components": {c.name: {"kind": c.kind, "role": _role(c.kind), **_plain(c.config)}
-                           for c in self.components},
+            "components": {c.name: {"kind": c.kind, **_plain(c.config)} for c in self.components},
             "placement": dict(self.placement),
             "dispatch": dict(self.dispatch),
         }
@@ -128,14 +129,15 @@ def _plain(config: Any) -> dict[str, Any]:
     return dict(entry[1])
 
 
-def _role(kind: str) -> str:
-    """"compute", "tier", "link" or "host": how reports and summaries treat a component kind."""
-    cls = component_class(kind, kind)
-    if issubclass(cls, Link):
-        return "link"
-    if issubclass(cls, MemoryResource):
-        return "tier"
-    return "compute" if issubclass(cls, ComputeUnit) else "host"
+def _component_class(kind: str, where: str) -> type:
+    """The implementation of component ``kind`` (ConfigError naming ``where`` if unknown).
+
+    Imported here, when a file is validated, so that importing the config package never
+    imports the components (which import it).
+    """
+    from hwsim.components.base import component_class
+
+    return component_class(kind, where)
 
 
 def load_arch(path: str | os.PathLike, overrides: dict[str, Any] | list[str] | None = None) -> MachineConfig:
@@ -303,7 +305,7 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
                 issues.add(f"{where}.kind", f"expected the name of a component kind, got {shown(block['kind'])}")
                 continue
             try:
-                cls = component_class(block["kind"], f"{where}.kind")
+                cls = _component_class(block["kind"], f"{where}.kind")
             except ConfigError as err:
                 issues.add_located(err, f"{where}.kind")
                 continue
@@ -358,9 +360,9 @@ def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
     """Every reference between components, placement and dispatch names a component of the
     right role; ``complete`` False skips rules about the machine as a whole (some
     components of ``names`` did not build)."""
-    classes = {c.name: component_class(c.kind, c.kind) for c in machine.components}
-    tiers = [n for n, cls in classes.items() if issubclass(cls, MemoryResource) and not issubclass(cls, Link)]
-    units = [n for n, cls in classes.items() if issubclass(cls, ComputeUnit)]
+    classes = {c.name: _component_class(c.kind, c.kind) for c in machine.components}
+    tiers = [n for n, cls in classes.items() if cls.role == "tier"]
+    units = [n for n, cls in classes.items() if cls.role == "compute"]
     unknown = set(names) - set(classes)   # failed to build: their role is not known
     if complete and not tiers:
         issues.add("components", "a machine needs at least one memory tier")
@@ -374,7 +376,7 @@ def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
         if spec.name in units and spec.config.memory not in tiers and spec.config.memory not in unknown:
             issues.add(f"{where}.memory", f"{spec.config.memory!r} is not a memory tier"
                        f"{did_you_mean(spec.config.memory, tiers)}")
-        if issubclass(classes[spec.name], Link):
+        if classes[spec.name].role == "link":
             for end in spec.config.between:
                 if end not in tiers and end not in unknown:
                     issues.add(f"{where}.between", f"{shown(end)} is not a memory tier"

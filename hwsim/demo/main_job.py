@@ -8,6 +8,7 @@ from typing import Any
 import pandas as pd
 
 from hwsim.atomic import atomic_path
+from hwsim.components.facts import read_facts
 from hwsim.demo.experiments import Run, all_runs
 from hwsim.results import RunResult
 from hwsim.runs import CompletedRun, RunSpec, Workload
@@ -35,8 +36,8 @@ def row_of(run: Run, result: RunResult) -> dict[str, Any]:
     kv = kv_timeline(records, s["clock_hz"])
     # Bytes over the links that reach the tier holding the KV bank (the host link).
     bank_tier = result.machine["placement"].get("kv_bank", "")
-    host_links = [name for name, cfg in result.machine["components"].items()
-                  if cfg["role"] == "link" and bank_tier in cfg["between"]]
+    host_links = [name for name, record in read_facts(result.machine).items()
+                  if record.role == "link" and bank_tier in result.machine["components"][name]["between"]]
     return {
         "experiment": run.experiment, "label": run.label, "machine": run.machine, "x": run.x,
         "total_cycles": s["total_cycles"], "seconds": s["seconds"], "work_unit": s["work_unit"],

@@ -15,6 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
+from hwsim.components.facts import FACTS_KEY, facts_section
 from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
 from hwsim.config.machine import MachineConfig
@@ -100,8 +101,9 @@ class Machine:
 
     @cached_property
     def config_dict(self) -> dict[str, Any]:
-        """``config.to_dict()``, computed once (treat as read-only)."""
-        return self.config.to_dict()
+        """``config.to_dict()`` with every component's facts record under ``facts`` (the
+        resolved machine a run keeps), computed once (treat as read-only)."""
+        return {**self.config.to_dict(), FACTS_KEY: facts_section(self.config)}
 
     # -- dispatch -----------------------------------------------------------------------
     @cached_property

@@ -1,8 +1,12 @@
 """The run summary: totals, throughput in the workload's units, bandwidth, utilisation, energy.
 
 A separate step after the engine: computed from a run's :class:`~hwsim.metrics.totals.RunTotals`
-(accumulated while the records were made) plus the machine's resolved config (a plain dict)
-and the trace metadata; it never touches simulator objects or the records table.
+(accumulated while the records were made) plus the machine's resolved config (a plain dict
+whose ``facts`` give each component's role, instances, capacity and leakage) and the trace
+metadata; it never touches simulator objects or the records table.
+
+A compute unit's utilisation is its busy cycles (summed over the ops it ran) over
+``instances x total cycles``: 1.0 when every instance was busy for the whole run.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.components.facts import ComponentFacts, read_facts
 from hwsim.metrics.totals import RunTotals
 
 PJ_PER_J = 1e12
@@ -34,7 +39,7 @@ def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, 
     unit_name = trace_meta.get("work_unit") or "op"
     if work_units <= 0:
         work_units, unit_name = float(totals.ops), "op"
-    components = machine["components"]
+    facts = read_facts(machine)
     busy = dict(zip(totals.channels, totals.channel_busy.tolist(), strict=True))
     moved = dict(zip(totals.channels, totals.channel_bytes.tolist(), strict=True))
     index = {name: i for i, name in enumerate(totals.components)}
@@ -46,15 +51,14 @@ def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, 
         return amount / seconds if seconds else 0.0
 
     units = {}
-    for name, cfg in components.items():
-        if cfg["role"] != "compute":
+    for name, record in facts.items():
+        if record.role != "compute":
             continue
-        instances = int(cfg.get("count", 1)) * int(cfg.get("queue_depth", 1))
         i = index.get(name)
         ops, flops, span = ((0, 0, 0) if i is None else (int(totals.component_ops[i]), int(totals.component_flops[i]),
                                                         int(totals.component_span[i])))
-        units[name] = {"kind": cfg["kind"], "ops": ops, "busy_cycles": span,
-                       "utilization": share(span / instances), "flops": flops,
+        units[name] = {"kind": record.kind, "ops": ops, "busy_cycles": span,
+                       "utilization": share(span / record.instances), "flops": flops,
                        "achieved_flops_per_s": rate(flops)}
         if name in moved:
             units[name]["bytes"] = int(moved[name])
@@ -62,8 +66,8 @@ def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, 
 
     tiers, links = {}, {}
     peaks = totals.peak_occupancy()
-    for name, cfg in components.items():
-        if cfg["role"] == "link":
+    for name, record in facts.items():
+        if record.role == "link":
             directions = {}
             for channel, nbytes in moved.items():
                 if channel.startswith(f"{name}:"):
@@ -72,15 +76,15 @@ def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, 
                         "utilization": share(busy[channel])}
             links[name] = {"bytes": int(sum(d["bytes"] for d in directions.values())),
                            "directions": directions}
-        elif cfg["role"] == "tier":
+        elif record.role == "tier":
             peak = peaks.get(name, 0.0)
-            tiers[name] = {"kind": cfg["kind"], "bytes": int(moved.get(name, 0)),
+            tiers[name] = {"kind": record.kind, "bytes": int(moved.get(name, 0)),
                            "bandwidth_bytes_per_s": rate(moved.get(name, 0)),
                            "utilization": share(busy.get(name, 0)),
-                           "capacity_bytes": float(cfg["capacity"]), "peak_occupancy_bytes": peak,
-                           "fits": peak <= float(cfg["capacity"])}
+                           "capacity_bytes": record.capacity_bytes, "peak_occupancy_bytes": peak,
+                           "fits": peak <= record.capacity_bytes}
 
-    energy = _energy(totals, components, seconds)
+    energy = _energy(totals, facts, seconds)
     utilisations = {n: u["utilization"] for n, u in units.items()}
     utilisations.update({n: t["utilization"] for n, t in tiers.items()})
     for n, link in links.items():
@@ -110,14 +114,14 @@ def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, 
     }
 
 
-def _energy(totals: RunTotals, components: dict[str, Any], seconds: float) -> dict[str, Any]:
+def _energy(totals: RunTotals, facts: dict[str, ComponentFacts], seconds: float) -> dict[str, Any]:
     """Dynamic energy by component (compute + every channel it owns) and by op kind, plus
     leakage power x run time for every component."""
     dynamic_by_component, kinds, dynamic = totals.energy_totals()
     by_component = {name: value for name, value in dynamic_by_component.items() if value}
     leakage = {}
-    for name, cfg in components.items():
-        watts = float(cfg.get("leakage_power", 0.0))
+    for name, record in facts.items():
+        watts = record.leakage_w
         if watts:
             leakage[name] = watts * seconds * PJ_PER_J
             by_component[name] = by_component.get(name, 0.0) + leakage[name]

@@ -1,7 +1,8 @@
 """Energy: breakdown by component and by op kind, energy per unit of work, and provenance.
 
 Reads the summary dict (``summary["energy"]``), the records DataFrame and the resolved
-machine dict (pJ, pJ/bit, W); never simulator objects.
+machine dict, whose component facts (:mod:`hwsim.components.facts`) hold every energy
+constant with its unit and source; never simulator objects.
 
 * by component: ``summary["energy"]["by_component_pj"]`` split into dynamic and leakage
   (``leakage_power * seconds``);
@@ -11,9 +12,9 @@ machine dict (pJ, pJ/bit, W); never simulator objects.
   energy_per_bit``). Memory energy that is not per bit (a banked SRAM's per-access read
   and write energy) is the ``other memory`` column, so each row still sums to the kind's
   ``energy_pj``. Leakage belongs to the run, not to an op kind, and is left out of this view;
-* provenance: for every component, every constant whose key contains ``energy`` or
-  ``leakage`` (maps flattened to ``key.entry``), its value and unit, and its source: the
-  component's ``provenance`` note for that key when it has one, else its ``source``.
+* provenance: for every component, every energy and power constant of its facts with its
+  value, unit and source (the component's ``provenance`` note for that key when it has
+  one, else its ``source``). ``hwsim energy`` prints the same table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.components.facts import read_facts
 from hwsim.reports.tables import figure_png, new_figure, save_png, write_table
 
 PJ_PER_J = 1e12
@@ -34,15 +36,15 @@ OTHER_MEMORY = "other memory"
 def component_energy(summary: dict[str, Any], machine: dict[str, Any]) -> pd.DataFrame:
     """Energy per component: columns component, kind, dynamic_pj, leakage_pj, total_pj, share."""
     by_component = summary["energy"]["by_component_pj"]
-    components = machine["components"]
-    names = [n for n in components if n in by_component] + sorted(set(by_component) - set(components))
+    facts = read_facts(machine)
+    names = [n for n in facts if n in by_component] + sorted(set(by_component) - set(facts))
     total = float(summary["energy"]["total_pj"]) or 1.0
     rows = []
     for name in names:
-        cfg = components.get(name, {})
-        leakage = float(cfg.get("leakage_power", 0.0)) * float(summary["seconds"]) * PJ_PER_J
+        record = facts.get(name)
+        leakage = (record.leakage_w if record else 0.0) * float(summary["seconds"]) * PJ_PER_J
         value = float(by_component[name])
-        rows.append((name, cfg.get("kind", ""), max(value - leakage, 0.0), leakage, value, value / total))
+        rows.append((name, record.kind if record else "", max(value - leakage, 0.0), leakage, value, value / total))
     return pd.DataFrame(rows, columns=["component", "kind", "dynamic_pj", "leakage_pj", "total_pj", "share"])
 
 
@@ -50,7 +52,7 @@ def kind_energy(records: pd.DataFrame, machine: dict[str, Any]) -> pd.DataFrame:
     """Dynamic energy per op kind split by component: one row per kind, one column per
     component (pJ), ``other memory`` if needed, and ``total_pj`` (= sum of ``energy_pj``)."""
     kinds = records["kind"].astype(str)
-    components = machine["components"]
+    facts = read_facts(machine)
     parts: dict[str, pd.Series] = {}
     compute = records["energy_compute_pj"].groupby([kinds, records["component"].astype(str)],
                                                    sort=True).sum()
@@ -59,11 +61,12 @@ def kind_energy(records: pd.DataFrame, machine: dict[str, Any]) -> pd.DataFrame:
             parts.setdefault(component, pd.Series(dtype=float))
             parts[component].loc[kind] = float(value)
     memory_known = pd.Series(0.0, index=records.index)
-    for name, cfg in components.items():
+    for name, record in facts.items():
         column = f"bytes_{name}"
-        if column not in records or "energy_per_bit" not in cfg:
+        per_bit = [c.value for c in record.energy if c.name == "energy_per_bit"]
+        if column not in records or not per_bit:
             continue
-        spent = records[column].to_numpy(dtype=np.float64) * 8.0 * float(cfg["energy_per_bit"])
+        spent = records[column].to_numpy(dtype=np.float64) * 8.0 * per_bit[0]
         memory_known += spent
         by_kind = pd.Series(spent, index=records.index).groupby(kinds, sort=True).sum()
         if by_kind.any():
@@ -72,7 +75,7 @@ def kind_energy(records: pd.DataFrame, machine: dict[str, Any]) -> pd.DataFrame:
     other = (records["energy_pj"] - records["energy_compute_pj"] - memory_known).groupby(kinds, sort=True).sum()
     if (other.abs() > 1e-9 * max(float(total.abs().max()), 1.0)).any():
         parts[OTHER_MEMORY] = other
-    order = [n for n in components if n in parts] + [n for n in parts if n not in components]
+    order = [n for n in facts if n in parts] + [n for n in parts if n not in facts]
     frame = pd.DataFrame({name: parts[name] for name in order}, index=total.index).fillna(0.0)
     frame["total_pj"] = total
     frame = frame[frame["total_pj"] != 0]
@@ -88,37 +91,11 @@ def work_energy(summary: dict[str, Any]) -> dict[str, Any]:
 
 
 def provenance_table(machine: dict[str, Any]) -> pd.DataFrame:
-    """Every energy and leakage constant of the machine with its source.
-
-    Columns: component, kind, constant, value, unit, source. A key counts when it contains
-    ``energy`` or ``leakage``; a map value (per dtype, say) gives one row per entry.
-    """
-    rows = []
-    for name, cfg in machine["components"].items():
-        notes = cfg.get("provenance") if isinstance(cfg.get("provenance"), dict) else {}
-        fallback = str(cfg.get("source") or "") or "(no source given)"
-        for key, value in cfg.items():
-            if not ("energy" in key or "leakage" in key) or key == "provenance":
-                continue
-            entries = value.items() if isinstance(value, dict) else [("", value)]
-            for sub, number in entries:
-                if not isinstance(number, int | float) or isinstance(number, bool):
-                    continue
-                constant = f"{key}.{sub}" if sub else key
-                source = notes.get(constant) or notes.get(key) or fallback
-                rows.append((name, cfg["kind"], constant, float(number), constant_unit(key), str(source)))
+    """Every energy and power constant of the machine with its unit and source, read from
+    its component facts. Columns: component, kind, constant, value, unit, source."""
+    rows = [(name, record.kind, c.name, c.value, c.unit, c.source)
+            for name, record in read_facts(machine).items() for c in record.energy]
     return pd.DataFrame(rows, columns=["component", "kind", "constant", "value", "unit", "source"])
-
-
-def constant_unit(key: str) -> str:
-    """The base unit of an energy constant from its key: ``energy_per_bit`` -> ``pJ/bit``,
-    ``energy_per_flop`` -> ``pJ/FLOP``, ``read_energy`` -> ``pJ``, ``leakage_power`` -> ``W``."""
-    if "power" in key or "leakage" in key:
-        return "W"
-    if "per_" in key:
-        per = key.rsplit("per_", 1)[1]
-        return "pJ/" + ("FLOP" if per == "flop" else per)
-    return "pJ"
 
 
 def energy_png(summary: dict[str, Any], records: pd.DataFrame, machine: dict[str, Any],

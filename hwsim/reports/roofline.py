@@ -1,16 +1,15 @@
 """Roofline: compute and bandwidth ceilings of a machine, with its ops placed under them.
 
 Everything is computed from a run's records DataFrame and the resolved machine dict
-(base units: FLOP/s, bytes/s, Hz), never from simulator objects.
+(base units: FLOP/s, bytes/s, Hz), never from simulator objects; every ceiling is read
+from the machine's component facts (:mod:`hwsim.components.facts`), where each component
+kind states its own peaks.
 
 Ceilings
-    * compute, one per unit and dtype: a ``matrix_engine``'s ``peak_flops`` map; a
-      ``systolic_array``'s ``2 * rows * cols * count * clock``; a ``vector_unit``'s
-      ``lanes * flops_per_lane * count * clock`` and a ``similarity_engine``'s
-      ``2 * lanes * vector_width * count * clock`` (dtype ``any``). A unit clock of 0 means
-      the machine clock. Peaks are dense datasheet peaks, before any ``efficiency`` factor.
-    * bandwidth, one per memory tier and link (``bandwidth`` in bytes/s; a link's is per
-      direction; a banked SRAM's is its sequential bandwidth).
+    * compute, one per unit and dtype: the unit's datasheet peak for that dtype (dtype
+      ``any`` for units whose rate does not depend on it), before any ``efficiency`` factor.
+    * bandwidth, one per memory tier and direction (read, write) and per link direction:
+      the datasheet bandwidth (a banked SRAM's sequential bandwidth), before efficiency.
 
 Where an op sits
     * achieved FLOP/s = ``flops / ((end_cycle - start_cycle) / clock_hz)``;
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from hwsim.components.facts import read_facts
 from hwsim.reports.tables import figure_png, new_figure, save_png, write_table
 
 #: Per-op points drawn per (unit, kind) at most; the tables always hold every op.
@@ -46,42 +46,26 @@ POINT_COLORS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#a65628"
 
 def compute_ceilings(machine: dict[str, Any]) -> pd.DataFrame:
     """Peak FLOP/s per compute unit and dtype: columns component, kind, dtype, peak_flops_per_s."""
-    rows = []
-    for name, cfg in machine["components"].items():
-        clock = float(cfg.get("clock") or 0.0) or float(machine["clock_hz"])
-        count = int(cfg.get("count", 1))
-        kind = cfg["kind"]
-        if isinstance(cfg.get("peak_flops"), dict):
-            for dtype, peak in cfg["peak_flops"].items():
-                rows.append((name, kind, str(dtype), float(peak)))
-        elif kind == "systolic_array":
-            rows.append((name, kind, "any", 2.0 * cfg["rows"] * cfg["cols"] * count * clock))
-        elif kind == "vector_unit":
-            rows.append((name, kind, "any", float(cfg["lanes"]) * cfg["flops_per_lane"] * count * clock))
-        elif kind == "similarity_engine":
-            rows.append((name, kind, "any", 2.0 * cfg["lanes"] * cfg["vector_width"] * count * clock))
+    rows = [(name, record.kind, peak.dtype, peak.flops_per_s)
+            for name, record in read_facts(machine).items() for peak in record.peaks]
     return pd.DataFrame(rows, columns=["component", "kind", "dtype", "peak_flops_per_s"])
 
 
 def bandwidth_ceilings(machine: dict[str, Any]) -> pd.DataFrame:
-    """Bandwidth per memory tier and link: columns resource, kind, bandwidth_bytes_per_s.
+    """Datasheet bandwidth per memory tier and link, per direction: columns resource, kind,
+    direction (``read``/``write`` for a tier, ``<a>-><b>`` for a link), bandwidth_bytes_per_s."""
+    rows = [(name, record.kind, b.direction, b.peak_bytes_per_s)
+            for name, record in read_facts(machine).items() if record.role in ("tier", "link")
+            for b in record.bandwidth]
+    return pd.DataFrame(rows, columns=["resource", "kind", "direction", "bandwidth_bytes_per_s"])
 
-    Tiers and links are the components whose ``role`` is ``tier`` or ``link`` (in folders
-    without roles: those with no ``memory`` key); a banked ``sram`` has
-    ``num_banks * bank_width * ports * clock``.
-    """
-    rows = []
-    for name, cfg in machine["components"].items():
-        role = cfg.get("role")  # resolved configs name it; older run folders may not
-        if role == "compute" or (role is None and "memory" in cfg):
-            continue
-        if "bandwidth" in cfg:
-            rows.append((name, cfg["kind"], float(cfg["bandwidth"])))
-        elif cfg["kind"] == "sram":
-            clock = float(cfg.get("clock") or 0.0) or float(machine["clock_hz"])
-            rows.append((name, cfg["kind"],
-                         float(cfg["num_banks"]) * cfg["bank_width"] * cfg.get("ports", 1) * clock))
-    return pd.DataFrame(rows, columns=["resource", "kind", "bandwidth_bytes_per_s"])
+
+def resource_bandwidth(machine: dict[str, Any]) -> pd.Series:
+    """The highest datasheet bandwidth of each tier and link over its directions, bytes/s,
+    indexed by resource: the ceiling an op's bytes at that resource are read against (the
+    records count a resource's bytes, not its directions)."""
+    table = bandwidth_ceilings(machine)
+    return table.groupby("resource", sort=False)["bandwidth_bytes_per_s"].max()
 
 
 def op_points(records: pd.DataFrame, machine: dict[str, Any]) -> pd.DataFrame:
@@ -189,7 +173,7 @@ def roofline_png(records: pd.DataFrame, machine: dict[str, Any], title: str = ""
     for i, (peak, names) in enumerate(merged.items()):
         ax.axhline(peak, color=LINE_COLORS[i % len(LINE_COLORS)], linestyle="--", linewidth=1,
                    label=f"{names}: {_si(peak)}FLOP/s")
-    roofs = bandwidth.groupby("bandwidth_bytes_per_s", sort=False)["resource"].agg(", ".join)
+    roofs = _roof_names(bandwidth)
     for i, (bw, names) in enumerate(roofs.items()):
         ax.plot([x_lo, top / bw], [bw * x_lo, top], color=LINE_COLORS[(i + len(merged)) % len(LINE_COLORS)],
                 linewidth=1.5, label=f"{names}: {_si(bw)}B/s")
@@ -235,16 +219,26 @@ def ceilings(machine: dict[str, Any]) -> pd.DataFrame:
     bandwidth = bandwidth_ceilings(machine)
     rows = [(f"{r.component} {r.dtype}", r.kind, r.peak_flops_per_s, "FLOP/s")
             for r in compute.itertuples(index=False)]
-    rows += [(r.resource, r.kind, r.bandwidth_bytes_per_s, "B/s") for r in bandwidth.itertuples(index=False)]
+    rows += [(f"{r.resource} {r.direction}", r.kind, r.bandwidth_bytes_per_s, "B/s")
+             for r in bandwidth.itertuples(index=False)]
     return pd.DataFrame(rows, columns=["ceiling", "kind", "value", "unit"])
 
 
+def _roof_names(bandwidth: pd.DataFrame) -> pd.Series:
+    """Bandwidth value -> the resources that have it, a direction named only where the
+    resource's directions differ (a link whose directions sustain different rates)."""
+    uniform = bandwidth.groupby("resource")["bandwidth_bytes_per_s"].nunique() == 1
+    names = [r.resource if uniform[r.resource] else f"{r.resource} {r.direction}"
+             for r in bandwidth.itertuples(index=False)]
+    return (bandwidth.assign(name=names).drop_duplicates(["name", "bandwidth_bytes_per_s"])
+            .groupby("bandwidth_bytes_per_s", sort=False)["name"].agg(", ".join))
+
+
 def _resource_bytes(ops: pd.DataFrame, machine: dict[str, Any]):
-    table = bandwidth_ceilings(machine)
-    keep = [f"bytes_{n}" in ops.columns for n in table["resource"]]
-    table = table[keep]
-    names = table["resource"].tolist()
-    bws = table["bandwidth_bytes_per_s"].to_numpy(dtype=np.float64)
+    table = resource_bandwidth(machine)
+    table = table[[f"bytes_{n}" in ops.columns for n in table.index]]
+    names = table.index.tolist()
+    bws = table.to_numpy(dtype=np.float64)
     if not names:
         return names, bws, np.zeros((len(ops), 0))
     moved = np.column_stack([ops[f"bytes_{n}"].to_numpy(dtype=np.float64) for n in names])

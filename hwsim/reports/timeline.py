@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from hwsim.atomic import atomic_write_bytes
+from hwsim.components.facts import read_facts
 from hwsim.errors import HwsimError
 from hwsim.metrics.summary import occupancy_timeline
 
@@ -65,17 +66,9 @@ FLOW_CATEGORY = "dependency"
 
 
 def component_groups(machine: dict[str, Any]) -> dict[str, str]:
-    """Process name of each component: compute units, memory tiers or links."""
-    out = {}
-    for name, cfg in machine["components"].items():
-        role = cfg.get("role")  # resolved configs name it; older run folders may not
-        if role == "compute" or (role is None and "memory" in cfg):
-            out[name] = "compute units"
-        elif role == "link" or (role is None and (cfg["kind"] == "link" or "between" in cfg)):
-            out[name] = "links"
-        else:
-            out[name] = "memory tiers"
-    return out
+    """Process name of each component (from its facts' role): compute units, memory tiers or links."""
+    process = {"compute": "compute units", "link": "links"}
+    return {name: process.get(record.role, "memory tiers") for name, record in read_facts(machine).items()}
 
 
 def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,

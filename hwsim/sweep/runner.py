@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from hwsim.atomic import atomic_write_text
+from hwsim.components.facts import FACTS_KEY, facts_section, machine_facts
 from hwsim.config.machine import MachineConfig, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError, did_you_mean
 from hwsim.results import dumps_json
@@ -66,7 +67,7 @@ class Run:
     allow_overflow: bool
     error: str = ""          # set when this point's machine config is invalid
     machine_hash: str = ""   # the resolved machine config's hash: runs of one point share it
-    machine_dict: dict[str, Any] | None = None   # machine.to_dict(), computed once in plan()
+    machine_dict: dict[str, Any] | None = None   # the resolved machine with facts, computed once in plan()
 
     @property
     def name(self) -> str:
@@ -114,7 +115,7 @@ def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | N
     for point in points:
         try:
             machine, error = resolve_arch(base, spec.machine, {**spec.overrides, **point.values}), ""
-            resolved = machine.to_dict()
+            resolved = {**machine.to_dict(), FACTS_KEY: facts_section(machine)}
             config = {k: v for k, v in resolved.items() if k != "source"}  # the path must not change the hash
         except ConfigError as err:
             machine, error, config, resolved = None, str(err), {"invalid": str(err)}, None
@@ -146,7 +147,7 @@ def _check_keys(spec: SweepSpec, base: dict[str, Any]) -> None:
         machine = resolve_arch(base, spec.machine, spec.overrides)
     except ConfigError as err:
         raise ConfigError(f"{spec.source}: overrides: {err}") from None
-    roles = {name: c["role"] for name, c in machine.to_dict()["components"].items()}
+    roles = {name: record.role for name, record in machine_facts(machine).items()}
     columns = [f"bytes_{n}" for n, role in roles.items() if role in ("tier", "link")]
     columns += [f"peak_bytes_{n}" for n, role in roles.items() if role == "tier"]
     chosen = [("metrics", spec.metrics), *((f"pareto.{k}", v) for k, v in spec.pareto.items())]
@@ -340,7 +341,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     for run in runs:
         result = saved[run.name]
         # Design metrics come from the point's machine, not from its run.
-        design = {"on_chip_bytes": on_chip_bytes(run.machine)} if run.machine is not None else {}
+        design = {"on_chip_bytes": on_chip_bytes(run.machine_dict)} if run.machine_dict is not None else {}
         if result is None:
             outcome.missing += 1
             rows.append({"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,

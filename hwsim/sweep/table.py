@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from hwsim.atomic import atomic_path
-from hwsim.config.machine import MachineConfig
+from hwsim.components.facts import read_facts
 from hwsim.errors import ResultError
 from hwsim.inputs import check_input_file
 
@@ -69,17 +69,10 @@ def metrics_row(summary: dict[str, Any]) -> dict[str, Any]:
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
 
 
-def on_chip_bytes(machine: MachineConfig) -> int:
-    """Bytes of on-chip storage in ``machine``: every SRAM's capacity (banked ``sram``
-    components and memory tiers marked ``on_chip``) and every CAM's keys (entries x key
-    bits x banks / 8). Off-chip tiers (HBM, DRAM, CXL, SSD) do not count."""
-    total = 0
-    for spec in machine.components:
-        if spec.kind == "sram" or (spec.kind == "memory_tier" and spec.config.on_chip):
-            total += int(spec.config.capacity)
-        elif spec.kind == "cam_unit":
-            total += spec.config.entries * spec.config.key_bits * spec.config.count // 8
-    return total
+def on_chip_bytes(machine: dict[str, Any]) -> int:
+    """Bytes of on-chip storage of a resolved machine: the sum of its components' facts
+    (SRAM capacity, memory tiers marked ``on_chip``, CAM keys; off-chip tiers count 0)."""
+    return sum(record.on_chip_bytes for record in read_facts(machine).values())
 
 
 def build_table(rows: list[dict[str, Any]], axes: list[str]) -> pd.DataFrame:

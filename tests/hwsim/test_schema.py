@@ -11,6 +11,9 @@ import yaml
 from hwsim.cli.describe_cmd import describe_lines, schema_text
 from hwsim.cli.main import main
 from hwsim.components.base import REGISTRY
+from hwsim.components.facts import machine_facts
+from hwsim.config.machine import load_arch
+from hwsim.units import format_quantity
 
 from ..conftest import ARCH, ROOT
 
@@ -73,7 +76,23 @@ def test_describe_prints_every_parameter_with_unit_default_and_range(kind):
 def test_describe_of_sram_shows_units_ranges_and_required():
     lines = {line.split()[0]: line for line in describe_lines("sram")[1:]}
     assert "B" in lines["capacity"].split() and "(required)" in lines["capacity"] and "> 0" in lines["capacity"]
-    assert ">= 0" in lines["read_energy"] and "pJ" in lines["read_energy"].split()
+    assert ">= 0" in lines["read_energy"] and "pJ/access" in lines["read_energy"].split()
+
+
+def test_describe_of_a_machine_prints_each_components_facts(tmp_path):
+    lines = describe_lines("gh200")
+    facts = machine_facts(load_arch("gh200"))
+    c2c = lines.index("c2c (link, link)")
+    for i, b in enumerate(facts["c2c"].bandwidth, start=1):
+        assert lines[c2c + i].split()[:2] == ["bandwidth", b.direction]
+        assert lines[c2c + i].endswith(f"{format_quantity(b.sustained_bytes_per_s, 'bandwidth')} of "
+                                       f"{format_quantity(b.peak_bytes_per_s, 'bandwidth')}")
+    tensor = lines.index(f"tensor (matrix_engine, compute, 1 at once, {format_quantity(1.98e9, 'frequency')})")
+    assert lines[tensor + 1].startswith("  peak        bf16 989.4 TFLOP/s, ")
+    copy = tmp_path / "m.yaml"
+    copy.write_text((ARCH / "tiny.yaml").read_text())
+    assert describe_lines(str(copy))[2:] == describe_lines("tiny")[2:]
+    assert describe_lines("machine")[0].startswith("machine file (top level)")   # the file kind wins
 
 
 def test_describe_of_an_unknown_kind_is_one_line_with_a_suggestion(capsys):

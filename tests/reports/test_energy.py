@@ -3,8 +3,13 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+import hwsim
+from hwsim.cli.energy_cmd import machine_constants
+from hwsim.cli.main import main
+from hwsim.engine.machine import Machine
 from hwsim.reports import energy
 
+from ..conftest import ARCH
 from .conftest import is_png
 
 
@@ -54,32 +59,50 @@ def test_work_energy_is_the_summary_energy_per_work_unit(offload_h200):
     assert work["energy_per_work_unit_j"] == pytest.approx(work["total_j"] / 2)
 
 
-def test_provenance_lists_every_energy_and_leakage_key_with_its_source():
-    machine = {"name": "m", "clock_hz": 1e9, "components": {
-        "cam": {"kind": "cam_unit", "entries": 1024, "search_energy_per_bit": 0.02,
-                "write_energy_per_bit": 0.1, "leakage_power": 0.5, "memory": "hbm",
-                "source": "CAM paper", "provenance": {"search_energy_per_bit": "measured at 28 nm"}},
-        "sram": {"kind": "sram", "capacity": 1e6, "read_energy": 5.0, "write_energy": 6.0,
-                 "bank_width": 32},
-        "eng": {"kind": "matrix_engine", "energy_per_flop": {"bf16": 0.1, "fp8": 0.05},
-                "peak_flops": {"bf16": 1e12}, "source": "datasheet"},
-    }}
-    table = energy.provenance_table(machine)
+PROVENANCE_MACHINE = """
+name: m
+clock: 1 GHz
+components:
+  hbm: {kind: memory_tier, capacity: 1 GB, bandwidth: 1 TB/s, energy_per_bit: 3 pJ/bit}
+  cam:
+    kind: cam_unit
+    entries: 1024
+    key_bits: 64
+    rows_per_cycle: 64
+    search_energy_per_bit: 0.02 pJ
+    write_energy_per_bit: 0.1 pJ
+    leakage_power: 0.5 W
+    memory: hbm
+    source: CAM paper
+    provenance: {search_energy_per_bit: measured at 28 nm}
+  sram: {kind: sram, capacity: 1 MB, num_banks: 4, bank_width: 32 B, read_energy: 5 pJ, write_energy: 6 pJ}
+  eng: {kind: matrix_engine, memory: hbm, peak_flops: {bf16: 1 TFLOP/s}, energy_per_flop: 0.1 pJ,
+        source: datasheet}
+"""
+
+
+def test_provenance_lists_every_energy_and_power_constant_with_its_unit_and_source(tmp_path):
+    path = tmp_path / "m.yaml"
+    path.write_text(PROVENANCE_MACHINE)
+    table = energy.provenance_table(Machine(hwsim.load_arch(path)).config_dict)
     rows = {(r.component, r.constant): (r.value, r.unit, r.source) for r in table.itertuples()}
     assert rows == {
+        ("hbm", "energy_per_bit"): (3.0, "pJ/bit", "(no source given)"),
+        ("hbm", "leakage_power"): (0.0, "W", "(no source given)"),
         ("cam", "search_energy_per_bit"): (0.02, "pJ/bit", "measured at 28 nm"),
         ("cam", "write_energy_per_bit"): (0.1, "pJ/bit", "CAM paper"),
         ("cam", "leakage_power"): (0.5, "W", "CAM paper"),
-        ("sram", "read_energy"): (5.0, "pJ", "(no source given)"),
-        ("sram", "write_energy"): (6.0, "pJ", "(no source given)"),
-        ("eng", "energy_per_flop.bf16"): (0.1, "pJ/FLOP", "datasheet"),
-        ("eng", "energy_per_flop.fp8"): (0.05, "pJ/FLOP", "datasheet"),
+        ("sram", "read_energy"): (5.0, "pJ/access", "(no source given)"),
+        ("sram", "write_energy"): (6.0, "pJ/access", "(no source given)"),
+        ("sram", "leakage_power"): (0.0, "W", "(no source given)"),
+        ("eng", "energy_per_flop"): (0.1, "pJ/FLOP", "datasheet"),
+        ("eng", "leakage_power"): (0.0, "W", "datasheet"),
     }
 
 
 def test_provenance_of_a_shipped_machine_names_a_source_for_every_constant(offload_h200):
     table = energy.provenance_table(offload_h200.machine)
-    spending = {name for name, c in offload_h200.machine["components"].items() if c["role"] != "host"}
+    spending = {name for name, c in offload_h200.machine["facts"].items() if c["role"] != "host"}
     assert set(table["component"]) == spending
     assert (table["source"] != "").all()
     hbm = table[(table["component"] == "hbm") & (table["constant"] == "energy_per_bit")].iloc[0]
@@ -87,11 +110,25 @@ def test_provenance_of_a_shipped_machine_names_a_source_for_every_constant(offlo
     assert "O'Connor" in hbm["source"]
 
 
-@pytest.mark.parametrize(("key", "unit"), [
-    ("energy_per_flop", "pJ/FLOP"), ("energy_per_bit", "pJ/bit"), ("energy_per_compare", "pJ/compare"),
-    ("read_energy", "pJ"), ("leakage_power", "W")])
-def test_constant_unit_follows_the_key_name(key, unit):
-    assert energy.constant_unit(key) == unit
+def test_the_report_and_hwsim_energy_print_one_table_with_one_unit_per_constant(asic_run, capsys):
+    """The report's provenance table and ``hwsim energy`` read the same facts: equal rows,
+    and every unit is the dimension's base unit per what the constant is counted in."""
+    report = energy.provenance_table(asic_run.machine)
+    printed = pd.DataFrame(machine_constants(Machine(hwsim.load_arch(ARCH / "worldkv-asic.yaml"))))
+    assert printed.to_dict("records") == report.to_dict("records")
+    units = dict(zip(report["component"] + "." + report["constant"], report["unit"], strict=True))
+    assert {k: units[k] for k in ("mxu.energy_per_flop", "vector.energy_per_flop", "simeng.energy_per_flop",
+                                  "simeng.energy_per_compare", "cam.search_energy_per_bit",
+                                  "cam.write_energy_per_bit", "sram.read_energy", "dma.energy_per_bit",
+                                  "mxu.leakage_power")} == {
+        "mxu.energy_per_flop": "pJ/FLOP", "vector.energy_per_flop": "pJ/FLOP", "simeng.energy_per_flop": "pJ/FLOP",
+        "simeng.energy_per_compare": "pJ/compare", "cam.search_energy_per_bit": "pJ/bit",
+        "cam.write_energy_per_bit": "pJ/bit", "sram.read_energy": "pJ/access", "dma.energy_per_bit": "pJ/bit",
+        "mxu.leakage_power": "W"}
+    assert main(["energy", "--arch", str(ARCH / "worldkv-asic.yaml")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cam = next(line for line in lines if line.split()[:2] == ["cam", "search_energy_per_bit"])
+    assert cam.split()[3] == "pJ/bit"
 
 
 def test_write_energy_writes_the_plot_and_three_tables(tmp_path, offload_h200):

@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import pandas as pd
 import pytest
 
+import hwsim
+from hwsim.engine.machine import Machine
 from hwsim.reports import roofline
 
+from ..conftest import ARCH
 from .conftest import is_png
 
 
@@ -21,18 +22,19 @@ def test_compute_ceilings_follow_each_unit_kind_formula(offload_tiny, two_stream
     assert systolic.loc["vector", "peak_flops_per_s"] == pytest.approx(2048 * 2 * 2 * 940e6)  # count: 2
 
 
-def test_a_unit_clock_replaces_the_machine_clock_in_its_ceiling(offload_tiny):
-    machine = copy.deepcopy(offload_tiny.machine)
-    machine["components"]["vector"]["clock"] = 2e9
-    machine["components"]["vector"]["count"] = 3
-    table = roofline.compute_ceilings(machine).set_index("component")
+def test_a_unit_clock_replaces_the_machine_clock_in_its_ceiling():
+    machine = Machine(hwsim.load_arch(ARCH / "tiny.yaml", overrides={"components.vector.clock": "2 GHz",
+                                                                     "components.vector.count": 3}))
+    table = roofline.compute_ceilings(machine.config_dict).set_index("component")
     assert table.loc["vector", "peak_flops_per_s"] == 64 * 2 * 3 * 2e9
 
 
-def test_bandwidth_ceilings_list_every_tier_and_link(offload_tiny):
+def test_bandwidth_ceilings_list_every_tier_direction_and_link_direction(offload_tiny):
     table = roofline.bandwidth_ceilings(offload_tiny.machine)
-    assert dict(zip(table["resource"], table["bandwidth_bytes_per_s"], strict=True)) == {
-        "hbm": 64e9, "dram": 16e9, "link": 8e9}
+    rows = {(r.resource, r.direction): r.bandwidth_bytes_per_s for r in table.itertuples()}
+    assert rows == {("hbm", "read"): 64e9, ("hbm", "write"): 64e9, ("dram", "read"): 16e9,
+                    ("dram", "write"): 16e9, ("link", "hbm->dram"): 8e9, ("link", "dram->hbm"): 8e9}
+    assert roofline.resource_bandwidth(offload_tiny.machine).to_dict() == {"hbm": 64e9, "dram": 16e9, "link": 8e9}
 
 
 def test_achieved_flops_of_an_op_is_its_flops_over_its_seconds(offload_h200):
@@ -49,7 +51,7 @@ def test_achieved_flops_of_an_op_is_its_flops_over_its_seconds(offload_h200):
 def test_intensity_uses_the_resource_the_op_keeps_busiest(offload_h200):
     records, machine = offload_h200.records, offload_h200.machine
     points = roofline.op_points(records, machine).set_index("op_id")
-    bandwidth = roofline.bandwidth_ceilings(machine).set_index("resource")["bandwidth_bytes_per_s"]
+    bandwidth = roofline.resource_bandwidth(machine)
     for op_id, row in records[records["flops"] > 0].set_index("op_id").iterrows():
         busy = {name: row[f"bytes_{name}"] / bw for name, bw in bandwidth.items()}
         expected = max(busy, key=busy.get)
@@ -106,7 +108,7 @@ def test_roofline_plot_draws_a_run_without_compute_ops(tmp_path, offload_tiny):
 
 
 def test_sram_and_similarity_engine_ceilings_come_from_their_geometry(asic_run):
-    bandwidth = roofline.bandwidth_ceilings(asic_run.machine).set_index("resource")["bandwidth_bytes_per_s"]
+    bandwidth = roofline.resource_bandwidth(asic_run.machine)
     parts = asic_run.machine["components"]
     clock = asic_run.machine["clock_hz"]
     sram, simeng, mxu = parts["sram"], parts["simeng"], parts["mxu"]
@@ -115,3 +117,16 @@ def test_sram_and_similarity_engine_ceilings_come_from_their_geometry(asic_run):
     compute = roofline.compute_ceilings(asic_run.machine).set_index("component")["peak_flops_per_s"]
     assert compute["simeng"] == 2 * simeng["lanes"] * simeng["vector_width"] * simeng["count"] * clock
     assert compute["mxu"] == 2 * mxu["rows"] * mxu["cols"] * mxu["count"] * clock
+
+
+@pytest.mark.parametrize("fixture", ["offload_h200", "asic_run", "two_streams_systolic"])
+def test_every_ceiling_is_a_number_of_the_component_facts(fixture, request):
+    machine = request.getfixturevalue(fixture).machine
+    facts = machine["facts"]
+    compute = roofline.compute_ceilings(machine)
+    assert {(r.component, r.dtype): r.peak_flops_per_s for r in compute.itertuples()} == {
+        (name, dtype): peak for name, f in facts.items() for dtype, peak in f["peak_flops_per_s"].items()}
+    bandwidth = roofline.bandwidth_ceilings(machine)
+    assert {(r.resource, r.direction): r.bandwidth_bytes_per_s for r in bandwidth.itertuples()} == {
+        (name, b["direction"]): b["peak_bytes_per_s"] for name, f in facts.items() if f["role"] in ("tier", "link")
+        for b in f["bandwidth"]}

@@ -16,6 +16,7 @@ import pytest
 
 from hwsim.cli.main import main
 from hwsim.config.machine import load_arch
+from hwsim.engine.machine import Machine
 from hwsim.errors import ConfigError
 from hwsim.sweep import load_sweep, plan, read_results, run_sweep
 from hwsim.sweep import runner as runner_module
@@ -216,7 +217,7 @@ def test_a_bad_workload_parameter_names_the_sweep_file_and_trace(tmp_path):
     ("h100-sxm.yaml", 0),                                     # HBM and CPU DRAM are off chip
 ])
 def test_on_chip_bytes_counts_srams_and_cam_keys_only(machine, expected):
-    assert on_chip_bytes(load_arch(ARCH / machine)) == expected
+    assert on_chip_bytes(Machine(load_arch(ARCH / machine)).config_dict) == expected
 
 
 def test_dry_run_lists_the_points_and_checks_their_machines_without_running(tmp_path, capsys):
