@@ -147,7 +147,7 @@ def main() -> None:
         # The compiled kernels load once per process (Numba's import and on-disk cache);
         # timed apart, so the first run below measures indexing the trace, not that.
         start = time.perf_counter()
-        hwsim.simulate(h200, mixed_trace(2000), fidelity="roofline", records=False, allow_overflow=True)
+        hwsim.simulate(h200, mixed_trace(20_000), fidelity="roofline", records=False, allow_overflow=True)
         kernels_s = time.perf_counter() - start
         memory = hwsim.read_trace(path).loaded()
         cold = against_simpy(timed(n, lambda: hwsim.simulate(h200, memory, fidelity="roofline", records=False,

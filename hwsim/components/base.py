@@ -61,9 +61,16 @@ def component_class(kind: str, where: str) -> type[Component]:
     return REGISTRY[kind]
 
 
+_BUILTINS_LOADED = False
+
+
 def _load_builtin_components() -> None:
     # Imported here, not at module top, so that the registry fills when first needed and
-    # importing hwsim.components.base alone has no side effects.
+    # importing hwsim.components.base alone has no side effects. (Once: a machine's load
+    # looks up every component kind, and an import statement costs even when done.)
+    global _BUILTINS_LOADED
+    if _BUILTINS_LOADED:
+        return
     from hwsim.components import (  # noqa: F401
         cam,
         dma,
@@ -76,6 +83,7 @@ def _load_builtin_components() -> None:
         systolic,
         vector,
     )
+    _BUILTINS_LOADED = True
 
 
 class Component:

@@ -309,8 +309,7 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
             except ConfigError as err:
                 issues.add_located(err, f"{where}.kind")
                 continue
-            body = {k: v for k, v in block.items() if k != "kind"}
-            config = _component_config(cls, body, where, issues)
+            config = _component_config(cls, block, where, issues)
             if config is not None:
                 specs.append(ComponentSpec(str(cname), block["kind"], config))
     if top is None or len(specs) != len(blocks or {}):
@@ -329,22 +328,36 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
 #: and configs are frozen, so the points of a sweep, which change one or two components,
 #: build the others once.
 _BUILT: dict[tuple[type, str, str], Any] = {}
+#: The same by the identity of the block (sweep points share the blocks they do not change,
+#: see :func:`_copy_paths`; nothing writes into a block): no JSON to write for those.
+_BUILT_BLOCKS: dict[tuple[type, str, int], tuple[dict, Any]] = {}
 _BUILT_SIZE = 1024
 
 
-def _component_config(cls: type, body: dict[str, Any], where: str, issues: Issues) -> Any:
+def _component_config(cls: type, block: dict[str, Any], where: str, issues: Issues) -> Any:
+    """The built config of component ``block`` (its ``kind`` key is left out)."""
+    same = _BUILT_BLOCKS.get((cls, where, id(block)))
+    if same is not None and same[0] is block:
+        return same[1]
+    body = {k: v for k, v in block.items() if k != "kind"}
     try:
         key = (cls, where, json.dumps(body, sort_keys=True, allow_nan=True))
     except (TypeError, ValueError):   # a value JSON cannot write (its problem is reported below)
         key = None
-    if key is not None and key in _BUILT:
-        return _BUILT[key]
-    config = build_config(cls.Config, body, where, issues)
-    if key is not None and config is not None:
-        if len(_BUILT) >= _BUILT_SIZE:
-            _BUILT.pop(next(iter(_BUILT)))
-        _BUILT[key] = config
+    config = _BUILT.get(key) if key is not None else None
+    if config is None:
+        config = build_config(cls.Config, body, where, issues)
+        if key is not None and config is not None:
+            _keep(_BUILT, key, config)
+    if config is not None:
+        _keep(_BUILT_BLOCKS, (cls, where, id(block)), (block, config))
     return config
+
+
+def _keep(cache: dict, key: tuple, value: Any) -> None:
+    if len(cache) >= _BUILT_SIZE:
+        cache.pop(next(iter(cache)))
+    cache[key] = value
 
 
 def _check_wiring_partial(raw: dict[str, Any], specs: list[ComponentSpec], issues: Issues) -> None:

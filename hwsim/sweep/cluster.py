@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import statistics
 import sys
 import time
 from asyncio import CancelledError
@@ -39,6 +40,8 @@ TASK_SECONDS = 0.5
 MAX_RUNS_PER_TASK = 64
 #: Tasks kept in flight per worker thread.
 TASKS_IN_FLIGHT = 2
+#: Run times the task size is taken from (the most recent).
+RECENT_RUNS = 32
 #: Seconds between two looks at how many worker threads the cluster has.
 SLOTS_REFRESH_S = 1.0
 
@@ -84,23 +87,25 @@ def _interrupts_ignored():
 
 
 class TaskSizer:
-    """How many runs the next task gets, from the mean run time seen so far (seconds)."""
+    """How many runs the next task gets, from the median of the last :data:`RECENT_RUNS`
+    run times (seconds): a worker's first run also reads or generates the trace and loads
+    compiled code, and a mean over every run would keep tasks small long after that."""
 
     def __init__(self) -> None:
         self.runs = 0
-        self.seconds = 0.0
+        self.recent: deque[float] = deque(maxlen=RECENT_RUNS)
 
     def record(self, seconds: float) -> None:
         self.runs += 1
-        self.seconds += seconds
+        self.recent.append(seconds)
 
     def size(self, remaining: int, slots: int) -> int:
         """Runs for the next task: ~TASK_SECONDS of work, one run until a time is known, and
         never so many that the last tasks leave workers idle (``remaining`` / ``slots``)."""
         if not self.runs:
             return 1
-        mean = max(self.seconds / self.runs, 1e-6)
-        wanted = min(int(TASK_SECONDS / mean), MAX_RUNS_PER_TASK, remaining // max(slots, 1))
+        typical = max(statistics.median(self.recent), 1e-6)
+        wanted = min(int(TASK_SECONDS / typical), MAX_RUNS_PER_TASK, remaining // max(slots, 1))
         return max(1, min(wanted, remaining))
 
 

@@ -122,7 +122,7 @@ def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | N
         machine_hash = _digest(config)
         for index, (trace, identity) in enumerate(zip(spec.traces, identities, strict=True)):
             runs.append(Run(point.point_id, index, trace, dict(point.values), machine,
-                            _digest({"machine": config, "trace": identity}), fidelity,
+                            _digest({"machine": machine_hash, "trace": identity}), fidelity,
                             spec.allow_overflow, error, machine_hash, resolved))
     return runs
 

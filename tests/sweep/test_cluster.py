@@ -105,3 +105,9 @@ def test_spawned_workers_give_the_same_table(tmp_path, monkeypatch):
     monkeypatch.setenv(cluster.START_METHOD_VARIABLE, "spawn")
     run_sweep(load_sweep(sweep), tmp_path / "spawn", workers=2, quiet=True)
     assert (tmp_path / "spawn" / "results.parquet").read_bytes() == (tmp_path / "fork" / "results.parquet").read_bytes()
+
+
+def test_a_slow_first_run_per_worker_does_not_keep_tasks_small():
+    # Each worker's first run also generates the trace: two 2 s runs, then 7 ms runs.
+    sizer = sizer_after([2.0, 2.0] + [0.007] * 6)
+    assert sizer.size(remaining=1000, slots=4) == min(int(TASK_SECONDS / 0.007), MAX_RUNS_PER_TASK)
