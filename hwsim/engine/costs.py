@@ -20,15 +20,18 @@ import numpy as np
 import pandas as pd
 
 from hwsim.components.base import OpError
+from hwsim.engine.collectives import plan as collective_plan
 from hwsim.engine.machine import Machine
+from hwsim.trace.schema import COLLECTIVE_KINDS
 from hwsim.errors import TraceError
 from hwsim.trace.columns import OpColumns
 
 NO_TIER = -1
 # Kind classes the cost pass needs, as bits of a per-code lookup.
-_ALLOC, _FREE, _SYNC, _TRANSFER = 1, 2, 4, 8
-_BOOKKEEPING = _ALLOC | _FREE | _SYNC
-_KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANSFER}
+_ALLOC, _FREE, _SYNC, _TRANSFER, _COMM = 1, 2, 4, 8, 16
+_BOOKKEEPING = _ALLOC | _FREE | _SYNC | _COMM   # no tier traffic (a collective's is on the fabric)
+_KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANSFER,
+               **dict.fromkeys(COLLECTIVE_KINDS, _COMM)}
 #: Cost arrays an in-memory trace keeps: per unit config, or per channel (resource config,
 #: direction, role) and bytes column, for one set of signatures.
 UNIT_CACHE_SIZE = 256
@@ -90,28 +93,37 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     unit_names = list(machine.units)
     tier_names = list(machine.tiers)
 
+    # The device an op's unit and tiers belong to: the first of its device set (an op on a
+    # group is the same op on every member; the first member stands for them all).
+    rep = _representatives(machine, sigs, where)
     unit_idx = np.full(n, -1, dtype=np.int64)
-    pair_of, pairs = pd.factorize(kind_codes.astype(np.int64) * (len(sigs.vocab["unit"]) + 1) + unit_codes)
+    unit_pos = {name: i for i, name in enumerate(unit_names)}
+    width = len(sigs.vocab["unit"]) + 1
+    pair_of, pairs = pd.factorize((kind_codes.astype(np.int64) * width + unit_codes) * (machine.devices + 1) + rep)
     for p, pair in enumerate(pairs.tolist()):   # in order of first appearance
-        kind, explicit = divmod(pair, len(sigs.vocab["unit"]) + 1)
+        pair, device = divmod(pair, machine.devices + 1)
+        kind, explicit = divmod(pair, width)
         rows = np.flatnonzero(pair_of == p)
         name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit],
-                                lambda rows=rows: where(int(rows[0])))
+                                lambda rows=rows: where(int(rows[0])), device)
         if name is not None:
-            unit_idx[rows] = unit_names.index(name)
+            unit_idx[rows] = unit_pos[name]
 
     tiers = {}
+    tier_pos = {name: i for i, name in enumerate(tier_names)}
     for col in ("src", "src2", "dst"):
         idx = np.full(n, NO_TIER, dtype=np.int64)
         codes, vocab = sigs.codes[col], sigs.vocab[col]
-        for code in dict.fromkeys(codes.tolist()):
+        keyed, keys = pd.factorize(codes.astype(np.int64) * (machine.devices + 1) + rep)
+        for g, key in enumerate(keys.tolist()):
+            code, device = divmod(key, machine.devices + 1)
             space = vocab.values[code]
             if space == "":
                 continue
-            rows = codes == code
+            rows = keyed == g
             first = int(np.argmax(rows))
-            idx[rows] = tier_names.index(
-                machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}"))
+            idx[rows] = tier_pos[
+                machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}", device)]
         tiers[col] = idx
 
     compute = np.zeros(n, dtype=np.int64)
@@ -145,6 +157,9 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
     nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names,
                                            unit_cache)
+    comm = kind_class == _COMM
+    if comm.any():
+        _collective_costs(machine, sigs, np.flatnonzero(comm), where, nbytes, busy, energy, latency)
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)
@@ -163,11 +178,41 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
         component[has_traffic] = resource[np.argmax(busy, axis=1)[has_traffic]]
         component[unitless & ~has_traffic] = machine.no_component
     return SignatureCosts(
-        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component, kernel=(unit_idx >= 0) | (kind_class == _TRANSFER),
+        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component,
+        kernel=(unit_idx >= 0) | (kind_class == _TRANSFER) | comm,
         fixed=fixed, compute=compute, latency=latency, bytes=nbytes, busy=busy, energy=energy,
         energy_compute_pj=energy_compute, energy_pj=energy_compute + energy.sum(axis=1),
         alloc_tier=alloc_tier, alloc_delta=alloc_delta,
         duration=contention_free(fixed, compute, busy, latency))
+
+
+def _representatives(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> np.ndarray:
+    """Per signature, the first device of its ``device`` set (int64; 0 on one device)."""
+    codes, vocab = sigs.codes["device"], sigs.vocab["device"]
+    rep = np.zeros(len(sigs), dtype=np.int64)
+    for code in np.unique(codes).tolist():
+        rows = codes == code
+        first = int(np.argmax(rows))
+        rep[rows] = machine.device_set(vocab.values[code], lambda first=first: where(first))[0]
+    return rep
+
+
+def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, nbytes, busy, energy,
+                      latency) -> None:
+    """Fill the fabric channels' bytes, busy cycles and energy and the steps' latency of the
+    collective signatures ``rows`` (see :mod:`hwsim.engine.collectives`)."""
+    kinds, devices, kernels = sigs.vocab["kind"], sigs.vocab["device"], sigs.vocab["kernel"]
+    for r in rows.tolist():
+        at = lambda r=r: where(r)  # noqa: E731
+        members = machine.device_set(devices.values[sigs.codes["device"][r]], at)
+        found = collective_plan(machine, kinds.values[sigs.codes["kind"][r]], members,
+                                int(sigs.ints["bytes_read"][r]), kernels.values[sigs.codes["kernel"][r]],
+                                int(sigs.ints["peer"][r]), at)
+        for channel, amount in found.port_bytes.items():
+            nbytes[r, channel] += int(np.ceil(amount))
+            busy[r, channel] += found.busy[channel]
+            energy[r, channel] += amount * 8.0 * machine.channels[channel].resource.config.energy_per_bit
+        latency[r] = found.latency
 
 
 def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tiers: dict[str, np.ndarray],
