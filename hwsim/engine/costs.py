@@ -158,6 +158,12 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names,
                                            unit_cache)
     comm = kind_class == _COMM
+    if machine.devices > 1:
+        # An op on a group is the same op on each member: its energy counts every member.
+        members = _group_sizes(machine, sigs, where)
+        scale = np.where(comm, 1, members).astype(np.float64)
+        energy_compute *= scale
+        energy *= scale[:, None]
     if comm.any():
         _collective_costs(machine, sigs, np.flatnonzero(comm), where, nbytes, busy, energy, latency)
 
@@ -195,6 +201,16 @@ def _representatives(machine: Machine, sigs: OpColumns, where: Callable[[int], s
         first = int(np.argmax(rows))
         rep[rows] = machine.device_set(vocab.values[code], lambda first=first: where(first))[0]
     return rep
+
+
+def _group_sizes(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> np.ndarray:
+    """Per signature, the number of devices of its ``device`` set."""
+    codes, vocab = sigs.codes["device"], sigs.vocab["device"]
+    sizes = np.ones(len(sigs), dtype=np.int64)
+    for code in np.unique(codes).tolist():
+        rows = codes == code
+        sizes[rows] = len(machine.device_set(vocab.values[code], lambda r=int(np.argmax(rows)): where(r)))
+    return sizes
 
 
 def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, nbytes, busy, energy,
