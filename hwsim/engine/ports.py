@@ -11,8 +11,30 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hwsim.components.base import MemoryResource
+
 if TYPE_CHECKING:
     from hwsim.engine.machine import Channel, Machine
+
+
+class FabricPort(MemoryResource):
+    """One port (or host bridge, or NIC direction) of a fabric: a resource of its own, so that
+    records count its bytes (``bytes_<fabric>:<port>``), a collective is named after its
+    busiest port and the timeline draws a track per port. Its figures are the fabric's."""
+
+    kind = "fabric_port"
+
+    def __init__(self, name: str, fabric) -> None:
+        super().__init__(name, fabric.config, fabric.ref_clock_hz)
+        self.fabric = fabric
+
+    @property
+    def latency_cycles(self) -> int:
+        return 0
+
+    @property
+    def leakage_w(self) -> float:
+        return 0.0   # the fabric's own leakage is charged once, to the fabric
 
 
 def parse_device_set(text: str, devices: int) -> tuple[int, ...]:
@@ -56,7 +78,7 @@ class FabricPorts:
         per_node = machine.per_node
 
         def add(name: str, resource) -> int:
-            self.channels.append(Channel(name, resource))
+            self.channels.append(Channel(name, FabricPort(name, resource)))
             return first + len(self.channels) - 1
 
         if fabric is not None:

@@ -24,6 +24,7 @@ from hwsim.engine.machine import Machine
 from hwsim.errors import ResultError
 from hwsim.metrics.totals import RunTotals
 from hwsim.trace.columns import CODE_DTYPE, Vocabulary
+from hwsim.trace.schema import COLLECTIVE_KINDS
 
 #: Record columns in order; ``bytes_<resource>``, energy and allocation columns follow. The
 #: cycle columns come from the timing, the two seconds columns from them and the reference
@@ -74,6 +75,18 @@ class RecordBuilder:
             self._record(*self._pending.pop(self._next))
             self._next += 1
 
+    def _comm_sigs(self, batch: Batch) -> np.ndarray | None:
+        """Per signature, whether it communicates (a collective kind); None on one device."""
+        if self.machine.devices == 1:
+            return None
+        costs = batch.costs
+        cached = getattr(self, "_comm_cache", None)
+        if cached is None or cached[0] is not costs:
+            names = np.asarray(batch.ops.vocab["kind"].values, dtype=object)
+            cached = (costs, np.isin(names[costs.kind], COLLECTIVE_KINDS))
+            self._comm_cache = cached
+        return cached[1]
+
     def _resource_bytes(self, batch: Batch) -> np.ndarray:
         """Per signature of ``batch.costs``: bytes through each resource (cached)."""
         costs = batch.costs
@@ -95,6 +108,9 @@ class RecordBuilder:
             totals.add_spans(costs.component[sig], end - start)
         if len(end):
             totals.add_end(end.max())
+            comm = self._comm_sigs(batch)
+            if comm is not None:
+                totals.add_busy((costs.unit >= 0)[sig], comm[sig], start, end)
         moves = batch.moves
         if moves.size:
             totals.add_moves(start[moves], ops.ints["op_id"][moves], costs.alloc_tier[sig[moves]],

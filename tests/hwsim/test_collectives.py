@@ -182,3 +182,30 @@ def test_the_roofline_is_a_lower_bound_of_the_event_replay(tmp_path_factory, ops
     event = hwsim.simulate(machine, trace).summary["total_cycles"]
     roofline = hwsim.simulate(machine, trace, fidelity="roofline").summary["total_cycles"]
     assert roofline <= event
+
+
+def test_exposed_communication_is_what_no_compute_overlaps(tmp_path):
+    machine, s = node(tmp_path, 4), 256 * 1024
+    gemm = dict(kind="gemm", m=256, n=256, k=256, src="weights", bytes_read=1024, dst="act", bytes_written=1024)
+    ops = [dict(op_id=0, stream="compute", **gemm), dict(op_id=1, stream="comm", kind="all_reduce",
+                                                         bytes_read=s, kernel="ring")]
+    result = hwsim.simulate(machine, Trace.from_ops(ops))
+    rec = result.records.set_index("op_id")
+    compute, comm = int(rec.loc[0, "end_cycle"]), int(rec.loc[1, "end_cycle"])
+    assert rec.loc[0, "start_cycle"] == rec.loc[1, "start_cycle"] == 0 and comm > compute
+    block = result.summary["communication"]
+    assert block["compute_seconds"] == compute / 1e9 and block["communication_seconds"] == comm / 1e9
+    assert block["exposed_communication_seconds"] == (comm - compute) / 1e9
+    single = hwsim.simulate(hwsim.load_arch("tiny"), Trace.from_ops([dict(op_id=0, **gemm)])).summary
+    assert "communication" not in single     # single-device summaries keep their keys
+
+
+def test_a_collective_is_drawn_on_its_busiest_port_and_the_roofline_has_the_fabric(tmp_path):
+    from hwsim.reports.roofline import bandwidth_ceilings
+
+    machine = node(tmp_path, 4)
+    result = hwsim.simulate(machine, Trace.from_ops([dict(op_id=0, kind="send", device="2", peer=1, bytes_read=64)]))
+    assert result.records["component"].tolist() == ["nvlink:d1.rx"]   # busiest port, first on ties
+    assert result.records["bytes_nvlink:d1.rx"].tolist() == [64]
+    ceilings = bandwidth_ceilings(result.machine)
+    assert "nvlink" in set(ceilings["resource"]) and "d1.hbm" not in set(ceilings["resource"])
