@@ -50,8 +50,32 @@ CHOICES = {"all_reduce": ("ring", "tree", "nvls"), "all_gather": ("ring",), "red
 
 
 @dataclass(frozen=True)
+class Option:
+    """One way to run a collective (an algorithm under a protocol) on one group, per byte of
+    each device's buffer: the bytes through each channel, each channel's rate, the latency.
+    Costs are linear in the buffer's size, so one option times every size at once."""
+
+    algorithm: str
+    channels: np.ndarray   # int64 channel indices
+    coef: np.ndarray       # float64 bytes through each channel per byte of the buffer
+    rate: np.ndarray       # float64 bytes per cycle each channel sustains for this option
+    latency: int           # cycles of the algorithm's steps and the fixed cost
+
+    def busy(self, nbytes: np.ndarray) -> np.ndarray:
+        """int64 [sizes, channels] cycles each channel is busy for buffers of ``nbytes``."""
+        amount = np.asarray(nbytes, dtype=np.float64)[:, None] * self.coef[None, :]
+        return ceil_cycles(amount / self.rate[None, :]) if self.channels.size else \
+            np.zeros((len(amount), 0), dtype=np.int64)
+
+    def cycles(self, nbytes: np.ndarray) -> np.ndarray:
+        """Contention-free cycles for buffers of ``nbytes`` (idle fabric)."""
+        busy = self.busy(nbytes)
+        return (busy.max(axis=1) if busy.shape[1] else 0) + self.latency
+
+
+@dataclass(frozen=True)
 class Plan:
-    """One collective on one group: bytes per channel, latency, and the algorithm."""
+    """One collective of one size: bytes and busy cycles per channel, latency, algorithm."""
 
     algorithm: str
     port_bytes: dict[int, float]   # channel index -> bytes through it
@@ -64,11 +88,11 @@ class Plan:
         return (max(self.busy.values()) if self.busy else 0) + self.latency
 
 
-def plan(machine, kind: str, members: tuple[int, ...], nbytes: int, algorithm: str, peer: int,
-         where) -> Plan:
-    """The :class:`Plan` of one collective; ``algorithm`` "" picks the fastest. TraceError
-    naming ``where`` (a callable) for a group the machine cannot run it on."""
-    fabric, ports = machine.fabric, machine.ports
+def options(machine, kind: str, members: tuple[int, ...], algorithm: str, peer: int, where) -> list[Option]:
+    """Every :class:`Option` a collective may run as (one when the trace names the
+    algorithm); TraceError naming ``where`` (a callable) for a group the machine cannot run
+    it on."""
+    fabric = machine.fabric
     if machine.devices == 1 or fabric is None:
         raise TraceError(f"{where()}, column 'kind': {kind!r} needs a machine of several devices "
                          f"(machine {machine.config.name!r} has one)")
@@ -88,10 +112,27 @@ def plan(machine, kind: str, members: tuple[int, ...], nbytes: int, algorithm: s
         algorithms = (algorithm,)
     else:
         algorithms = CHOICES[kind]
-    options = [_plan(machine, kind, members, nbytes, a, peer, where, explicit=bool(algorithm), protocol=p)
-               for a in algorithms for p in _protocols(fabric, a)]
-    options = [p for p in options if p is not None]
-    return min(options, key=lambda p: p.cycles)
+    found = [_plan(machine, kind, members, 1.0, a, peer, where, explicit=bool(algorithm), protocol=p)
+             for a in algorithms for p in _protocols(fabric, a)]
+    return [o for o in found if o is not None]
+
+
+def choose(found: list[Option], nbytes: np.ndarray) -> np.ndarray:
+    """Per size, the index of the fastest option (the first on ties)."""
+    cycles = np.stack([np.broadcast_to(o.cycles(nbytes), (len(nbytes),)) for o in found])
+    return np.argmin(cycles, axis=0)
+
+
+def plan(machine, kind: str, members: tuple[int, ...], nbytes: int, algorithm: str, peer: int,
+         where) -> Plan:
+    """The :class:`Plan` of one collective of ``nbytes`` per device; ``algorithm`` "" picks
+    the fastest."""
+    found = options(machine, kind, members, algorithm, peer, where)
+    sizes = np.array([float(nbytes)])
+    best = found[int(choose(found, sizes)[0])]
+    busy = best.busy(sizes)[0]
+    return Plan(best.algorithm, dict(zip(best.channels.tolist(), (best.coef * float(nbytes)).tolist(), strict=True)),
+                dict(zip(best.channels.tolist(), busy.tolist(), strict=True)), best.latency)
 
 
 def _protocols(fabric, algorithm: str) -> tuple[str, ...]:
@@ -103,7 +144,7 @@ def _protocols(fabric, algorithm: str) -> tuple[str, ...]:
 
 
 def _plan(machine, kind, members, nbytes, algorithm, peer, where, explicit: bool,
-          protocol: str = "simple") -> Plan | None:
+          protocol: str = "simple") -> Option | None:
     fabric, network, ports = machine.fabric, machine.network, machine.ports
     per_node = machine.per_node
     nodes = sorted({d // per_node for d in members})
@@ -137,7 +178,8 @@ def _plan(machine, kind, members, nbytes, algorithm, peer, where, explicit: bool
                          f"{machine.config.name!r} has no network")
     steps = 0
     if kind == "recv":   # the transfer is its send's; the receiver only waits for it
-        return Plan(algorithm, {}, {}, 0)
+        empty = np.zeros(0)
+        return Option(algorithm, empty.astype(np.int64), empty, empty, 0)
     if kind == "send":
         a, b = members[0], peer
         fab[ports.tx[a]] = s
@@ -164,10 +206,7 @@ def _plan(machine, kind, members, nbytes, algorithm, peer, where, explicit: bool
                 both(d, per_port)
             return _finish(machine, algorithm, fab, nic, 0, protocol, fixed_latency=latency)
     elif kind in ("all_gather", "reduce_scatter", "all_to_all"):
-        if kind == "all_gather":
-            per_port = (n - 1) * s
-        else:
-            per_port = (n - 1) / n * s
+        per_port = (n - 1) * s if kind == "all_gather" else (n - 1) / n * s
         steps = n - 1   # all-to-all: one exchange with each peer in turn
         if k > 1:
             if kind == "all_to_all":  # the share sent to devices of other nodes leaves by the NIC
@@ -194,9 +233,9 @@ def _plan(machine, kind, members, nbytes, algorithm, peer, where, explicit: bool
     return _finish(machine, algorithm, fab, nic, 0, protocol, fixed_latency=latency)
 
 
-def _finish(machine, algorithm, fab, nic, step_latency, protocol, fixed_latency=None) -> Plan:
-    """Busy cycles per channel (bytes at the algorithm's sustained rate), the host bridge of a
-    fabric through the host, and the latency."""
+def _finish(machine, algorithm, fab, nic, step_latency, protocol, fixed_latency=None) -> Option:
+    """The option's channels with their bytes per buffer byte and rates (the host bridge of a
+    fabric through the host carries every byte sent), and its latency."""
     fabric, network, ports = machine.fabric, machine.network, machine.ports
     port_bytes = dict(fab)
     if fabric.config.topology == "host":
@@ -207,16 +246,19 @@ def _finish(machine, algorithm, fab, nic, step_latency, protocol, fixed_latency=
                 sent[ports.bridge[node]] = sent.get(ports.bridge[node], 0.0) + amount
         port_bytes.update(sent)
     port_bytes.update(nic)
-    busy = {}
     keep = fabric.config.ll_efficiency if protocol == "ll" else 1.0
-    for channel, amount in port_bytes.items():
+    rates = []
+    for channel in port_bytes:
         if channel in nic:
             rate = network.bytes_per_cycle_of(algorithm)
         elif fabric.config.topology == "host" and channel in ports.bridge:
             rate = fabric.config.host_bandwidth * fabric.efficiency_of(algorithm) / machine.clock_hz
         else:
             rate = fabric.bytes_per_cycle_of(algorithm)
-        busy[channel] = int(ceil_cycles(np.array([amount / (rate * keep)]))[0])
+        rates.append(rate * keep)
     latency = fixed_latency if fixed_latency is not None else step_latency
     latency += seconds_to_cycles(fabric.config.op_latency, machine.clock_hz)
-    return Plan(algorithm if protocol == "simple" else f"{algorithm}_ll", port_bytes, busy, int(latency))
+    return Option(algorithm if protocol == "simple" else f"{algorithm}_ll",
+                  np.fromiter(port_bytes, dtype=np.int64, count=len(port_bytes)),
+                  np.fromiter(port_bytes.values(), dtype=np.float64, count=len(port_bytes)),
+                  np.asarray(rates, dtype=np.float64), int(latency))

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from hwsim.components.base import OpError
-from hwsim.engine.collectives import plan as collective_plan
+from hwsim.engine.collectives import choose
+from hwsim.engine.collectives import options as collective_options
 from hwsim.engine.machine import Machine
-from hwsim.trace.schema import COLLECTIVE_KINDS
 from hwsim.errors import TraceError
 from hwsim.trace.columns import OpColumns
+from hwsim.trace.schema import COLLECTIVE_KINDS
 
 NO_TIER = -1
 # Kind classes the cost pass needs, as bits of a per-code lookup.
@@ -209,26 +210,42 @@ def _group_sizes(machine: Machine, sigs: OpColumns, where: Callable[[int], str])
     sizes = np.ones(len(sigs), dtype=np.int64)
     for code in np.unique(codes).tolist():
         rows = codes == code
-        sizes[rows] = len(machine.device_set(vocab.values[code], lambda r=int(np.argmax(rows)): where(r)))
+        first = int(np.argmax(rows))
+        sizes[rows] = len(machine.device_set(vocab.values[code], lambda first=first: where(first)))
     return sizes
 
 
 def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, nbytes, busy, energy,
                       latency) -> None:
     """Fill the fabric channels' bytes, busy cycles and energy and the steps' latency of the
-    collective signatures ``rows`` (see :mod:`hwsim.engine.collectives`)."""
+    collective signatures ``rows`` (see :mod:`hwsim.engine.collectives`): the options of each
+    distinct (kind, group, algorithm, peer) once, then every size of it at once."""
     kinds, devices, kernels = sigs.vocab["kind"], sigs.vocab["device"], sigs.vocab["kernel"]
-    for r in rows.tolist():
-        at = lambda r=r: where(r)  # noqa: E731
-        members = machine.device_set(devices.values[sigs.codes["device"][r]], at)
-        found = collective_plan(machine, kinds.values[sigs.codes["kind"][r]], members,
-                                int(sigs.ints["bytes_read"][r]), kernels.values[sigs.codes["kernel"][r]],
-                                int(sigs.ints["peer"][r]), at)
-        for channel, amount in found.port_bytes.items():
-            nbytes[r, channel] += int(np.ceil(amount))
-            busy[r, channel] += found.busy[channel]
-            energy[r, channel] += amount * 8.0 * machine.channels[channel].resource.config.energy_per_bit
-        latency[r] = found.latency
+    key = np.stack([sigs.codes["kind"][rows], sigs.codes["device"][rows], sigs.codes["kernel"][rows],
+                    sigs.ints["peer"][rows]], axis=1).astype(np.int64)
+    _, group_of = np.unique(key, axis=0, return_inverse=True)
+    energy_per_bit = np.array([ch.resource.config.energy_per_bit if hasattr(ch.resource.config, "energy_per_bit")
+                               else 0.0 for ch in machine.channels])
+    for g in range(int(group_of.max()) + 1):
+        mine = rows[group_of.ravel() == g]
+        r0 = int(mine[0])
+        at = lambda r=r0: where(r)  # noqa: E731
+        members = machine.device_set(devices.values[sigs.codes["device"][r0]], at)
+        found = collective_options(machine, kinds.values[sigs.codes["kind"][r0]], members,
+                                   kernels.values[sigs.codes["kernel"][r0]], int(sigs.ints["peer"][r0]), at)
+        sizes = sigs.ints["bytes_read"][mine].astype(np.float64)
+        best = choose(found, sizes)
+        for o, option in enumerate(found):
+            chosen = mine[best == o]
+            if not chosen.size or not option.channels.size:
+                latency[chosen] = option.latency
+                continue
+            amount = sizes[best == o][:, None] * option.coef[None, :]
+            channels = option.channels
+            nbytes[np.ix_(chosen, channels)] += np.ceil(amount).astype(np.int64)
+            busy[np.ix_(chosen, channels)] += option.busy(sizes[best == o])
+            energy[np.ix_(chosen, channels)] += amount * 8.0 * energy_per_bit[channels][None, :]
+            latency[chosen] = option.latency
 
 
 def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tiers: dict[str, np.ndarray],

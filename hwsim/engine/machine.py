@@ -21,8 +21,8 @@ from hwsim.components.facts import FACTS_KEY, facts_section
 from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
 from hwsim.config.machine import MachineConfig
-from hwsim.errors import ConfigError, TraceError, did_you_mean
 from hwsim.engine.ports import FabricPorts, parse_device_set
+from hwsim.errors import ConfigError, TraceError, did_you_mean
 from hwsim.trace.schema import COLLECTIVE_KINDS, KINDS
 
 #: Op kinds that never occupy a compute unit (bookkeeping).

@@ -10,7 +10,14 @@ import pytest
 
 import hwsim
 from hwsim.errors import TraceError
-from hwsim.trace.chakra import COLLECTIVE_TYPES, GlobalMetadata, Node, iter_messages, read_chakra, write_chakra
+from hwsim.trace.chakra import (
+    COLLECTIVE_TYPES,
+    GlobalMetadata,
+    Node,
+    iter_messages,
+    read_chakra,
+    write_chakra,
+)
 from hwsim.trace.chakra import node_type as chakra_type
 from workloads.registry import generate_trace
 
@@ -20,7 +27,7 @@ PROTO = Path(hwsim.__file__).parent / "trace" / "chakra" / "et_def.proto"
 def test_the_carried_descriptor_is_the_proto_files_schema():
     text = PROTO.read_text()
     for message in (GlobalMetadata, Node):
-        body = re.search(r"message %s \{(.*?)\n\}" % message.DESCRIPTOR.name, text, re.S).group(1)
+        body = re.search(rf"message {message.DESCRIPTOR.name} \{{(.*?)\n\}}", text, re.S).group(1)
         declared = {name: int(number) for name, number in re.findall(r"(\w+) = (\d+);", body)}
         assert declared == {f.name: f.number for f in message.DESCRIPTOR.fields}
     types = dict(re.findall(r"(\w+_NODE) = (\d+);", text))

@@ -115,10 +115,7 @@ def _scale(row: dict, by: int, *, tokens: bool, ring: bool = False) -> None:
         return
     kind = row["kind"]
     if kind == "gemm":
-        if tokens:
-            dim = "m"
-        else:
-            dim = "n" if row["n"] % by == 0 or row["k"] % by else "k"
+        dim = "m" if tokens else "n" if row["n"] % by == 0 or row["k"] % by else "k"
         row[dim] = _split(row[dim], by)
     elif kind in ATTENTION:
         if ring and tokens:
@@ -277,7 +274,7 @@ class _Emitter:
         chunk = dict(r, n=_split(r["n"], sp), flops=_split(r["flops"], sp), bytes_read=_split(r["bytes_read"], sp),
                      bytes_written=_split(r["bytes_written"], sp), device=self.all)
         last = self.emit(chunk, sorted(set(deps)))
-        for j in range(1, sp):
+        for _ in range(1, sp):
             out = self.comm("send", str(0), block, "cp_comm", [last], r, "ring_kv_send")
             self.out[out]["peer"] = nxt
             incoming = self.comm("send", str(prev), block, "cp_comm", [last], r, "ring_kv_recv")

@@ -245,9 +245,8 @@ def _row(node, path, rank: int | None) -> dict:
                 row[col.name] = int(own[col.name]) if col.dtype == "int64" else own[col.name]
     else:
         _foreign(node, attrs, row, where)
-    if rank is not None:
-        if row["kind"] not in COLLECTIVE_KINDS or row["kind"] in ("send", "recv"):
-            row["device"] = str(rank)
+    if rank is not None and (row["kind"] not in COLLECTIVE_KINDS or row["kind"] in ("send", "recv")):
+        row["device"] = str(rank)   # one rank's file: its own work
     row["op_id"] = int(node.id)
     row["deps"] = [int(d) for d in (*node.data_deps, *node.ctrl_deps)]
     return row
