@@ -402,7 +402,7 @@ def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
         if spec.name in units and spec.config.memory not in tiers and spec.config.memory not in unknown:
             issues.add(f"{where}.memory", f"{spec.config.memory!r} is not a memory tier"
                        f"{did_you_mean(spec.config.memory, tiers)}")
-        if classes[spec.name].role == "link":
+        if classes[spec.name].role == "link" and hasattr(spec.config, "between"):   # not a fabric
             for end in spec.config.between:
                 if end not in tiers and end not in unknown:
                     issues.add(f"{where}.between", f"{shown(end)} is not a memory tier"
