@@ -209,3 +209,49 @@ def test_a_collective_is_drawn_on_its_busiest_port_and_the_roofline_has_the_fabr
     assert result.records["bytes_nvlink:d1.rx"].tolist() == [64]
     ceilings = bandwidth_ceilings(result.machine)
     assert "nvlink" in set(ceilings["resource"]) and "d1.hbm" not in set(ceilings["resource"])
+
+
+PCIE = """
+name: tiny-pcie
+extends: tiny
+devices: 4
+components:
+  p2p:
+    kind: fabric
+    topology: host
+    bandwidth: 8 GB/s
+    host_bandwidth: 16 GB/s
+    latency: 100 ns
+    source: "[A] round test value"
+"""
+
+
+def test_through_the_host_every_byte_sent_also_crosses_the_node_bridge(tmp_path):
+    path = tmp_path / "pcie.yaml"
+    path.write_text(PCIE)
+    machine, n, s = hwsim.load_arch(path), 4, 4096
+    host = 16   # bytes per cycle of the bridge, shared by every device's sends
+    assert one(machine, kind="send", device="0", peer=1, bytes_read=s) == max(s // B, s // host) + ALPHA
+    ring = 2 * (n - 1) * s // n
+    assert one(machine, kind="all_reduce", bytes_read=s, kernel="ring") == \
+        max(ring // B, n * ring // host) + 2 * (n - 1) * ALPHA
+    with pytest.raises(TraceError, match="no in-switch reduction"):
+        one(machine, kind="all_reduce", bytes_read=s, kernel="nvls")
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("name: x\nextends: tiny\ndevices: 2\n", "devices: 2 devices need a component of kind 'fabric'"),
+    ("name: x\nextends: tiny\ndevices: 2\ncomponents:\n  f: {kind: fabric, bandwidth: 1 GB/s, topology: host}\n",
+     "host_bandwidth: a fabric through the host needs host_bandwidth > 0"),
+    ("name: x\nextends: tiny\ndevices: 2\ncomponents:\n  f: {kind: fabric, bandwidth: 1 GB/s, efficiency: {star: 0.5}}\n",
+     "efficiency.star: not an algorithm"),
+    ("name: x\nextends: tiny\ndevices: 2\nnodes: 2\ncomponents:\n  f: {kind: fabric, bandwidth: 1 GB/s}\n",
+     "nodes: 2 nodes need a component of kind 'network'"),
+])
+def test_a_bad_node_machine_is_one_error_naming_the_key(tmp_path, text, message):
+    from hwsim.errors import ConfigError
+
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message):
+        hwsim.load_arch(path)
