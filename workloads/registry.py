@@ -71,13 +71,38 @@ def get_family(name: str) -> Family:
     return FAMILIES[name]
 
 
+def check_params(family: str, preset: str, params: Mapping[str, Any] | None = None) -> None:
+    """Validate ``params`` for ``family``/``preset`` (the parallelism keys included) without
+    generating; raises ConfigError."""
+    from workloads.common.parallel import Parallelism
+
+    fam = get_family(family)
+    params = {**_preset_parallel(fam, preset), **dict(params or {})}
+    Parallelism.from_params(params, family)
+    fam.load_spec(preset, params)
+
+
+def _preset_parallel(fam: Family, preset: str) -> dict[str, Any]:
+    """The ``parallel`` block of a preset (the run it reproduces), if the family has one."""
+    library = getattr(fam.load(), "LIBRARY", None)
+    if library is None or preset not in library.presets():
+        return {}
+    return dict(library.preset(preset).parallel)
+
+
 def generate_trace(family: str, preset: str, params: Mapping[str, Any] | None = None,
                    seed: int = 0) -> Trace:
     """Generate the trace of ``family``/``preset`` with ``params`` overrides for ``seed``.
 
-    Equal arguments give identical traces. Raises ConfigError naming a bad family, preset
-    or parameter.
+    Equal arguments give identical traces. ``dp``, ``fsdp``, ``tp``, ``sp`` and ``sp_mode``
+    in ``params`` parallelize the trace (:mod:`workloads.common.parallel`). Raises
+    ConfigError naming a bad family, preset or parameter.
     """
+    from workloads.common.parallel import Parallelism, parallelize
+
     fam = get_family(family)
+    params = {**_preset_parallel(fam, preset), **dict(params or {})}
+    plan = Parallelism.from_params(params, family)   # dp, fsdp, tp, sp, sp_mode: any family
     spec = fam.load_spec(preset, params)
-    return fam.generate(spec, np.random.default_rng(seed), seed=seed, preset=preset)
+    trace = fam.generate(spec, np.random.default_rng(seed), seed=seed, preset=preset)
+    return parallelize(trace, plan)

@@ -12,6 +12,9 @@ A measurement's ``replay`` names what the benchmark ran, in the benchmark's own 
                                                           (LLM serving: a prefill of the inputs, then decoding)
     gdn_chunk variant=gdn seq_len=16384 heads=8 batch=1   (the chunkwise delta-rule forward kernels
                                                           of one layer, as flash-linear-attention runs them)
+    collective op=all_reduce bytes=16777216 devices=8 algorithm=nvls metric=busbw
+                                                          (nccl-tests; also all_gather, reduce_scatter,
+                                                          all_to_all, broadcast, send; permute pattern=ring)
 
 and its ``harness`` how the benchmark timed it: ``isolated`` (one launch, timed from the
 host: the launch latency counts), ``loop`` (back-to-back launches, the steady-state time
@@ -47,10 +50,11 @@ class Case:
     """
 
     kind: str
-    ops: tuple[dict, ...]  # the ops of one launch (op ids from 0, one stream)
+    ops: tuple[dict, ...]  # the ops of one launch (op ids from 0; one stream unless ``streams``)
     flops: float           # FLOPs the benchmark counts for one launch
     bytes: float           # bytes the benchmark counts for one launch
     workloads: tuple[tuple[str, str, tuple[tuple[str, str], ...]], ...] = ()
+    streams: int = 1       # ops of one launch on this many streams (replayed by the event engine)
 
     @property
     def whole(self) -> bool:
@@ -89,7 +93,8 @@ def parse_replay(text: str, where: str) -> Case:
         return (_workload if kind == "workload" else _generation)(fields, where)
     if kind == "gdn_chunk":
         return _gdn_chunk(fields, where)
-    builders = {"gemm": _gemm, "attention": _attention, "stream": _stream, "copy": _copy}
+    builders = {"gemm": _gemm, "attention": _attention, "stream": _stream, "copy": _copy,
+                "collective": _collective}
     if kind not in builders:
         raise ConfigError(f"{where}: unknown replay kind {kind!r}"
                           f"{did_you_mean(kind, (*builders, 'workload', 'generation', 'gdn_chunk'))}")
@@ -239,3 +244,40 @@ def _gdn_chunk(fields: dict[str, str], where: str) -> Case:
     ops = tuple({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()}
                 for row in frame.to_dict("records"))
     return Case("gdn_chunk", ops, flops=float(frame["flops"].sum()), bytes=0.0)
+
+
+#: nccl-tests' bus bandwidth factor per collective for ``n`` devices (busbw = algbw x factor).
+BUS_FACTORS = {"all_reduce": lambda n: 2 * (n - 1) / n, "all_gather": lambda n: (n - 1) / n,
+               "reduce_scatter": lambda n: (n - 1) / n, "all_to_all": lambda n: (n - 1) / n,
+               "broadcast": lambda n: 1.0, "send": lambda n: 1.0, "permute": lambda n: 1.0}
+#: Collective-permute patterns: (source, destination) pairs for ``n`` devices.
+PERMUTES = {"ring": lambda n: [(i, (i + 1) % n) for i in range(n)],
+            "swap": lambda n: [(i, i ^ 1) for i in range(n)],
+            "half": lambda n: [(i, i + n // 2) for i in range(n // 2)],
+            "pair": lambda n: [(0, 1)], "bidir": lambda n: [(0, 1), (1, 0)]}
+
+
+def _collective(f: _Fields) -> Case:
+    """nccl-tests' conventions: ``bytes`` is their ``size`` (all-gather: the output, so each
+    device contributes size/n; reduce-scatter: the input), ``algbw = size / time`` and
+    ``busbw = algbw x`` :data:`BUS_FACTORS` (``metric``). ``permute`` (XLA's
+    collective-permute, p2pBandwidthLatencyTest) is one send per pair of ``pattern``, all at once."""
+    op = f.text("op", None, tuple(BUS_FACTORS))
+    size, devices = f.int("bytes"), f.int("devices")
+    metric = f.text("metric", "algbw", ("algbw", "busbw"))
+    algorithm = f.text("algorithm", "auto", ("auto", "ring", "tree", "nvls"))
+    group = f"0-{devices - 1}"
+    kernel = "" if algorithm == "auto" else algorithm
+    if op in ("send", "permute"):
+        pattern = f.text("pattern", "pair" if op == "send" else "ring", tuple(PERMUTES))
+        pairs = PERMUTES[pattern](devices)
+        ops = tuple(dict(op_id=i, kind="send", device=str(a), peer=b, bytes_read=size, kernel=kernel,
+                         stream=f"d{a}.to{b}") for i, (a, b) in enumerate(pairs))
+        counted = size * (len(pairs) if pattern == "bidir" else 1)
+        return Case("collective", ops, flops=0.0, bytes=float(counted), streams=len(pairs))
+    per_device = size // devices if op == "all_gather" else size
+    if op == "all_gather" and size % devices:
+        raise ConfigError(f"{f.where}: an all_gather's bytes (its output) must divide by devices={devices}")
+    row = dict(op_id=0, kind=op, device=group, bytes_read=per_device, kernel=kernel)
+    counted = size * (BUS_FACTORS[op](devices) if metric == "busbw" else 1.0)
+    return Case("collective", (row,), flops=0.0, bytes=float(counted))

@@ -42,6 +42,19 @@ CATALOGUE: dict[str, tuple[Parameter, ...]] = {
         Parameter("components.c2c.efficiency_to.hbm", 0.4, 1.0),
         Parameter("components.c2c.efficiency_to.cpu_dram", 0.4, 1.0),
     ),
+    "collective": (
+        # NCCL's protocol overhead on NVLink (the maintainer quotes ~20%) and its step latencies
+        Parameter("components.nvlink.efficiency.ring", 0.5, 1.0),
+        Parameter("components.nvlink.efficiency.nvls", 0.3, 1.0),
+        Parameter("components.nvlink.latency", 0.1e-6, 10e-6, "us"),
+        Parameter("components.nvlink.nvls_latency", 0.1e-6, 20e-6, "us"),
+        Parameter("components.nvlink.op_latency", 0.0, 40e-6, "us"),
+        Parameter("components.nvlink.ll_latency", 0.1e-6, 10e-6, "us"),
+    ),
+    "gpu_link": (
+        Parameter("components.nvlink.efficiency.ring", 0.5, 1.0),
+        Parameter("components.pcie_p2p.efficiency.default", 0.2, 1.0),
+    ),
     "kernel_launch": (
         Parameter("components.host.launch_overhead", 0.5e-6, 10e-6, "us"),
     ),

@@ -139,7 +139,7 @@ def predicted_seconds(machine: Machine, measurements: list[Measurement]) -> np.n
     frame = pd.concat(frames, ignore_index=True)
     costs = batch_costs(machine, frame, "calibration set", 1)
     duration = op_durations(costs)
-    kernels = (costs.unit >= 0) | (frame["kind"].to_numpy(dtype=object) == "transfer")
+    kernels = costs.kernel
     issue = np.concatenate([HostClock(machine.host).issue_times(kernels[case == i], np.full((case == i).sum(), -1))
                             for i in range(len(frames))])
     # Per case: end_i = S_i + max over j <= i of (issue_j - S_(j-1)), S the running sum.
@@ -179,7 +179,12 @@ def replay(measurements: Iterable[Measurement], machines: dict[str, MachineConfi
         group = [m for m in replayable if m.machine == name]
         config = (machines or {}).get(name) or load_arch(machine_file(name), overrides)
         machine = config if isinstance(config, Machine) else Machine(config)
-        kernels = [m for m in group if not m.case.whole]
+        kernels = [m for m in group if not m.case.whole and m.case.streams == 1]
+        for m in group:
+            if m.case.streams > 1:   # ops of one launch at once, on several streams
+                if m.harness != "isolated":
+                    raise ConfigError(f"{m.id}: a case of several streams is timed isolated only")
+                seconds[id(m)] = simulate(machine, m.trace, allow_overflow=True).summary["seconds"]
         seconds.update(zip(map(id, kernels), predicted_seconds(machine, kernels).tolist(), strict=True))
         for m in group:
             if m.case.whole:

@@ -131,6 +131,9 @@ def machine_facts_lines(path) -> list[str]:
     lines = [f"{machine.name}: {machine.description}".rstrip(": "),
              f"  reference clock {q(machine.clock_hz, 'frequency')}; every number below is the component's facts "
              "record, which the run summary and reports read"]
+    if machine.device_count > 1:
+        lines.append(f"  {machine.nodes} node{'s' if machine.nodes > 1 else ''} of {machine.devices} devices: every "
+                     f"component but the fabrics once per device (d0.<name> ... d{machine.device_count - 1}.<name>)")
     for name, record in machine_facts(machine).items():
         head = f"{name} ({record.kind}, {record.role}"
         if record.role == "compute":

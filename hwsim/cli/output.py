@@ -38,7 +38,11 @@ def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:
     lines.append(f"  throughput  {summary['throughput']:.4g} {summary['throughput_unit']}")
     lines.append(f"  busiest     {summary['busiest_component']} "
                  f"({100 * summary['busiest_utilization']:.1f}% busy)")
+    idle = 0
     for name, tier in summary["tiers"].items():
+        if _other_device(name) and not tier["bytes"] and not tier["peak_occupancy_bytes"]:
+            idle += 1   # a group's ops are counted on its first device
+            continue
         lines.append(f"  {name:<11} {format_quantity(tier['bytes'], 'bytes')} moved, "
                      f"{format_quantity(tier['bandwidth_bytes_per_s'], 'bandwidth')} avg, "
                      f"peak {format_quantity(tier['peak_occupancy_bytes'], 'bytes')} of "
@@ -46,6 +50,14 @@ def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:
     for name, link in summary["links"].items():
         if link["bytes"]:
             lines.append(f"  {name:<11} {format_quantity(link['bytes'], 'bytes')} over the link")
+    if idle:
+        lines.append(f"  ({idle} tiers of other devices unused: a group's ops count on its first device)")
+    comm = summary.get("communication")
+    if comm:
+        lines.append(f"  comm        {format_quantity(comm['communication_seconds'], 'time')} on the fabric, "
+                     f"{format_quantity(comm['exposed_communication_seconds'], 'time')} exposed "
+                     f"({100 * comm['exposed_share']:.1f}% of the run); compute "
+                     f"{format_quantity(comm['compute_seconds'], 'time')}")
     energy = summary["energy"]
     lines.append(f"  energy      {energy['total_j']:.4g} J (leakage {energy['leakage_pj'] / 1e12:.3g} J), "
                  f"{summary['energy_per_work_unit_j']:.4g} J/{summary['work_unit']}")
@@ -56,3 +68,9 @@ def summary_lines(summary: dict[str, Any], source: str = "") -> list[str]:
     if summary["overflow"]:
         lines.append(f"  OVERFLOW    working set exceeds capacity of: {', '.join(summary['overflow'])}")
     return lines
+
+
+def _other_device(name: str) -> bool:
+    """A component of device 1, 2, ... of a machine of several devices (``d3.hbm``)."""
+    head = name.split(".", 1)[0]
+    return "." in name and head[:1] == "d" and head[1:].isdigit() and head != "d0"

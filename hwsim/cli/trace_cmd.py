@@ -18,7 +18,8 @@ from hwsim.errors import ConfigError
 WORKLOADS_DOC = "docs/WORKLOADS.md"
 WORKLOADS_NOTE = (f"Each parameter's source tag: [P] paper, [C] released code or config, [S] secondary, "
                   f"[D] derived, [A] assumed.\nThe math, dimensions and sources ('WORKLOADS §n' below) "
-                  f"are in {WORKLOADS_DOC} of the hwsim repository.\n")
+                  f"are in {WORKLOADS_DOC} of the hwsim repository.\nEvery family also takes dp, fsdp, tp "
+                  f"and sp (devices of each kind of parallelism) and sp_mode (ulysses or ring).\n")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,7 +32,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                    help="override a parameter; the value is read as a YAML scalar (repeatable)")
     p.add_argument("--seed", type=seed_value, default=0, help="random seed, 0 or more (default 0)")
-    p.add_argument("-o", "--out", help="output trace file (.parquet or .csv)")
+    p.add_argument("-o", "--out", help="output trace file (.parquet or .csv; NAME.et: Chakra execution "
+                                         "traces NAME.<rank>.et, one per device)")
     p.add_argument("--quiet", action="store_true", help="no elapsed-time line while generating")
     p.add_argument("--list", action="store_true",
                    help="list families, presets and parameters (with sources) and exit")
@@ -82,11 +84,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"trace {family.name}: -o/--out is required (a .parquet or .csv file)")
     params = parse_params(args.params)
     out = check_output_file(args.out, "trace file")
-    if out.suffix.lower() not in (".csv", ".parquet", ".pq"):
-        raise ConfigError(f"{out}: unknown trace format {out.suffix!r} (use .csv or .parquet)")
+    if out.suffix.lower() not in (".csv", ".parquet", ".pq", ".et"):
+        raise ConfigError(f"{out}: unknown trace format {out.suffix!r} (use .csv, .parquet or .et)")
     with Working(f"{family.name}/{args.preset}: generating", quiet=args.quiet):
         trace = generate_trace(family.name, args.preset, params, seed=args.seed)
-        path = write_trace(trace, args.out)
+        if out.suffix.lower() == ".et":
+            from hwsim.trace.chakra import write_chakra
+
+            paths = write_chakra(trace, out.with_suffix(""))
+            path = f"{paths[0]} .. {paths[-1].name}" if len(paths) > 1 else paths[0]
+        else:
+            path = write_trace(trace, args.out)
     meta = trace.meta
     print(f"{family.name}/{args.preset}: {trace.num_ops:,} ops, {meta.work_units:g} "
           f"{meta.work_unit}s -> {path}")

@@ -74,6 +74,7 @@ def _load_builtin_components() -> None:
     from hwsim.components import (  # noqa: F401
         cam,
         dma,
+        fabric,
         host,
         link,
         matrix_engine,

@@ -62,6 +62,11 @@ class MachineFile:
                             "('default' for every space not named)")
     dispatch: dict = param({}, unit="map:text", help="op kind -> the compute unit that runs it "
                            "(default: the unit that prefers the kind)")
+    devices: int = param(1, unit="count", minimum=1, maximum=4096,
+                         help="devices per node, each with every component but fabrics (a 'fabric' "
+                              "component joins them)")
+    nodes: int = param(1, unit="count", minimum=1, maximum=4096,
+                       help="nodes of `devices` devices (a 'network' component joins them)")
 
 
 TOP_LEVEL_KEYS = tuple(f.name for f in fields(MachineFile))
@@ -93,6 +98,13 @@ class MachineConfig:
     dispatch: dict[str, str] = field(default_factory=dict)
     description: str = ""
     source: str = ""
+    devices: int = 1   # per node
+    nodes: int = 1
+
+    @property
+    def device_count(self) -> int:
+        """Devices of the whole machine (``devices x nodes``)."""
+        return self.devices * self.nodes
 
     def component(self, name: str) -> ComponentSpec:
         for spec in self.components:
@@ -110,6 +122,7 @@ class MachineConfig:
             "components": {c.name: {"kind": c.kind, **_plain(c.config)} for c in self.components},
             "placement": dict(self.placement),
             "dispatch": dict(self.dispatch),
+            **({"devices": self.devices, "nodes": self.nodes} if self.device_count > 1 else {}),
         }
 
 
@@ -318,7 +331,7 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
     machine = MachineConfig(
         name=top.name or Path(source).stem, clock_hz=top.clock, components=tuple(specs),
         placement=dict(top.placement), dispatch=dict(top.dispatch),
-        description=top.description, source=source)
+        description=top.description, source=source, devices=top.devices, nodes=top.nodes)
     _check_wiring(machine, issues)
     issues.raise_if_any()
     return machine
@@ -389,7 +402,7 @@ def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
         if spec.name in units and spec.config.memory not in tiers and spec.config.memory not in unknown:
             issues.add(f"{where}.memory", f"{spec.config.memory!r} is not a memory tier"
                        f"{did_you_mean(spec.config.memory, tiers)}")
-        if classes[spec.name].role == "link":
+        if classes[spec.name].role == "link" and hasattr(spec.config, "between"):   # not a fabric
             for end in spec.config.between:
                 if end not in tiers and end not in unknown:
                     issues.add(f"{where}.between", f"{shown(end)} is not a memory tier"
@@ -398,6 +411,8 @@ def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
         if spill_to and spill_to not in unknown and (spill_to not in tiers or spill_to == spec.name):
             issues.add(f"{where}.spill_to", f"{spill_to!r} is not another memory tier"
                        f"{did_you_mean(spill_to, tiers)}")
+    if complete:
+        _check_fabrics(machine, issues)
     for space, tier in machine.placement.items():
         if tier not in tiers and tier not in unknown:
             issues.add(f"placement.{space}", f"{tier!r} is not a memory tier{did_you_mean(tier, tiers)}")
@@ -411,3 +426,15 @@ def _check_wiring(machine: MachineConfig, issues: Issues, complete: bool = True,
         elif kind not in classes[unit].handles:
             issues.add(f"dispatch.{kind}", f"a {classes[unit].kind} cannot run {kind!r} ops "
                        f"(it runs: {', '.join(classes[unit].handles)})")
+
+
+def _check_fabrics(machine: MachineConfig, issues: Issues) -> None:
+    """A machine of several devices has one fabric; of several nodes, one network too."""
+    fabrics = [c.name for c in machine.components if c.kind == "fabric"]
+    networks = [c.name for c in machine.components if c.kind == "network"]
+    for names, kind, count, key in ((fabrics, "fabric", machine.devices, "devices"),
+                                    (networks, "network", machine.nodes, "nodes")):
+        if len(names) > 1:
+            issues.add(f"components.{names[1]}", f"at most one {kind} component, got {', '.join(names)}")
+        if count > 1 and not names:
+            issues.add(key, f"{count} {key} need a component of kind {kind!r} to join them")

@@ -20,15 +20,19 @@ import numpy as np
 import pandas as pd
 
 from hwsim.components.base import OpError
+from hwsim.engine.collectives import choose
+from hwsim.engine.collectives import options as collective_options
 from hwsim.engine.machine import Machine
 from hwsim.errors import TraceError
 from hwsim.trace.columns import OpColumns
+from hwsim.trace.schema import COLLECTIVE_KINDS
 
 NO_TIER = -1
 # Kind classes the cost pass needs, as bits of a per-code lookup.
-_ALLOC, _FREE, _SYNC, _TRANSFER = 1, 2, 4, 8
-_BOOKKEEPING = _ALLOC | _FREE | _SYNC
-_KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANSFER}
+_ALLOC, _FREE, _SYNC, _TRANSFER, _COMM = 1, 2, 4, 8, 16
+_BOOKKEEPING = _ALLOC | _FREE | _SYNC | _COMM   # no tier traffic (a collective's is on the fabric)
+_KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANSFER,
+               **dict.fromkeys(COLLECTIVE_KINDS, _COMM)}
 #: Cost arrays an in-memory trace keeps: per unit config, or per channel (resource config,
 #: direction, role) and bytes column, for one set of signatures.
 UNIT_CACHE_SIZE = 256
@@ -90,28 +94,37 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     unit_names = list(machine.units)
     tier_names = list(machine.tiers)
 
+    # The device an op's unit and tiers belong to: the first of its device set (an op on a
+    # group is the same op on every member; the first member stands for them all).
+    rep = _representatives(machine, sigs, where)
     unit_idx = np.full(n, -1, dtype=np.int64)
-    pair_of, pairs = pd.factorize(kind_codes.astype(np.int64) * (len(sigs.vocab["unit"]) + 1) + unit_codes)
+    unit_pos = {name: i for i, name in enumerate(unit_names)}
+    width = len(sigs.vocab["unit"]) + 1
+    pair_of, pairs = pd.factorize((kind_codes.astype(np.int64) * width + unit_codes) * (machine.devices + 1) + rep)
     for p, pair in enumerate(pairs.tolist()):   # in order of first appearance
-        kind, explicit = divmod(pair, len(sigs.vocab["unit"]) + 1)
+        pair, device = divmod(pair, machine.devices + 1)
+        kind, explicit = divmod(pair, width)
         rows = np.flatnonzero(pair_of == p)
         name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit],
-                                lambda rows=rows: where(int(rows[0])))
+                                lambda rows=rows: where(int(rows[0])), device)
         if name is not None:
-            unit_idx[rows] = unit_names.index(name)
+            unit_idx[rows] = unit_pos[name]
 
     tiers = {}
+    tier_pos = {name: i for i, name in enumerate(tier_names)}
     for col in ("src", "src2", "dst"):
         idx = np.full(n, NO_TIER, dtype=np.int64)
         codes, vocab = sigs.codes[col], sigs.vocab[col]
-        for code in dict.fromkeys(codes.tolist()):
+        keyed, keys = pd.factorize(codes.astype(np.int64) * (machine.devices + 1) + rep)
+        for g, key in enumerate(keys.tolist()):
+            code, device = divmod(key, machine.devices + 1)
             space = vocab.values[code]
             if space == "":
                 continue
-            rows = codes == code
+            rows = keyed == g
             first = int(np.argmax(rows))
-            idx[rows] = tier_names.index(
-                machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}"))
+            idx[rows] = tier_pos[
+                machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}", device)]
         tiers[col] = idx
 
     compute = np.zeros(n, dtype=np.int64)
@@ -145,6 +158,15 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
     nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names,
                                            unit_cache)
+    comm = kind_class == _COMM
+    if machine.devices > 1:
+        # An op on a group is the same op on each member: its energy counts every member.
+        members = _group_sizes(machine, sigs, where)
+        scale = np.where(comm, 1, members).astype(np.float64)
+        energy_compute *= scale
+        energy *= scale[:, None]
+    if comm.any():
+        _collective_costs(machine, sigs, np.flatnonzero(comm), where, nbytes, busy, energy, latency)
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)
@@ -163,11 +185,67 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
         component[has_traffic] = resource[np.argmax(busy, axis=1)[has_traffic]]
         component[unitless & ~has_traffic] = machine.no_component
     return SignatureCosts(
-        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component, kernel=(unit_idx >= 0) | (kind_class == _TRANSFER),
+        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component,
+        kernel=(unit_idx >= 0) | (kind_class == _TRANSFER) | comm,
         fixed=fixed, compute=compute, latency=latency, bytes=nbytes, busy=busy, energy=energy,
         energy_compute_pj=energy_compute, energy_pj=energy_compute + energy.sum(axis=1),
         alloc_tier=alloc_tier, alloc_delta=alloc_delta,
         duration=contention_free(fixed, compute, busy, latency))
+
+
+def _representatives(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> np.ndarray:
+    """Per signature, the first device of its ``device`` set (int64; 0 on one device)."""
+    codes, vocab = sigs.codes["device"], sigs.vocab["device"]
+    rep = np.zeros(len(sigs), dtype=np.int64)
+    for code in np.unique(codes).tolist():
+        rows = codes == code
+        first = int(np.argmax(rows))
+        rep[rows] = machine.device_set(vocab.values[code], lambda first=first: where(first))[0]
+    return rep
+
+
+def _group_sizes(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> np.ndarray:
+    """Per signature, the number of devices of its ``device`` set."""
+    codes, vocab = sigs.codes["device"], sigs.vocab["device"]
+    sizes = np.ones(len(sigs), dtype=np.int64)
+    for code in np.unique(codes).tolist():
+        rows = codes == code
+        first = int(np.argmax(rows))
+        sizes[rows] = len(machine.device_set(vocab.values[code], lambda first=first: where(first)))
+    return sizes
+
+
+def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, nbytes, busy, energy,
+                      latency) -> None:
+    """Fill the fabric channels' bytes, busy cycles and energy and the steps' latency of the
+    collective signatures ``rows`` (see :mod:`hwsim.engine.collectives`): the options of each
+    distinct (kind, group, algorithm, peer) once, then every size of it at once."""
+    kinds, devices, kernels = sigs.vocab["kind"], sigs.vocab["device"], sigs.vocab["kernel"]
+    key = np.stack([sigs.codes["kind"][rows], sigs.codes["device"][rows], sigs.codes["kernel"][rows],
+                    sigs.ints["peer"][rows]], axis=1).astype(np.int64)
+    _, group_of = np.unique(key, axis=0, return_inverse=True)
+    energy_per_bit = np.array([ch.resource.config.energy_per_bit if hasattr(ch.resource.config, "energy_per_bit")
+                               else 0.0 for ch in machine.channels])
+    for g in range(int(group_of.max()) + 1):
+        mine = rows[group_of.ravel() == g]
+        r0 = int(mine[0])
+        at = lambda r=r0: where(r)  # noqa: E731
+        members = machine.device_set(devices.values[sigs.codes["device"][r0]], at)
+        found = collective_options(machine, kinds.values[sigs.codes["kind"][r0]], members,
+                                   kernels.values[sigs.codes["kernel"][r0]], int(sigs.ints["peer"][r0]), at)
+        sizes = sigs.ints["bytes_read"][mine].astype(np.float64)
+        best = choose(found, sizes)
+        for o, option in enumerate(found):
+            chosen = mine[best == o]
+            if not chosen.size or not option.channels.size:
+                latency[chosen] = option.latency
+                continue
+            amount = sizes[best == o][:, None] * option.coef[None, :]
+            channels = option.channels
+            nbytes[np.ix_(chosen, channels)] += np.ceil(amount).astype(np.int64)
+            busy[np.ix_(chosen, channels)] += option.busy(sizes[best == o])
+            energy[np.ix_(chosen, channels)] += amount * 8.0 * energy_per_bit[channels][None, :]
+            latency[chosen] = option.latency
 
 
 def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tiers: dict[str, np.ndarray],

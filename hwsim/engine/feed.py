@@ -111,6 +111,8 @@ class BatchFeed:
         self.source = trace.source
         self._on_batch = on_batch
         self._host = HostClock(machine.host)
+        # Each device's host (its own process) launches its kernels on a clock of its own.
+        self._hosts = [HostClock(machine.host) for _ in range(machine.devices)] if machine.devices > 1 else []
         self.loaded_rows = 0
         self.loaded_batches = 0
         self.index: TraceIndex | None = None
@@ -160,7 +162,20 @@ class BatchFeed:
     def _issue(self, costs: SignatureCosts, sig: np.ndarray, ops: OpColumns) -> np.ndarray:
         if self._host.host is None:
             return np.zeros(len(ops), dtype=np.int64)
-        return self._host.issue_times(costs.kernel[sig], ops.ints["step"])
+        if not self._hosts:
+            return self._host.issue_times(costs.kernel[sig], ops.ints["step"])
+        # An op on a group is launched by every member's host; it can start once all have.
+        vocab = ops.vocab["device"]
+        member = np.zeros((max(len(vocab), 1), len(self._hosts)), dtype=bool)
+        for code in np.unique(ops.codes["device"]).tolist():
+            member[code, list(self.machine.device_set(vocab.values[code], "trace"))] = True
+        kernels = costs.kernel[sig]
+        issue = np.zeros(len(ops), dtype=np.int64)
+        for d, clock in enumerate(self._hosts):
+            mine = member[ops.codes["device"], d]
+            if (kernels & mine).any():
+                np.maximum(issue, clock.issue_times(kernels & mine, ops.ints["step"]), out=issue)
+        return issue
 
     def _issue_cached(self, b: int, costs: SignatureCosts, sig: np.ndarray, ops: OpColumns) -> np.ndarray:
         """Launch times of batch ``b`` of an indexed trace, reused from an earlier complete

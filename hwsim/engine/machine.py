@@ -7,6 +7,7 @@ resources (tiers and link directions) a byte crosses from one tier to another (r
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from collections import deque
 from collections.abc import Callable
@@ -15,15 +16,17 @@ from functools import cached_property
 from typing import Any
 
 from hwsim.components.base import ComputeUnit, MemoryResource, component_class
+from hwsim.components.fabric import DeviceFabric, Fabric, Network
 from hwsim.components.facts import FACTS_KEY, facts_section
 from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
 from hwsim.config.machine import MachineConfig
+from hwsim.engine.ports import FabricPorts, parse_device_set
 from hwsim.errors import ConfigError, TraceError, did_you_mean
-from hwsim.trace.schema import KINDS
+from hwsim.trace.schema import COLLECTIVE_KINDS, KINDS
 
 #: Op kinds that never occupy a compute unit (bookkeeping).
-BOOKKEEPING_KINDS = ("alloc", "free", "sync")
+BOOKKEEPING_KINDS = ("alloc", "free", "sync", *COLLECTIVE_KINDS)  # collectives: the fabric, no unit
 #: Op kinds that run without a unit when the machine has none for them (a plain copy).
 UNITLESS_OK = ("transfer",)
 
@@ -48,18 +51,38 @@ class Machine:
     def __init__(self, config: MachineConfig) -> None:
         self.config = config
         self.clock_hz = config.clock_hz
+        self.devices = config.device_count
+        self.per_node = config.devices
         self.components: dict[str, object] = {}
-        for spec in config.components:
-            cls = component_class(spec.kind, spec.name)
-            self.components[spec.name] = cls(spec.name, spec.config, config.clock_hz)
+        fabric_specs = [s for s in config.components if issubclass(component_class(s.kind, s.name), DeviceFabric)]
+        device_specs = [s for s in config.components if s not in fabric_specs]
+        # A machine of several devices builds every component but the fabrics once per device,
+        # named ``d<i>.<name>``; a single device keeps the file's names.
+        for d in range(self.devices):
+            for spec in device_specs:
+                cls = component_class(spec.kind, spec.name)
+                name = self.device_name(d, spec.name)
+                cfg = spec.config
+                if issubclass(cls, Link) and self.devices > 1:
+                    cfg = dataclasses.replace(cfg, between=tuple(self.device_name(d, t) for t in cfg.between),
+                                              efficiency_to={self.device_name(d, t): v
+                                                             for t, v in cfg.efficiency_to.items()})
+                if hasattr(cfg, "memory") and self.devices > 1:
+                    cfg = dataclasses.replace(cfg, memory=self.device_name(d, cfg.memory))
+                if getattr(cfg, "spill_to", "") and self.devices > 1:
+                    cfg = dataclasses.replace(cfg, spill_to=self.device_name(d, cfg.spill_to))
+                self.components[name] = cls(name, cfg, config.clock_hz)
+        for spec in fabric_specs:
+            self.components[spec.name] = component_class(spec.kind, spec.name)(spec.name, spec.config,
+                                                                                config.clock_hz)
         self.units = {n: c for n, c in self.components.items() if isinstance(c, ComputeUnit)}
         self.tiers = {n: c for n, c in self.components.items()
-                      if isinstance(c, MemoryResource) and not isinstance(c, Link)}
+                      if isinstance(c, MemoryResource) and not isinstance(c, Link | DeviceFabric)}
         self.links = {n: c for n, c in self.components.items() if isinstance(c, Link)}
         hosts = [c for c in self.components.values() if isinstance(c, HostRuntime)]
-        if len(hosts) > 1:
+        if len(hosts) > self.devices:
             raise ConfigError(f"{config.source}: components: at most one host_runtime, got "
-                              f"{', '.join(h.name for h in hosts)}")
+                              f"{', '.join(h.name for h in hosts[:len(hosts) // self.devices])}")
         self.host: HostRuntime | None = hosts[0] if hosts else None
         self.channels: list[Channel] = [Channel(n, t) for n, t in self.tiers.items()]
         for name, link in self.links.items():
@@ -69,6 +92,10 @@ class Machine:
         for name, unit in self.units.items():
             if unit.moves_data:  # a DMA group: its bandwidth is a queue of its own
                 self.channels.append(Channel(name, unit))
+        self.fabric: Fabric | None = next((c for c in self.components.values() if isinstance(c, Fabric)), None)
+        self.network: Network | None = next((c for c in self.components.values() if isinstance(c, Network)), None)
+        self.ports = FabricPorts(self, len(self.channels))
+        self.channels.extend(self.ports.channels)
         self.channel_index = {ch.name: i for i, ch in enumerate(self.channels)}
         # Record ``component`` names: the units, then the memory resources a unit-less
         # transfer is named after (its bottleneck), then "" for bookkeeping ops.
@@ -79,6 +106,25 @@ class Machine:
         self.no_component = len(self.record_components) - 1
         self._routes: dict[tuple[str, str], tuple[int, ...]] = {}
         self.moved_spaces: dict[str, str] = {}  # space -> tier, decided per run (spills)
+        self._device_sets: dict[str, tuple[int, ...]] = {}
+
+    def device_name(self, device: int, name: str) -> str:
+        """The name of component ``name`` of ``device`` (the file's name on a single device)."""
+        return name if self.devices == 1 else f"d{device}.{name}"
+
+    def device_set(self, text: str, where: str | Callable[[], str]) -> tuple[int, ...]:
+        """The devices a trace's ``device`` cell names: ``""`` every device, ``"3"``, ``"0-3"``
+        or ``"0,2,4"`` (sorted, distinct). TraceError naming ``where`` for a bad cell."""
+        found = self._device_sets.get(text)
+        if found is None:
+            try:
+                found = parse_device_set(text, self.devices)
+            except ValueError as err:
+                where = where() if callable(where) else where
+                raise TraceError(f"{where}, column 'device': {err} (machine {self.config.name!r} has "
+                                 f"{self.devices} device{'s' if self.devices > 1 else ''})") from None
+            self._device_sets[text] = found
+        return found
 
     def unit_key(self, name: str) -> tuple:
         """What unit ``name``'s cost model depends on: its class, config and the reference
@@ -102,14 +148,22 @@ class Machine:
     @cached_property
     def config_dict(self) -> dict[str, Any]:
         """``config.to_dict()`` with every component's facts record under ``facts`` (the
-        resolved machine a run keeps), computed once (treat as read-only)."""
-        return {**self.config.to_dict(), FACTS_KEY: facts_section(self.config)}
+        resolved machine a run keeps), computed once (treat as read-only). On a machine of
+        several devices, ``components`` and ``facts`` are every device's (``d<i>.<name>``)
+        and the fabrics'."""
+        out = {**self.config.to_dict(), FACTS_KEY: facts_section(self.config)}
+        if self.devices > 1:
+            from hwsim.config.fields import to_plain
+
+            out["components"] = {name: {"kind": c.kind, **to_plain(c.config)} for name, c in self.components.items()}
+            out[FACTS_KEY] = {name: c.facts().to_dict() for name, c in self.components.items()}
+        return out
 
     # -- dispatch -----------------------------------------------------------------------
     @cached_property
     def dispatch(self) -> dict[str, str]:
-        """Op kind → unit name: the YAML's ``dispatch`` first, else the unit that prefers the
-        kind most (ties: YAML order)."""
+        """Op kind → unit name of the file: the YAML's ``dispatch`` first, else the unit that
+        prefers the kind most (ties: YAML order)."""
         table = {}
         for kind in KINDS:
             if kind in BOOKKEEPING_KINDS:
@@ -119,45 +173,55 @@ class Machine:
                 continue
             best = -1
             for name, unit in self.units.items():
+                if self.devices > 1 and not name.startswith("d0."):
+                    continue
                 preference = unit.handles.get(kind, -1)
                 if preference > best:
-                    table[kind], best = name, preference
+                    table[kind], best = self._file_name(name), preference
         return table
 
-    def unit_for(self, kind: str, explicit: str, where: str | Callable[[], str]) -> str | None:
-        """The unit that runs an op of ``kind`` (``explicit`` from the trace's unit column wins).
+    def _file_name(self, name: str) -> str:
+        """A device's component name without its ``d<i>.`` prefix."""
+        return name.split(".", 1)[1] if self.devices > 1 else name
+
+    def unit_for(self, kind: str, explicit: str, where: str | Callable[[], str], device: int = 0) -> str | None:
+        """The unit of ``device`` that runs an op of ``kind`` (``explicit`` from the trace's unit
+        column wins: a unit of the file, run by the op's device).
 
         ``where`` names the op for errors (a callable is only called for one).
         """
         if explicit:
             where = where() if callable(where) else where
-            if explicit not in self.units:
+            full = self.device_name(device, explicit)
+            if full not in self.units:
+                names = tuple(self._file_name(n) for n in self.units if self.devices == 1 or n.startswith("d0."))
                 raise TraceError(f"{where}, column 'unit': {explicit!r} is not a compute unit of "
-                                 f"machine {self.config.name!r}{did_you_mean(explicit, tuple(self.units))}")
-            if kind not in self.units[explicit].handles:
+                                 f"machine {self.config.name!r}{did_you_mean(explicit, names)}")
+            if kind not in self.units[full].handles:
                 raise TraceError(f"{where}, column 'unit': {explicit!r} cannot run {kind!r} ops")
-            return explicit
+            return full
         if kind in BOOKKEEPING_KINDS or (kind in UNITLESS_OK and kind not in self.dispatch):
             return None
         if kind not in self.dispatch:
             where = where() if callable(where) else where
             raise TraceError(f"{where}, column 'kind': machine {self.config.name!r} has no unit that "
                              f"runs {kind!r} ops (add one, or a dispatch entry)")
-        return self.dispatch[kind]
+        return self.device_name(device, self.dispatch[kind])
 
     # -- placement ----------------------------------------------------------------------
-    def tier_of(self, space: str, where: str | Callable[[], str]) -> str:
-        """The tier that holds logical ``space`` (``placement.default`` as a fallback);
-        ``where`` names the op for the error (a callable is only called for one)."""
+    def tier_of(self, space: str, where: str | Callable[[], str], device: int = 0) -> str:
+        """The tier of ``device`` that holds logical ``space`` (``placement.default`` as a
+        fallback); ``where`` names the op for the error (a callable is only called for one).
+        Spills move a space on every device alike (devices of a machine are identical)."""
         if space in self.moved_spaces:
-            return self.moved_spaces[space]
+            return self.device_name(device, self._file_name(self.moved_spaces[space]))
         placement = self.config.placement
         if space in placement:
-            return placement[space]
-        if space in self.tiers:
-            return space  # a trace may name a physical tier directly
+            return self.device_name(device, placement[space])
+        if self.device_name(device, space) in self.tiers:
+            return self.device_name(device, space)  # a trace may name a physical tier directly
         if "default" in placement:
-            return placement["default"]
+            return self.device_name(device, placement["default"])
         where = where() if callable(where) else where
         raise TraceError(f"{where}: space {space!r} is not placed on machine {self.config.name!r} "
                          f"(add placement.{space} or placement.default to the machine YAML)")

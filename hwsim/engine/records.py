@@ -24,6 +24,7 @@ from hwsim.engine.machine import Machine
 from hwsim.errors import ResultError
 from hwsim.metrics.totals import RunTotals
 from hwsim.trace.columns import CODE_DTYPE, Vocabulary
+from hwsim.trace.schema import COLLECTIVE_KINDS
 
 #: Record columns in order; ``bytes_<resource>``, energy and allocation columns follow. The
 #: cycle columns come from the timing, the two seconds columns from them and the reference
@@ -57,6 +58,8 @@ class RecordBuilder:
         self._channel_to_resource = np.zeros((len(machine.channels), len(self._resources)), dtype=np.int64)
         for c, channel in enumerate(machine.channels):
             self._channel_to_resource[c, self._resources.index(channel.resource.name)] = 1
+        self._resource_of_channel = np.argmax(self._channel_to_resource, axis=1) if len(machine.channels) else \
+            np.zeros(0, dtype=np.int64)
         self._per_costs: tuple[object, np.ndarray] | None = None
         self._pending: dict[int, tuple] = {}
         self._next = 0
@@ -74,11 +77,37 @@ class RecordBuilder:
             self._record(*self._pending.pop(self._next))
             self._next += 1
 
+    def _entries(self, costs) -> tuple:
+        """The nonzero (signature, channel) cells of ``costs``: bytes, busy cycles, energy (cached)."""
+        cached = getattr(self, "_entry_cache", None)
+        if cached is None or cached[0] is not costs:
+            g, c = np.nonzero((costs.bytes != 0) | (costs.busy != 0) | (costs.energy != 0))
+            cached = (costs, (g, c, costs.bytes[g, c], costs.busy[g, c], costs.energy[g, c]))
+            self._entry_cache = cached
+        return cached[1]
+
+    def _comm_sigs(self, batch: Batch) -> np.ndarray | None:
+        """Per signature, whether it communicates (a collective kind); None on one device."""
+        if self.machine.devices == 1:
+            return None
+        costs = batch.costs
+        cached = getattr(self, "_comm_cache", None)
+        if cached is None or cached[0] is not costs:
+            names = np.asarray(batch.ops.vocab["kind"].values, dtype=object)
+            cached = (costs, np.isin(names[costs.kind], COLLECTIVE_KINDS))
+            self._comm_cache = cached
+        return cached[1]
+
     def _resource_bytes(self, batch: Batch) -> np.ndarray:
         """Per signature of ``batch.costs``: bytes through each resource (cached)."""
         costs = batch.costs
         if self._per_costs is None or self._per_costs[0] is not costs:
-            self._per_costs = (costs, costs.bytes @ self._channel_to_resource)
+            # Only the few channels each signature crosses add up (a machine of several
+            # devices has hundreds of channels, most of them idle for any one op).
+            g, c = np.nonzero(costs.bytes)
+            out = np.zeros((costs.bytes.shape[0], len(self._resources)), dtype=np.int64)
+            np.add.at(out, (g, self._resource_of_channel[c]), costs.bytes[g, c])
+            self._per_costs = (costs, out)
         return self._per_costs[1]
 
     def _record(self, batch: Batch, ready: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
@@ -86,15 +115,27 @@ class RecordBuilder:
         counts = batch.counts
         present = np.flatnonzero(counts)
         totals = self.totals
-        totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
-                          costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
-                          costs.bytes[present], costs.busy[present], costs.energy[present])
+        if self.machine.devices > 1:   # many channels, a few per op: their nonzero cells only
+            g, c, nbytes, busy, pj = self._entries(costs)
+            keep = counts[g] > 0
+            where = np.full(len(counts), -1, dtype=np.int64)
+            where[present] = np.arange(len(present))
+            totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
+                              costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
+                              None, None, None, entries=(where[g[keep]], c[keep], nbytes[keep], busy[keep], pj[keep]))
+        else:
+            totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
+                              costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
+                              costs.bytes[present], costs.busy[present], costs.energy[present])
         if self.spans_are_durations:
             totals.add_spans(costs.component[present], costs.duration[present], counts[present])
         else:
             totals.add_spans(costs.component[sig], end - start)
         if len(end):
             totals.add_end(end.max())
+            comm = self._comm_sigs(batch)
+            if comm is not None:
+                totals.add_busy((costs.unit >= 0)[sig], comm[sig], start, end)
         moves = batch.moves
         if moves.size:
             totals.add_moves(start[moves], ops.ints["op_id"][moves], costs.alloc_tier[sig[moves]],

@@ -52,13 +52,15 @@ def _held(busy: np.ndarray) -> np.ndarray:
         for row, cycles in enumerate(busy.tolist()):
             held[row] = tuple((c, b) for c, b in enumerate(cycles) if b > 0)
         return held
-    bits = 1 << np.arange(width, dtype=np.int64)
-    pattern_of, patterns = pd.factorize((busy > 0) @ bits)
-    for p, pattern in enumerate(patterns.tolist()):
-        channels = np.flatnonzero(pattern & bits).tolist()
+    # A pattern is the row's set of busy channels, packed into bytes (any number of channels).
+    packed = np.packbits(busy > 0, axis=1)
+    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
+    pattern_of, patterns = pd.factorize(keys)
+    for p in range(len(patterns)):
+        rows = np.flatnonzero(pattern_of == p)
+        channels = np.flatnonzero(busy[rows[0]] > 0).tolist()
         if not channels:
             continue
-        rows = np.flatnonzero(pattern_of == p)
         pairs = zip(*(zip(repeat(c), busy[rows, c].tolist()) for c in channels))  # noqa: B905
         held[rows] = np.fromiter(pairs, dtype=object, count=len(rows))
     return held

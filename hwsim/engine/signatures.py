@@ -22,8 +22,8 @@ import pandas as pd
 from hwsim.trace.columns import OpColumns
 
 #: Trace columns the cost model reads: numbers, then text codes.
-SIGNATURE_INTS = ("m", "n", "k", "batch", "elements", "flops", "bytes_read", "bytes_read2", "bytes_written")
-SIGNATURE_TEXT = ("kind", "unit", "src", "src2", "dst", "dtype", "kernel", "access")
+SIGNATURE_INTS = ("m", "n", "k", "batch", "elements", "flops", "bytes_read", "bytes_read2", "bytes_written", "peer")
+SIGNATURE_TEXT = ("kind", "unit", "src", "src2", "dst", "dtype", "kernel", "access", "device")
 #: Batches this small are not deduplicated (hashing would cost more than it saves).
 SMALL_BATCH = 16
 _MIX = np.uint64(0x9E3779B97F4A7C15)

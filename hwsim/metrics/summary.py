@@ -90,6 +90,16 @@ def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, 
     for n, link in links.items():
         utilisations[n] = max((d["utilization"] for d in link["directions"].values()), default=0.0)
     busiest = max(sorted(utilisations), key=lambda n: utilisations[n]) if utilisations else ""
+    extra = {}
+    comm = totals.communication()
+    if comm is not None:
+        # Compute vs communication on the machine (a group's op is its first device's): the
+        # exposed part is communication no compute overlaps, what a faster fabric would save.
+        extra["communication"] = {
+            "compute_seconds": comm["compute_cycles"] / clock,
+            "communication_seconds": comm["communication_cycles"] / clock,
+            "exposed_communication_seconds": comm["exposed_communication_cycles"] / clock,
+            "exposed_share": comm["exposed_communication_cycles"] / total_cycles if total_cycles else 0.0}
     return {
         "machine": machine["name"],
         "trace": {k: trace_meta.get(k) for k in ("generator", "preset", "seed", "work_unit", "work_units")},
@@ -111,6 +121,7 @@ def summarize(totals: RunTotals, machine: dict[str, Any], trace_meta: dict[str, 
         "overflow": sorted(n for n, t in tiers.items() if not t["fits"]),
         "placement": machine.get("placement", {}),
         "spills": machine.get("spills", {}),
+        **extra,
     }
 
 

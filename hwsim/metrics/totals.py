@@ -43,24 +43,36 @@ class RunTotals:
         self._labels = np.zeros((len(self._parts), 0), dtype=np.int64)   # [part, kind code] -> label
         self._kind_names: list[str] = []
         self._moves: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        # Disjoint busy intervals (start, end cycles) of compute ops (a unit ran them) and of
+        # communication ops (collectives, sends): how much communication compute hides.
+        self.compute_busy = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+        self.comm_busy = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     def add_groups(self, counts: np.ndarray, component: np.ndarray, kind: np.ndarray, kind_names: Sequence[str],
                    flops: np.ndarray,
-                   energy_compute_pj: np.ndarray, energy_pj: np.ndarray, channel_bytes: np.ndarray,
-                   channel_busy: np.ndarray, channel_energy_pj: np.ndarray) -> None:
+                   energy_compute_pj: np.ndarray, energy_pj: np.ndarray, channel_bytes: np.ndarray | None,
+                   channel_busy: np.ndarray | None, channel_energy_pj: np.ndarray | None,
+                   entries: tuple | None = None) -> None:
         """Add groups of ops with equal costs: ``counts[g]`` ops of each group ``g``.
 
         ``component`` indexes :attr:`components`; ``kind`` is each group's op kind as a code
         into ``kind_names``; the ``channel_*`` arrays are ``[groups, channels]`` per op of
-        the group.
+        the group. A machine of many channels passes ``entries`` instead: ``(group, channel,
+        bytes, busy, energy)`` arrays of the nonzero cells only (the same sums).
         """
         counts = np.asarray(counts, dtype=np.int64)
         self.ops += int(counts.sum())
         n = len(self.components)
         self.component_ops += _group_sum(component, counts, n)
         self.component_flops += _group_sum(component, counts * flops, n)
-        self.channel_bytes += counts @ channel_bytes if len(counts) else 0
-        self.channel_busy += counts @ channel_busy if len(counts) else 0
+        if entries is not None:
+            g, c, nbytes, busy, pj = entries
+            weight = counts[g]
+            np.add.at(self.channel_bytes, c, weight * nbytes)
+            np.add.at(self.channel_busy, c, weight * busy)
+        else:
+            self.channel_bytes += counts @ channel_bytes if len(counts) else 0
+            self.channel_busy += counts @ channel_busy if len(counts) else 0
         if len(kind_names) > self._labels.shape[1]:
             self._kind_names = list(kind_names)
             self._labels = np.array([[self.energy.label_code((part, k)) for k in self._kind_names]
@@ -68,7 +80,11 @@ class RunTotals:
         n = len(self.components)
         labels = self._labels[component, kind]
         self.energy.add(labels, energy_compute_pj, counts)
-        if channel_energy_pj.size:
+        if entries is not None:
+            g, c, _, _, pj = entries
+            used = pj != 0
+            self.energy.add(self._labels[n + c[used], kind[g[used]]], pj[used], counts[g[used]])
+        elif channel_energy_pj.size:
             g, c = np.nonzero(channel_energy_pj)
             self.energy.add(self._labels[n + c, kind[g]], channel_energy_pj[g, c], counts[g])
 
@@ -76,6 +92,23 @@ class RunTotals:
         """Add busy spans (end - start cycles) per op, or per group with ``counts``."""
         weights = spans if counts is None else spans * counts
         self.component_span += _group_sum(component, weights, len(self.components))
+
+    def add_busy(self, compute: np.ndarray, comm: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
+        """Ops of a batch that compute (mask) and that communicate (mask), with their cycles."""
+        if comm.any():
+            self.comm_busy = union(*self.comm_busy, start[comm], end[comm])
+        if comm.any() or self.comm_busy[0].size:
+            self.compute_busy = union(*self.compute_busy, start[compute], end[compute])
+
+    def communication(self) -> dict[str, int] | None:
+        """Cycles some compute runs, some communication runs, and communication runs while no
+        compute does (exposed); None for a run without communication."""
+        if not self.comm_busy[0].size:
+            return None
+        comm = int((self.comm_busy[1] - self.comm_busy[0]).sum())
+        compute = int((self.compute_busy[1] - self.compute_busy[0]).sum())
+        hidden = overlap(*self.comm_busy, *self.compute_busy)
+        return {"compute_cycles": compute, "communication_cycles": comm, "exposed_communication_cycles": comm - hidden}
 
     def add_end(self, last_end: int) -> None:
         """A batch's largest end cycle."""
@@ -139,3 +172,30 @@ def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
     if int(np.abs(values).max()) * len(values) < 2**53:
         return np.bincount(groups, weights=values, minlength=n)[:n].astype(np.int64)
     return np.array([int(values[groups == g].sum()) for g in range(n)], dtype=np.int64)
+
+
+def union(starts: np.ndarray, ends: np.ndarray, more_starts: np.ndarray, more_ends: np.ndarray):
+    """The disjoint, sorted union of two sets of [start, end) intervals (empty ones dropped)."""
+    s = np.concatenate([starts, np.asarray(more_starts, dtype=np.int64)])
+    e = np.concatenate([ends, np.asarray(more_ends, dtype=np.int64)])
+    keep = e > s
+    s, e = s[keep], e[keep]
+    if not s.size:
+        return s, e
+    order = np.argsort(s, kind="stable")
+    s, e = s[order], np.maximum.accumulate(e[order])
+    new = np.r_[True, s[1:] > e[:-1]]
+    group = np.cumsum(new) - 1
+    out_e = np.zeros(int(group[-1]) + 1, dtype=np.int64)
+    np.maximum.at(out_e, group, e)
+    return s[new], out_e
+
+
+def overlap(a_start: np.ndarray, a_end: np.ndarray, b_start: np.ndarray, b_end: np.ndarray) -> int:
+    """Cycles two disjoint sorted interval sets have in common."""
+    if not a_start.size or not b_start.size:
+        return 0
+    # Intersection length = |A| + |B| - |A u B| (each set disjoint).
+    total = int((a_end - a_start).sum() + (b_end - b_start).sum())
+    s, e = union(a_start, a_end, b_start, b_end)
+    return total - int((e - s).sum())

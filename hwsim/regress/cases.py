@@ -129,9 +129,9 @@ def check_inputs(cases: list[Case]) -> None:
         try:
             load_arch(case.machine, overrides=case.overrides)
             if case.workload:
-                from workloads.registry import get_family  # only cases with a workload need it
+                from workloads.registry import check_params  # only cases with a workload need it
 
-                get_family(case.workload["family"]).load_spec(case.workload["preset"], case.workload["params"])
+                check_params(case.workload["family"], case.workload["preset"], case.workload["params"])
         except ConfigError as err:
             problems.extend(f"{case.where}: case {case.name}: {problem}" for problem in err.problems)
     if problems:

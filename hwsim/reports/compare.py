@@ -102,6 +102,9 @@ def comparison_table(runs: Sequence[RunData]) -> pd.DataFrame:
         put("dynamic energy", "J", label, e["dynamic_pj"] / 1e12)
         put("leakage energy", "J", label, e["leakage_pj"] / 1e12)
         put("busiest utilization", "fraction", label, s["busiest_utilization"])
+        if s.get("communication"):
+            put("communication", "s", label, s["communication"]["communication_seconds"])
+            put("exposed communication", "s", label, s["communication"]["exposed_communication_seconds"])
     for run in runs:
         for name, tier in run.summary["tiers"].items():
             put(f"bytes {name}", "B", run.label, tier["bytes"])
@@ -114,6 +117,11 @@ def comparison_table(runs: Sequence[RunData]) -> pd.DataFrame:
         for name, stats in run.summary["units"].items():
             put(f"utilization {name}", "fraction", run.label, stats["utilization"])
     labels = [r.label for r in runs]
+    # On a machine of several devices, a group's ops are counted on its first device: rows of
+    # the other devices' components that no run used say nothing.
+    idle = [key for key, values in rows.items() if _other_device(key[0]) and not any(values.values())]
+    for key in idle:
+        del rows[key]
     frame = pd.DataFrame(
         {"metric": [m for m, _ in rows], "unit": [u for _, u in rows],
          **{label: [rows[key].get(label, np.nan) for key in rows] for label in labels}})
@@ -123,6 +131,12 @@ def comparison_table(runs: Sequence[RunData]) -> pd.DataFrame:
             ratio = frame[label].to_numpy(dtype=np.float64) / first
         frame[f"{label} / {labels[0]}"] = np.where(first != 0, ratio, np.nan)
     return frame
+
+
+def _other_device(metric: str) -> bool:
+    """True for a metric of a component of device 1, 2, ... (``... d3.hbm``)."""
+    head = metric.rsplit(" ", 1)[-1].split(".", 1)[0]
+    return "." in metric.rsplit(" ", 1)[-1] and head[:1] == "d" and head[1:].isdigit() and head != "d0"
 
 
 def runs_table(runs: Sequence[RunData], base: Path | None = None) -> pd.DataFrame:

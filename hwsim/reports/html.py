@@ -234,6 +234,14 @@ def headline(summary: dict[str, Any], trace_meta: dict[str, Any] | None = None) 
                    f"leakage {human(e['leakage_pj'], 'pJ')})"),
         ("energy per work unit", f"{human(summary['energy_per_work_unit_j'], 'J')}/{summary['work_unit']}"),
     ]
+    comm = summary.get("communication")
+    if comm:
+        rows += [("compute", f"{human(comm['compute_seconds'], 's')} with some compute unit busy"),
+                 ("communication", f"{human(comm['communication_seconds'], 's')} with some collective "
+                                   f"or send on the fabric"),
+                 ("exposed communication", f"{human(comm['exposed_communication_seconds'], 's')} "
+                                           f"({100 * comm['exposed_share']:.1f}% of the run) not hidden "
+                                           f"under compute")]
     if summary.get("overflow"):
         rows.append(("INVALID", _invalid_reason(summary)))
     return pd.DataFrame(rows, columns=["quantity", "value"])

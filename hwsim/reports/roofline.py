@@ -44,10 +44,21 @@ POINT_COLORS = ("#e41a1c", "#377eb8", "#4daf4a", "#ff7f00", "#984ea3", "#a65628"
                 "#17becf", "#bcbd22", "#999999")
 
 
+def _shown_facts(machine: dict[str, Any]):
+    """Facts of the components to draw ceilings for: on a machine of several (identical)
+    devices, device 0's (``d0.<name>``) and the fabrics', not every device's copy of the same
+    ceiling. A fabric's ceiling is the bandwidth of one port per direction."""
+    for name, record in read_facts(machine).items():
+        head = name.split(".", 1)[0]
+        if "." in name and head[:1] == "d" and head[1:].isdigit() and head != "d0":
+            continue
+        yield name, record
+
+
 def compute_ceilings(machine: dict[str, Any]) -> pd.DataFrame:
     """Peak FLOP/s per compute unit and dtype: columns component, kind, dtype, peak_flops_per_s."""
     rows = [(name, record.kind, peak.dtype, peak.flops_per_s)
-            for name, record in read_facts(machine).items() for peak in record.peaks]
+            for name, record in _shown_facts(machine) for peak in record.peaks]
     return pd.DataFrame(rows, columns=["component", "kind", "dtype", "peak_flops_per_s"])
 
 
@@ -55,7 +66,7 @@ def bandwidth_ceilings(machine: dict[str, Any]) -> pd.DataFrame:
     """Datasheet bandwidth per memory tier and link, per direction: columns resource, kind,
     direction (``read``/``write`` for a tier, ``<a>-><b>`` for a link), bandwidth_bytes_per_s."""
     rows = [(name, record.kind, b.direction, b.peak_bytes_per_s)
-            for name, record in read_facts(machine).items() if record.role in ("tier", "link")
+            for name, record in _shown_facts(machine) if record.role in ("tier", "link")
             for b in record.bandwidth]
     return pd.DataFrame(rows, columns=["resource", "kind", "direction", "bandwidth_bytes_per_s"])
 

@@ -108,7 +108,7 @@ def timeline_trace(records: pd.DataFrame, machine: dict[str, Any], *,
     for name in names:
         rows = np.flatnonzero(work & (comps == name))
         if len(rows):
-            add_tracks(PROCESSES[groups.get(name, "compute units")], name, rows)
+            add_tracks(PROCESSES[groups.get(name, groups.get(name.split(":")[0], "compute units"))], name, rows)
     stream_tid: dict[str, int] = {}
     if streams:
         for name in sorted(set(stream_names[inside])):

@@ -100,7 +100,7 @@ def timeline_proto(records: pd.DataFrame, machine: dict[str, Any], *, buckets: i
         rows = np.flatnonzero(work & (comps == name))
         lanes = timeline.assign_lanes(start[rows], end[rows])
         for lane in range(int(lanes.max()) + 1 if len(rows) else 0):
-            uuid = add_track(timeline.PROCESSES[groups.get(name, "compute units")],
+            uuid = add_track(timeline.PROCESSES[groups.get(name, groups.get(name.split(":")[0], "compute units"))],
                              name if lane == 0 else f"{name} #{lane}")
             track_of_row[rows[lanes == lane]] = uuid
     if streams:

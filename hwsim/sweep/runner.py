@@ -170,12 +170,12 @@ def _check_workloads(spec: SweepSpec) -> None:
         if not trace.is_workload:
             continue
         try:
-            from workloads.registry import get_family  # imported only for workload specs
+            from workloads.registry import check_params  # imported only for workload specs
         except ImportError as err:
             raise ConfigError(f"{spec.source}: traces[{i}]: workload specs need the workloads package "
                               f"({err})") from None
         try:
-            get_family(trace.family).load_spec(trace.preset, trace.params)
+            check_params(trace.family, trace.preset, trace.params)
         except ConfigError as err:
             raise ConfigError(f"{spec.source}: traces[{i}]: {err}") from None
 

@@ -37,7 +37,8 @@ DEFAULT_ROW_GROUP = 65536
 
 
 def read_trace(path: str | os.PathLike) -> Trace:
-    """Read and validate a trace (``.csv`` or ``.parquet``).
+    """Read and validate a trace (``.csv``, ``.parquet``, or one rank's Chakra execution
+    trace ``.et``: :mod:`hwsim.trace.chakra`).
 
     Raises TraceError naming the file, row and column of the first problem.
     """
@@ -47,7 +48,11 @@ def read_trace(path: str | os.PathLike) -> Trace:
         return _read_csv(path)
     if suffix in (".parquet", ".pq"):
         return _read_parquet(path)
-    raise TraceError(f"{path}: unknown trace format {suffix!r} (use .csv or .parquet)")
+    if suffix == ".et":
+        from hwsim.trace.chakra import read_chakra
+
+        return read_chakra(path)
+    raise TraceError(f"{path}: unknown trace format {suffix!r} (use .csv, .parquet or .et)")
 
 
 def parse_meta_json(raw: str | bytes, where: str) -> dict[str, Any]:

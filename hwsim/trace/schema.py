@@ -42,7 +42,16 @@ KINDS: dict[str, str] = {
     "alloc": "reserve bytes_written bytes in space `dst` (occupancy bookkeeping, no time)",
     "free": "release bytes_read bytes in space `src` (occupancy bookkeeping, no time)",
     "sync": "barrier: waits for its deps, takes no time",
+    "all_reduce": "collective over the `device` group: every device's bytes_read-byte buffer summed into all",
+    "all_gather": "collective: every device's bytes_read bytes gathered into all (output: group size x bytes_read)",
+    "reduce_scatter": "collective: the bytes_read-byte buffers summed, each device keeping 1/N of the sum",
+    "all_to_all": "collective: each device sends bytes_read / N bytes to every member",
+    "broadcast": "collective: the group's first device sends bytes_read bytes to every member",
+    "send": "point to point: `device` sends bytes_read bytes to device `peer`",
+    "recv": "point to point: `device` receives from `peer` (waits for the send through deps; no time)",
 }
+#: Kinds that run on the device fabric (no compute unit); ``kernel`` names the algorithm.
+COLLECTIVE_KINDS = ("all_reduce", "all_gather", "reduce_scatter", "all_to_all", "broadcast", "send", "recv")
 
 #: Bytes per element for the `dtype` column. The dtype names an op's arithmetic; storage
 #: below a byte per value (INT4 and INT2 KV caches with their per-group scales) is counted
@@ -95,6 +104,9 @@ COLUMNS: tuple[Column, ...] = (
     Column("step", "int64", -1, "frame, chunk or token index (report tag; -1 = none)"),
     Column("phase", "string", "", "phase tag (prefill, decode, store, retrieve, ...)"),
     Column("tag", "string", "", "free text"),
+    Column("device", "string", "", "device(s) that run the op: empty = every device (the same op on "
+           "each, SPMD), 3, 0-3 or 0,2,4; a collective's group"),
+    Column("peer", "int64", -1, "the other device of a send or recv (-1 = none)"),
 )
 COLUMN_NAMES = tuple(c.name for c in COLUMNS)
 BY_NAME = {c.name: c for c in COLUMNS}
@@ -103,8 +115,9 @@ STR_COLUMNS = tuple(c.name for c in COLUMNS if c.dtype == "string")
 _NON_NEGATIVE = ("op_id", "m", "n", "k", "batch", "elements", "flops", "bytes_read", "bytes_read2",
                  "bytes_written")
 # Kind classes the shape rules need, as bits of a per-code lookup (one gather per batch).
-_GEMM, _MOVE, _ALLOC, _FREE = 1, 2, 4, 8
-_KIND_CLASS = {"gemm": _GEMM, "transfer": _MOVE, "gather": _MOVE, "alloc": _ALLOC, "free": _FREE}
+_GEMM, _MOVE, _ALLOC, _FREE, _COMM = 1, 2, 4, 8, 16
+_KIND_CLASS = {"gemm": _GEMM, "transfer": _MOVE, "gather": _MOVE, "alloc": _ALLOC, "free": _FREE,
+               **{kind: _COMM for kind in COLLECTIVE_KINDS}}
 
 
 def new_vocabulary() -> dict[str, Vocabulary]:
@@ -214,7 +227,7 @@ def _check_rows(ops: OpColumns, source: str, state: ValidationState, deps_error)
         values = ints[name]
         if values.min() < 0:
             fail_at(values < 0, name, lambda i, values=values: f"must be >= 0, got {values[i]}")
-    for name in ("layer", "step"):
+    for name in ("layer", "step", "peer"):
         if ints[name].min() < -1:
             fail_at(ints[name] < -1, name, "must be >= -1")
     for name, allowed, message in (
@@ -232,6 +245,12 @@ def _check_rows(ops: OpColumns, source: str, state: ValidationState, deps_error)
         fail_at(empty_stream, "stream", "must not be empty")
     _check_shapes(ops, fail_at)
     _check_ids_and_deps(ops, source, first_row, state, deps_error)
+
+
+def _is(ops: OpColumns, kind: str) -> np.ndarray:
+    """Mask of rows of ``kind``."""
+    code = ops.vocab["kind"].find(kind)
+    return np.zeros(len(ops), dtype=bool) if code < 0 else ops.codes["kind"] == code
 
 
 def _equals(ops: OpColumns, name: str, value: str) -> np.ndarray | None:
@@ -268,6 +287,12 @@ def _check_shapes(ops: OpColumns, fail_at) -> None:
         free = (kind == _FREE) & (no_src | (ints["bytes_read"] == 0))
         if free.any():
             fail_at(free, "bytes_read", "a free needs a src space and bytes_read > 0")
+    comm = kind == _COMM
+    if comm.any():
+        empty = comm & (ints["bytes_read"] == 0) & ~_is(ops, "recv")
+        if empty.any():
+            fail_at(empty, "bytes_read", "a collective or send needs bytes_read > 0 (each device's buffer)")
+    bookkeeping = bookkeeping | comm   # a collective's buffers need no space
     reads_nowhere = ~bookkeeping & (ints["bytes_read"] > 0) & no_src
     if reads_nowhere.any():
         fail_at(reads_nowhere, "src", "bytes_read > 0 needs a source space")

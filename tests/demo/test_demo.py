@@ -78,6 +78,7 @@ def test_the_demo_shows_the_calibration_table_of_every_machine(demo):
     page = (demo / "index.html").read_text()
     assert "How far to trust these numbers" in page
     calibration = pd.read_csv(demo / "calibration.csv")
-    assert set(calibration["machine"]) == {"h100-sxm", "h200", "gh200"}
+    assert set(calibration["machine"]) == {"h100-sxm", "h200", "gh200", "hgx-h100", "h200x8", "h200x4-pcie",
+                                            "a3mega-h100x2"}
     for measurement in calibration["id"]:
         assert f"<td>{measurement}</td>" in page

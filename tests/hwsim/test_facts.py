@@ -30,7 +30,8 @@ MACHINES = sorted(p.name for p in ARCH.glob("*.yaml"))
 #: Written out here rather than read from the classes, so that a class that changes role fails.
 ROLE_OF_KIND = {"systolic_array": "compute", "matrix_engine": "compute", "vector_unit": "compute",
                 "similarity_engine": "compute", "cam_unit": "compute", "dma_engine": "compute",
-                "memory_tier": "tier", "sram": "tier", "link": "link", "host_runtime": "host"}
+                "memory_tier": "tier", "sram": "tier", "link": "link", "host_runtime": "host",
+                "fabric": "link", "network": "link"}
 #: Units of each kind's energy and power keys, from the meaning of the constant.
 ENERGY_UNITS = {"energy_per_flop": "pJ/FLOP", "energy_per_compare": "pJ/compare", "energy_per_bit": "pJ/bit",
                 "search_energy_per_bit": "pJ/bit", "write_energy_per_bit": "pJ/bit",
@@ -75,6 +76,9 @@ def expected_facts(raw: dict, clock: float) -> dict:
         out["bandwidth"] = {"read": (bandwidth, bandwidth), "write": (bandwidth, bandwidth)}
         out["capacity"] = q("capacity", "bytes")
         out["on_chip"] = int(out["capacity"])
+    elif kind in ("fabric", "network"):   # one port per direction (every device's is alike)
+        peak = q("bandwidth", "bandwidth")
+        out["bandwidth"] = {"port": (peak, peak * float(raw.get("efficiency", {}).get("default", 1.0)))}
     elif kind == "link":
         a, b = raw["between"]
         peak, eff = q("bandwidth", "bandwidth"), float(raw.get("efficiency", 1.0))

@@ -19,7 +19,7 @@ from __future__ import annotations
 import dataclasses
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, fields
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -32,7 +32,7 @@ from hwsim.config.yaml_file import load_yaml
 from hwsim.errors import ConfigError, did_you_mean, shown
 from hwsim.trace import TraceMeta
 
-_PRESET_KEYS = ("description", "params")
+_PRESET_KEYS = ("description", "params", "parallel")
 
 
 def spec_param(default: Any, *, help: str, unit: str = "count", source: str = "",
@@ -95,6 +95,7 @@ class Preset:
     description: str
     values: dict[str, Any]
     sources: dict[str, str]
+    parallel: dict[str, Any] = field(default_factory=dict)   # dp, fsdp, tp, sp, sp_mode of the run
 
 
 class PresetLibrary:
@@ -187,8 +188,20 @@ def _read_preset_cached(path: Path, mtime_ns: int, spec_cls: type) -> Preset:
             sources[key] = str(entry.get("source", ""))
         else:
             values[key] = entry
+    parallel = data.get("parallel") or {}
+    if not isinstance(parallel, dict):
+        issues.add("parallel", "expected a mapping of dp, fsdp, tp, sp, sp_mode: value or {value, source}")
+        parallel = {}
+    plain = {}
+    for key, entry in parallel.items():
+        value = entry.get("value") if isinstance(entry, dict) else entry
+        if key not in ("dp", "fsdp", "tp", "sp", "sp_mode"):
+            issues.add(f"parallel.{key}", "unknown key (one of dp, fsdp, tp, sp, sp_mode)")
+        plain[key] = value
+        if isinstance(entry, dict):
+            sources[f"parallel.{key}"] = str(entry.get("source", ""))
     issues.raise_if_any()
-    return Preset(path.stem, path, str(data.get("description", "")).strip(), values, sources)
+    return Preset(path.stem, path, str(data.get("description", "")).strip(), values, sources, plain)
 
 
 def _read_preset(path: Path, spec_cls: type) -> Preset:
