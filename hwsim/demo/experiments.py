@@ -5,6 +5,8 @@ Four questions from the seed papers, each a small grid of (trace, machine) runs:
 * **worldkv** — LingBot-World-Fast under full KV, a sliding window and WorldKV (rho 0.5 and
   0.25), on an H200 whose KV bank sits in CPU memory behind PCIe, a GH200 whose bank sits
   behind NVLink-C2C, and a WorldKV accelerator whose bank sits behind CXL;
+* **worldkv-4xh200** — full KV and WorldKV as the released code runs them: the whole
+  360-frame rollout on 4 H200s with Ulysses sequence parallelism (the paper's setup);
 * **gdn2** — Gated DeltaNet-2 (hybrid) against the softmax transformer of the same size:
   training throughput at 16K tokens per step for 2K to 16K sequences on an H100, as the
   GDN-2 paper's scaling figure;
@@ -58,6 +60,14 @@ def worldkv_runs(frames: int = WORLDKV_FRAMES) -> list[Run]:
             for label, params in policies.items() for machine in machines]
 
 
+def worldkv_released_runs() -> list[Run]:
+    """Full KV and WorldKV (rho 0.5) on the released setup: 4x H200 over NVLink, Ulysses
+    sequence parallelism, the preset's 357-frame (360-frame) rollout."""
+    return [Run("worldkv-4xh200", label, "h200x4", "worldkv", "lingbot-world-fast-4xh200", params)
+            for label, params in {"full KV": {"policy": "full"},
+                                  "WorldKV rho=0.5": {"policy": "worldkv", "keep_ratio": "0.5"}}.items()]
+
+
 def gdn2_runs(seq_lens: tuple[int, ...] = (2048, 4096, 8192, 16384)) -> list[Run]:
     models = {"GDN-2 hybrid": ("deltanet2", "gdn2-1.3b-hybrid"), "Transformer": ("transformer", "transformer-1.3b")}
     return [Run("gdn2", f"{label} {seq // 1024}K", "h100-sxm", family, preset,
@@ -88,4 +98,4 @@ def kvquant_runs() -> list[Run]:
 
 
 def all_runs() -> list[Run]:
-    return [*worldkv_runs(), *gdn2_runs(), *hrm_runs(), *kvquant_runs()]
+    return [*worldkv_runs(), *worldkv_released_runs(), *gdn2_runs(), *hrm_runs(), *kvquant_runs()]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +35,12 @@ def row_of(run: Run, result: RunResult) -> dict[str, Any]:
     s, records = result.summary, result.records
     retrieval = records[records["tag"].astype(str) == "retrieve_gather"]
     kv = kv_timeline(records, s["clock_hz"])
-    # Bytes over the links that reach the tier holding the KV bank (the host link).
+    # Bytes over the links that reach the tier holding the KV bank (the host link; on a
+    # machine of several devices, every device's: "d2.cpu_dram" is device 2's cpu_dram).
     bank_tier = result.machine["placement"].get("kv_bank", "")
     host_links = [name for name, record in read_facts(result.machine).items()
-                  if record.role == "link" and bank_tier in result.machine["components"][name]["between"]]
+                  if record.role == "link" and bank_tier in {
+                      re.sub(r"^d\d+\.", "", tier) for tier in result.machine["components"][name].get("between", ())}]
     return {
         "experiment": run.experiment, "label": run.label, "machine": run.machine, "x": run.x,
         "total_cycles": s["total_cycles"], "seconds": s["seconds"], "work_unit": s["work_unit"],
