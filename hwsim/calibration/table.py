@@ -43,11 +43,7 @@ USES = ("fit", "check", "excluded")
 #: Published units and what one of them is in base units (seconds, FLOP/s, bytes/s).
 UNITS = {"TFLOP/s": ("flops", 1e12), "GFLOP/s": ("flops", 1e9), "TB/s": ("bytes", 1e12),
          "GB/s": ("bytes", 1e9), "MB/s": ("bytes", 1e6), "s": ("time", 1.0), "ms": ("time", 1e-3),
-         "us": ("time", 1e-6), "tokens/s": ("work", 1.0), "Kt/s": ("work", 1e3), "frames/s": ("work", 1.0),
-         "tokens/s/GPU": ("work", 1.0)}
-#: Units of work per device: the work is divided by the devices the workload runs on (its
-#: trace's ``devices``, the product of its ``dp``/``fsdp``, ``tp`` and ``sp``), not the machine's.
-PER_DEVICE_UNITS = ("tokens/s/GPU",)
+         "us": ("time", 1e-6), "tokens/s": ("work", 1.0), "Kt/s": ("work", 1e3), "frames/s": ("work", 1.0)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -169,11 +165,6 @@ def predicted_seconds(machine: Machine, measurements: list[Measurement]) -> np.n
     return out
 
 
-def workload_devices(trace: Trace) -> int:
-    """The devices a generated workload runs on (1 for a single-device trace)."""
-    return int(trace.meta_dict().get("params", {}).get("devices", 1))
-
-
 def replay(measurements: Iterable[Measurement], machines: dict[str, MachineConfig | Machine] | None = None,
            overrides: list[str] | dict | None = None) -> pd.DataFrame:
     """Predict every replayable measurement; one row each with the published and predicted
@@ -197,12 +188,9 @@ def replay(measurements: Iterable[Measurement], machines: dict[str, MachineConfi
         seconds.update(zip(map(id, kernels), predicted_seconds(machine, kernels).tolist(), strict=True))
         for m in group:
             if m.case.whole:
-                traces = m.case.traces()
-                summaries = [simulate(machine, trace, allow_overflow=True).summary for trace in traces]
+                summaries = [simulate(machine, trace, allow_overflow=True).summary for trace in m.case.traces()]
                 seconds[id(m)] = sum(s["seconds"] for s in summaries)
                 work[id(m)] = float(summaries[-1]["work_units"])
-                if m.unit in PER_DEVICE_UNITS:
-                    work[id(m)] /= workload_devices(traces[-1])
     rows = []
     for m in replayable:
         dimension, scale = UNITS[m.unit]

@@ -17,7 +17,6 @@ from hwsim.calibration.table import (
     default_measurements,
     predicted_seconds,
     read_measurements,
-    replay,
     summarize,
 )
 from hwsim.engine.machine import Machine
@@ -133,18 +132,3 @@ def test_the_kernel_level_targets_hold_on_the_set(table):
         assert summary.loc[category, "median_abs_error"] <= 0.10, category
         assert 0.9 <= summary.loc[category, "speed_geomean"] <= 1.1, category
     assert np.isfinite(table["predicted"]).all() and (table["predicted"] > 0).all()
-
-
-def test_a_per_gpu_unit_divides_the_work_by_the_devices_the_workload_runs_on(tmp_path):
-    # The same tp=2 prefill measured in tokens/s and in tokens/s/GPU: exactly half per GPU;
-    # a single-device workload's per-GPU figure is its whole throughput.
-    spec = "workload family=transformer preset=transformer-1.3b mode=prefill seq_len=128 tokens_per_step=256"
-    base = {"category": "llm_inference", "machine": "hgx-h100", "harness": "isolated", "metric": "t",
-            "value": "1000", "use": "check", "source": "s"}
-    rows = [{**base, "id": "total", "replay": f"{spec} tp=2", "unit": "tokens/s"},
-            {**base, "id": "per_gpu", "replay": f"{spec} tp=2", "unit": "tokens/s/GPU"},
-            {**base, "id": "one", "replay": spec, "unit": "tokens/s"},
-            {**base, "id": "one_per_gpu", "replay": spec, "unit": "tokens/s/GPU"}]
-    out = replay(read_measurements(write_set(tmp_path / "set.csv", rows))).set_index("id")["predicted"]
-    assert out["per_gpu"] == pytest.approx(out["total"] / 2, rel=1e-12)
-    assert out["one_per_gpu"] == pytest.approx(out["one"], rel=1e-12)

@@ -34,7 +34,7 @@ def test_the_four_families_are_registered_with_presets():
     assert get_family("deltanet2").presets() == ["gdn2-1.3b", "gdn2-1.3b-hybrid"]
     assert get_family("hrm").presets() == ["hrm-text-1b"]
     assert get_family("transformer").presets() == ["llama-2-70b", "llama-2-7b", "llama-3.1-8b",
-                                                   "mpt-13b", "mpt-1b", "mpt-7b", "transformer-1.3b"]
+                                                   "transformer-1.3b"]
 
 
 @pytest.mark.parametrize("family, preset", all_presets())

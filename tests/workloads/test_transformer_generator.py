@@ -272,39 +272,3 @@ def test_fp8_linear_layers_are_an_inference_option():
 
     with pytest.raises(hwsim.ConfigError, match="gemm_dtype"):
         generate_trace("transformer", "llama-2-7b", {"mode": "train", "gemm_dtype": "fp8"})
-
-
-# --- GELU MLP (GPT-2, MPT) -------------------------------------------------------------------------
-@pytest.mark.parametrize("mode", ["prefill", "train"])
-def test_gelu_mlp_weight_flops_are_the_two_projection_closed_form(mode):
-    spec = small_spec(mlp="gelu", mode=mode)
-    frame = frame_of(spec)
-    d, f, V, L, t = spec.d_model, spec.d_ff, spec.vocab_size, spec.num_layers, spec.tokens_per_step
-    # per token and layer: Q, K, V, O (4 D^2 with MHA at heads x head_dim = D) and up + down (2 D d_ff)
-    per_layer = 2 * (4 * d * spec.attn_width + 2 * d * f)
-    head_tokens = t if mode == "train" else spec.num_seqs
-    forward = L * per_layer * t + 2 * d * V * head_tokens
-    assert weight_gemm_flops(frame) == (3 if mode == "train" else 1) * forward
-    fwd = frame[frame.phase != "bwd"]
-    assert set(fwd.tag) >= {"mlp_up", "gelu", "mlp_down"} and not set(frame.tag) & {"mlp_gate_up", "swiglu"}
-    assert fwd[fwd.tag == "gelu"].flops.sum() == L * t * f * 8
-    assert set(fwd[fwd.tag == "mlp_up"].n) == {f}
-
-
-def test_gelu_blocks_have_the_12_d_squared_parameters_of_a_gpt_block():
-    spec = small_spec(mlp="gelu", d_ff=4 * 32)
-    assert spec.block_params == 12 * 32**2 + 2 * 32
-    with pytest.raises(ConfigError, match=r"transformer\.mlp: "):
-        small_spec(mlp="relu")
-
-
-@pytest.mark.parametrize("preset, dims", [("mpt-1b", (2048, 24, 16)), ("mpt-7b", (4096, 32, 32)),
-                                          ("mpt-13b", (5120, 40, 40))])
-def test_mpt_presets_have_llm_foundrys_dims(preset, dims):
-    spec = transformer.load_spec(preset, {})
-    assert (spec.d_model, spec.num_layers, spec.num_heads) == dims
-    assert (spec.kv_heads, spec.head_dim, spec.d_ff, spec.vocab_size, spec.mlp) == \
-        (spec.num_heads, 128, 4 * spec.d_model, 50368, "gelu")
-    # 12 L D^2 in the blocks (MPT-7B: 6.4B), plus the norms and the embedding and head
-    d, L = dims[0], dims[1]
-    assert spec.num_params == 12 * L * d * d + 2 * L * d + d + 2 * 50368 * d

@@ -1,4 +1,4 @@
-"""Op templates for the pieces every model family uses: GEMMs, norms, attention, SwiGLU and GELU MLPs,
+"""Op templates for the pieces every model family uses: GEMMs, norms, attention, SwiGLU MLPs,
 the backward pass of a template list, and the optimizer step.
 
 A template is a dict of trace columns (see :mod:`workloads.common.ops`); values may be NumPy
@@ -10,7 +10,6 @@ Element-wise costs, per element (our counting convention, [D]):
 
 * RMSNorm with its residual add: 4 (residual add, square-accumulate 2, scale 1);
 * SwiGLU gating: 3 (SiLU as sigmoid + multiply, then the gate multiply);
-* GELU (tanh form): 8 (cube, two multiply-adds, tanh, add, two multiplies), [A];
 * RoPE: 3 per rotated element (two multiplies and an add per output, shared pairwise);
 * sigmoid, softplus, exp: 1 each.
 """
@@ -25,7 +24,6 @@ BF16 = 2
 FP32 = 4
 RMSNORM_FLOPS = 4
 SWIGLU_FLOPS = 3
-GELU_FLOPS = 8
 ROPE_FLOPS = 3
 #: Backward/forward FLOP ratio of a FlashAttention-style attention block: the backward
 #: recomputes the scores and runs four more matmuls (5 vs 2). [A]
@@ -120,16 +118,6 @@ def swiglu_mlp(tokens: Any, d_model: int, d_ff: int, **extra: Any) -> list[Templ
         rmsnorm("mlp_norm", tokens, d_model, **extra),
         gemm("mlp_gate_up", tokens, d_model, 2 * d_ff, **extra),
         vector("swiglu", tokens * d_ff, SWIGLU_FLOPS, **extra),
-        gemm("mlp_down", tokens, d_ff, d_model, **extra),
-    ]
-
-
-def gelu_mlp(tokens: Any, d_model: int, d_ff: int, **extra: Any) -> list[Template]:
-    """Pre-norm GELU MLP (GPT-2, MPT): norm, up GEMM to ``d_ff``, GELU, down GEMM."""
-    return [
-        rmsnorm("mlp_norm", tokens, d_model, **extra),
-        gemm("mlp_up", tokens, d_model, d_ff, **extra),
-        vector("gelu", tokens * d_ff, GELU_FLOPS, **extra),
         gemm("mlp_down", tokens, d_ff, d_model, **extra),
     ]
 

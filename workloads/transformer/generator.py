@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from hwsim.trace import Trace
-from workloads.common.layers import causal_pairs, fp8_linear_layers, gelu_mlp, swiglu_mlp
+from workloads.common.layers import causal_pairs, fp8_linear_layers, swiglu_mlp
 from workloads.common.lm import (
     attention_sublayer,
     decode_cache,
@@ -72,4 +72,4 @@ def _layer(spec: TransformerSpec, tokens, *, queries, keys, pairs, seqs, kv_dst,
                                keys=keys, pairs=pairs, seqs=seqs, kv_dst=kv_dst, kv_space=kv_dst,
                                kv_heads=spec.kv_heads, kv_format=spec.kv_format,
                                quantized_keys=quantized_keys, cache_write=cache_write, **extra)
-            + (gelu_mlp if spec.mlp == "gelu" else swiglu_mlp)(tokens, spec.d_model, spec.d_ff, **extra))
+            + swiglu_mlp(tokens, spec.d_model, spec.d_ff, **extra))

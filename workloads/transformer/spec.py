@@ -16,8 +16,7 @@ FAMILY = "transformer"
 @dataclass(frozen=True)
 class TransformerSpec(KVCacheParams, LMScenario):
     """A pre-norm decoder: per layer RMSNorm, grouped-query attention with RoPE and full causal
-    attention over a KV cache (bf16 or quantized), SwiGLU (or GELU) MLP; untied embedding and
-    LM head."""
+    attention over a KV cache (bf16 or quantized), SwiGLU MLP; untied embedding and LM head."""
 
     d_model: int = spec_param(2304, minimum=1, help="model width D")
     num_layers: int = spec_param(18, minimum=1, help="decoder blocks")
@@ -25,10 +24,7 @@ class TransformerSpec(KVCacheParams, LMScenario):
     num_kv_heads: int = spec_param(0, minimum=0, help="K/V heads shared by the query heads (GQA; 1 = MQA; "
                                                       "0 = as many as query heads, MHA)")
     head_dim: int = spec_param(128, minimum=1, help="head dimension")
-    d_ff: int = spec_param(6208, minimum=1, help="MLP intermediate width")
-    mlp: str = spec_param("swiglu", unit="text", choices=("swiglu", "gelu"), source="[A] Llama-style",
-                          help="MLP: swiglu (gate and up projections, 3 D d_ff weights) or gelu "
-                               "(one up projection, 2 D d_ff weights: GPT-2, MPT)")
+    d_ff: int = spec_param(6208, minimum=1, help="SwiGLU intermediate width")
     vocab_size: int = spec_param(32000, minimum=1, help="vocabulary (untied embedding and head)")
     rope_theta: float = spec_param(10000.0, minimum=0.0, exclusive_minimum=True,
                                    help="RoPE base (recorded with the preset; costs do not depend on it)")
@@ -73,10 +69,9 @@ class TransformerSpec(KVCacheParams, LMScenario):
     @property
     def block_params(self) -> int:
         """Parameters of one block: Q and O (D x heads·d_h), K and V (D x kv_heads·d_h), the MLP
-        (3 D d_ff SwiGLU, 2 D d_ff GELU) and two norm weights."""
-        mlp_matrices = 3 if self.mlp == "swiglu" else 2
+        (3 D d_ff) and two norm weights."""
         return (2 * self.d_model * self.attn_width + 2 * self.d_model * self.kv_width
-                + mlp_matrices * self.d_model * self.d_ff + 2 * self.d_model)
+                + 3 * self.d_model * self.d_ff + 2 * self.d_model)
 
     @property
     def num_params(self) -> int:
