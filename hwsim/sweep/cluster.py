@@ -130,8 +130,11 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
             before_start()
         with dask.config.set(local_worker_config()), _interrupts_ignored():
             # Workers forked now inherit the ignored SIGINT; the preload covers the others.
+            # Workers log nothing below CRITICAL: a run's own errors come back to the driver
+            # as results, and the shutdown after Ctrl-C must not print a worker's heartbeat
+            # traceback (the interrupt is reported once, by the driver).
             cluster = LocalCluster(n_workers=count, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                   dashboard_address=None, silence_logs=logging.ERROR)
+                                   dashboard_address=None, silence_logs=logging.CRITICAL)
         client = Client(cluster)
     # Dask's sync() logs a traceback of its own cancel callback from the event loop when
     # Ctrl-C interrupts a wait; the driver reports the interruption, once.
