@@ -96,7 +96,7 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
 
     # The device an op's unit and tiers belong to: the first of its device set (an op on a
     # group is the same op on every member; the first member stands for them all).
-    rep = _representatives(machine, sigs, where)
+    rep, members = _device_groups(machine, sigs, where)
     unit_idx = np.full(n, -1, dtype=np.int64)
     unit_pos = {name: i for i, name in enumerate(unit_names)}
     width = len(sigs.vocab["unit"]) + 1
@@ -161,7 +161,6 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     comm = kind_class == _COMM
     if machine.devices > 1:
         # An op on a group is the same op on each member: its energy counts every member.
-        members = _group_sizes(machine, sigs, where)
         scale = np.where(comm, 1, members).astype(np.float64)
         energy_compute *= scale
         energy *= scale[:, None]
@@ -193,26 +192,18 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
         duration=contention_free(fixed, compute, busy, latency))
 
 
-def _representatives(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> np.ndarray:
-    """Per signature, the first device of its ``device`` set (int64; 0 on one device)."""
+def _device_groups(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> tuple[np.ndarray, np.ndarray]:
+    """Per signature, the first device of its ``device`` set (0 on one device) and the
+    number of devices in the set (int64 arrays)."""
     codes, vocab = sigs.codes["device"], sigs.vocab["device"]
     rep = np.zeros(len(sigs), dtype=np.int64)
-    for code in np.unique(codes).tolist():
-        rows = codes == code
-        first = int(np.argmax(rows))
-        rep[rows] = machine.device_set(vocab.values[code], lambda first=first: where(first))[0]
-    return rep
-
-
-def _group_sizes(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> np.ndarray:
-    """Per signature, the number of devices of its ``device`` set."""
-    codes, vocab = sigs.codes["device"], sigs.vocab["device"]
     sizes = np.ones(len(sigs), dtype=np.int64)
     for code in np.unique(codes).tolist():
         rows = codes == code
         first = int(np.argmax(rows))
-        sizes[rows] = len(machine.device_set(vocab.values[code], lambda first=first: where(first)))
-    return sizes
+        members = machine.device_set(vocab.values[code], lambda first=first: where(first))
+        rep[rows], sizes[rows] = members[0], len(members)
+    return rep, sizes
 
 
 def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, nbytes, busy, energy,
