@@ -15,11 +15,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from hwsim.components.base import OpError
+from hwsim.engine.channel_cells import CellsBuilder, ChannelCells
 from hwsim.engine.collectives import choose
 from hwsim.engine.collectives import options as collective_options
 from hwsim.engine.machine import Machine
@@ -50,14 +52,28 @@ class SignatureCosts:
     fixed: np.ndarray            # int64 cycles every op pays before its work (kernel overhead)
     compute: np.ndarray          # int64 cycles on the unit
     latency: np.ndarray          # int64 cycles of first-byte latency
-    bytes: np.ndarray            # int64 [g, channels] bytes crossing each channel
-    busy: np.ndarray             # int64 [g, channels] cycles each channel is occupied
-    energy: np.ndarray           # float64 [g, channels] energy of the bytes in each channel, pJ
+    cells: ChannelCells          # bytes, busy cycles and pJ of each channel a signature crosses
     energy_compute_pj: np.ndarray
     energy_pj: np.ndarray        # compute + memory, pJ
     alloc_tier: np.ndarray       # tier index for alloc/free ops, -1 otherwise
     alloc_delta: np.ndarray      # signed bytes allocated (+) or freed (-)
     duration: np.ndarray         # int64 contention-free cycles (see contention_free)
+
+    # Dense [g, channels] tables of the cells, for callers that want one.
+    @cached_property
+    def bytes(self) -> np.ndarray:
+        """int64 [g, channels] bytes crossing each channel."""
+        return self.cells.dense("bytes")
+
+    @cached_property
+    def busy(self) -> np.ndarray:
+        """int64 [g, channels] cycles each channel is occupied."""
+        return self.cells.dense("busy")
+
+    @cached_property
+    def energy(self) -> np.ndarray:
+        """float64 [g, channels] energy of the bytes in each channel, pJ."""
+        return self.cells.dense("energy")
 
 
 def _keep(cache: dict, key: tuple, value: tuple) -> None:
@@ -66,12 +82,11 @@ def _keep(cache: dict, key: tuple, value: tuple) -> None:
     cache[key] = value
 
 
-def contention_free(fixed: np.ndarray, compute: np.ndarray, busy: np.ndarray, latency: np.ndarray) -> np.ndarray:
+def contention_free(fixed: np.ndarray, compute: np.ndarray, cells: ChannelCells, latency: np.ndarray) -> np.ndarray:
     """Cycles of an op on an idle machine (int64): ``fixed + max(compute, memory)``, memory
-    being its busiest channel plus the latency when it crosses any channel."""
-    if busy.shape[1] == 0:
-        return fixed + compute
-    memory = np.where(busy.any(axis=1), busy.max(axis=1) + latency, 0)
+    being its busiest channel plus the latency when it keeps any channel busy."""
+    busiest = cells.max_busy()
+    memory = np.where(busiest > 0, busiest + latency, 0)
     return fixed + np.maximum(compute, memory)
 
 
@@ -156,16 +171,19 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
             _keep(unit_cache, key, (compute[rows], energy_compute[rows]))
 
     kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
-    nbytes, busy, energy, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names,
-                                           unit_cache)
+    cells, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names, unit_cache)
     comm = kind_class == _COMM
     if machine.devices > 1:
         # An op on a group is the same op on each member: its energy counts every member.
         scale = np.where(comm, 1, members).astype(np.float64)
         energy_compute *= scale
-        energy *= scale[:, None]
+        cells = cells.scaled_energy(scale)
     if comm.any():
-        _collective_costs(machine, sigs, np.flatnonzero(comm), where, nbytes, busy, energy, latency)
+        # Collectives cross only fabric channels, and no other op of theirs has cells.
+        builder = CellsBuilder(n, len(machine.channels))
+        builder.add(cells.sig, cells.channel, cells.bytes, cells.busy, cells.energy)
+        _collective_costs(machine, sigs, np.flatnonzero(comm), where, builder, latency)
+        cells = builder.build()
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)
@@ -179,17 +197,18 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
     unitless = unit_idx < 0
     if unitless.any():
         # A transfer has no unit; name the channel it keeps busiest (its bottleneck).
-        has_traffic = unitless & (busy.sum(axis=1) > 0)
+        busiest = cells.busiest_channel()
+        has_traffic = unitless & (busiest >= 0)
         resource = np.asarray(machine.channel_resource, dtype=np.int64)
-        component[has_traffic] = resource[np.argmax(busy, axis=1)[has_traffic]]
+        component[has_traffic] = resource[busiest[has_traffic]]
         component[unitless & ~has_traffic] = machine.no_component
     return SignatureCosts(
         kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component,
         kernel=(unit_idx >= 0) | (kind_class == _TRANSFER) | comm,
-        fixed=fixed, compute=compute, latency=latency, bytes=nbytes, busy=busy, energy=energy,
-        energy_compute_pj=energy_compute, energy_pj=energy_compute + energy.sum(axis=1),
+        fixed=fixed, compute=compute, latency=latency, cells=cells,
+        energy_compute_pj=energy_compute, energy_pj=energy_compute + cells.energy_sum(),
         alloc_tier=alloc_tier, alloc_delta=alloc_delta,
-        duration=contention_free(fixed, compute, busy, latency))
+        duration=contention_free(fixed, compute, cells, latency))
 
 
 def _device_groups(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> tuple[np.ndarray, np.ndarray]:
@@ -206,8 +225,8 @@ def _device_groups(machine: Machine, sigs: OpColumns, where: Callable[[int], str
     return rep, sizes
 
 
-def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, nbytes, busy, energy,
-                      latency) -> None:
+def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, cells: CellsBuilder,
+                      latency: np.ndarray) -> None:
     """Fill the fabric channels' bytes, busy cycles and energy and the steps' latency of the
     collective signatures ``rows`` (see :mod:`hwsim.engine.collectives`): the options of each
     distinct (kind, group, algorithm, peer) once, then every size of it at once."""
@@ -233,9 +252,8 @@ def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where
                 continue
             amount = sizes[best == o][:, None] * option.coef[None, :]
             channels = option.channels
-            nbytes[np.ix_(chosen, channels)] += np.ceil(amount).astype(np.int64)
-            busy[np.ix_(chosen, channels)] += option.busy(sizes[best == o])
-            energy[np.ix_(chosen, channels)] += amount * 8.0 * energy_per_bit[channels][None, :]
+            cells.add_block(chosen, channels, np.ceil(amount).astype(np.int64), option.busy(sizes[best == o]),
+                            amount * 8.0 * energy_per_bit[channels][None, :])
             latency[chosen] = option.latency
 
 
@@ -271,16 +289,14 @@ def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tier
 
 def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: np.ndarray,
            tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str], cache: dict | None):
-    """Bytes, busy cycles and energy per channel, and path latency, per signature.
+    """Bytes, busy cycles and energy of each channel crossed (cells), and path latency, per
+    signature.
 
     Signatures are grouped by (moves data?, unit, src, src2, dst tiers): a handful of
     groups, each handled with whole-array numpy operations.
     """
     n = len(sigs)
-    shape = (n, len(machine.channels))
-    nbytes = np.zeros(shape, dtype=np.int64)
-    busy = np.zeros(shape, dtype=np.int64)
-    energy = np.zeros(shape, dtype=np.float64)
+    cells = CellsBuilder(n, len(machine.channels))
     latency = np.zeros(n, dtype=np.int64)
     traffic = (kind_class & _BOOKKEEPING) == 0
     movers = np.array([False, *(machine.units[name].moves_data for name in unit_names)])   # by unit + 1
@@ -298,7 +314,6 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
         subs: dict[tuple[str, ...] | None, OpColumns] = {}   # the rows' columns each model reads
         for channel, role in zip(path, roles, strict=True):
             resource = machine.channels[channel].resource
-            nbytes[rows, channel] += amount
             key = None if cache is None else (machine.channel_key(channel), role, column, rows.tobytes())
             if key is not None and key in cache:
                 cycles, pj = cache[key]
@@ -310,8 +325,7 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
                 pj = resource.channel_energy_pj(amount.astype(np.float64), role)
                 if key is not None:
                     _keep(cache, key, (cycles, pj))
-            busy[rows, channel] += cycles
-            energy[rows, channel] += pj
+            cells.add(rows, channel, amount, cycles, pj)
         return int(sum(machine.channels[c].resource.latency_cycles for c in dict.fromkeys(path)))
 
     for (is_move, u, src, src2, dst), rows in groups.items():
@@ -344,7 +358,7 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
             lat = max(lat, charge(rows, path, ("transit",) * (len(path) - 1) + ("write",), write[rows],
                                   "bytes_written"))
         latency[rows] = lat
-    return nbytes, busy, energy, latency
+    return cells.build(), latency
 
 
 def batch_costs(machine: Machine, ops, source: str = "ops", first_row: int = 1) -> SignatureCosts:

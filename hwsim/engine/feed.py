@@ -147,8 +147,8 @@ class BatchFeed:
         where = self._where(index.table)
         try:
             costs = signature_costs(self.machine, index.table.rows(), where, index.unit_costs)
-            for value in vars(costs).values():   # shared between runs: nobody may edit them
-                if isinstance(value, np.ndarray):
+            for value in (*vars(costs).values(), *vars(costs.cells).values()):   # shared between runs:
+                if isinstance(value, np.ndarray):                                 # nobody may edit them
                     value.flags.writeable = False
             index.machine_costs[self.machine] = costs
             return costs

@@ -77,15 +77,6 @@ class RecordBuilder:
             self._record(*self._pending.pop(self._next))
             self._next += 1
 
-    def _entries(self, costs) -> tuple:
-        """The nonzero (signature, channel) cells of ``costs``: bytes, busy cycles, energy (cached)."""
-        cached = getattr(self, "_entry_cache", None)
-        if cached is None or cached[0] is not costs:
-            g, c = np.nonzero((costs.bytes != 0) | (costs.busy != 0) | (costs.energy != 0))
-            cached = (costs, (g, c, costs.bytes[g, c], costs.busy[g, c], costs.energy[g, c]))
-            self._entry_cache = cached
-        return cached[1]
-
     def _comm_sigs(self, batch: Batch) -> np.ndarray | None:
         """Per signature, whether it communicates (a collective kind); None on one device."""
         if self.machine.devices == 1:
@@ -104,9 +95,10 @@ class RecordBuilder:
         if self._per_costs is None or self._per_costs[0] is not costs:
             # Only the few channels each signature crosses add up (a machine of several
             # devices has hundreds of channels, most of them idle for any one op).
-            g, c = np.nonzero(costs.bytes)
-            out = np.zeros((costs.bytes.shape[0], len(self._resources)), dtype=np.int64)
-            np.add.at(out, (g, self._resource_of_channel[c]), costs.bytes[g, c])
+            cells = costs.cells
+            moved = cells.bytes != 0
+            out = np.zeros((cells.signatures, len(self._resources)), dtype=np.int64)
+            np.add.at(out, (cells.sig[moved], self._resource_of_channel[cells.channel[moved]]), cells.bytes[moved])
             self._per_costs = (costs, out)
         return self._per_costs[1]
 
@@ -115,18 +107,15 @@ class RecordBuilder:
         counts = batch.counts
         present = np.flatnonzero(counts)
         totals = self.totals
-        if self.machine.devices > 1:   # many channels, a few per op: their nonzero cells only
-            g, c, nbytes, busy, pj = self._entries(costs)
-            keep = counts[g] > 0
-            where = np.full(len(counts), -1, dtype=np.int64)
-            where[present] = np.arange(len(present))
-            totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
-                              costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
-                              None, None, None, entries=(where[g[keep]], c[keep], nbytes[keep], busy[keep], pj[keep]))
-        else:
-            totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
-                              costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
-                              costs.bytes[present], costs.busy[present], costs.energy[present])
+        # The channels' totals add up the nonzero cells of the signatures present.
+        cells = costs.cells
+        keep = counts[cells.sig] > 0
+        where = np.full(len(counts), -1, dtype=np.int64)
+        where[present] = np.arange(len(present))
+        totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
+                          costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
+                          (where[cells.sig[keep]], cells.channel[keep], cells.bytes[keep], cells.busy[keep],
+                           cells.energy[keep]))
         if self.spans_are_durations:
             totals.add_spans(costs.component[present], costs.duration[present], counts[present])
         else:

@@ -26,10 +26,8 @@ import gc
 from array import array
 from collections import deque
 from collections.abc import Callable
-from itertools import repeat
 
 import numpy as np
-import pandas as pd
 import simpy
 
 from hwsim.engine import replay_kernel
@@ -38,31 +36,14 @@ from hwsim.engine.feed import Batch, BatchFeed
 from hwsim.trace.trace import Trace
 
 
-def _held(busy: np.ndarray) -> np.ndarray:
+def _held(costs: SignatureCosts) -> np.ndarray:
     """Per signature (an object array), the ((channel, busy cycles), ...) pairs of the
-    channels it keeps busy, in channel order. Signatures share a handful of channel
-    patterns, so the tuples are built a pattern at a time, by C-level zips."""
-    n, width = busy.shape
-    empty = np.empty(1, dtype=object)
-    empty[0] = ()
-    held = np.repeat(empty, n)
-    if width == 0 or n == 0:
-        return held
-    if n <= 64:
-        for row, cycles in enumerate(busy.tolist()):
-            held[row] = tuple((c, b) for c, b in enumerate(cycles) if b > 0)
-        return held
-    # A pattern is the row's set of busy channels, packed into bytes (any number of channels).
-    packed = np.packbits(busy > 0, axis=1)
-    keys = np.ascontiguousarray(packed).view(np.dtype((np.void, packed.shape[1]))).ravel()
-    pattern_of, patterns = pd.factorize(keys)
-    for p in range(len(patterns)):
-        rows = np.flatnonzero(pattern_of == p)
-        channels = np.flatnonzero(busy[rows[0]] > 0).tolist()
-        if not channels:
-            continue
-        pairs = zip(*(zip(repeat(c), busy[rows, c].tolist()) for c in channels))  # noqa: B905
-        held[rows] = np.fromiter(pairs, dtype=object, count=len(rows))
+    channels it keeps busy, in channel order."""
+    offsets, channels, busy = costs.cells.held()
+    channels, busy, bounds = channels.tolist(), busy.tolist(), offsets.tolist()
+    held = np.empty(len(offsets) - 1, dtype=object)
+    for s, (lo, hi) in enumerate(zip(bounds, bounds[1:], strict=False)):
+        held[s] = tuple(zip(channels[lo:hi], busy[lo:hi], strict=True))
     return held
 
 
@@ -128,18 +109,18 @@ class EventReplay:
         if self._sig_info is not None and self._sig_info[0] is costs:
             return self._sig_info[1]
         if self.compiled:
-            g, c = np.nonzero(costs.busy > 0)   # row-major: channels in order within a signature
+            offsets, channels, busy = costs.cells.held()   # channels in order within a signature
             sigs = np.zeros((5, len(costs.unit) + 1), dtype=np.int64)
             for k, column in enumerate((costs.fixed, costs.compute, costs.latency, costs.unit)):
                 sigs[k, :-1] = column
-            np.cumsum(np.bincount(g, minlength=len(costs.unit)), out=sigs[4, 1:])
-            info = (sigs, np.stack([c, costs.busy[g, c]]).astype(np.int64))
+            sigs[4] = offsets
+            info = (sigs, np.stack([channels, busy]).astype(np.int64))
         else:
             free_lists = np.empty(len(self._unit_free) + 1, dtype=object)
             for u, frees in enumerate(self._unit_free):
                 free_lists[u] = frees   # index -1 (no unit) is the trailing None
             several = np.array([len(f) > 1 for f in self._unit_free] + [False])[costs.unit]
-            info = (_held(costs.busy), free_lists[costs.unit], several)
+            info = (_held(costs), free_lists[costs.unit], several)
         self._sig_info = (costs, info)
         return info
 

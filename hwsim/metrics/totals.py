@@ -49,44 +49,32 @@ class RunTotals:
         self.comm_busy = (np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
 
     def add_groups(self, counts: np.ndarray, component: np.ndarray, kind: np.ndarray, kind_names: Sequence[str],
-                   flops: np.ndarray,
-                   energy_compute_pj: np.ndarray, energy_pj: np.ndarray, channel_bytes: np.ndarray | None,
-                   channel_busy: np.ndarray | None, channel_energy_pj: np.ndarray | None,
-                   entries: tuple | None = None) -> None:
+                   flops: np.ndarray, energy_compute_pj: np.ndarray, energy_pj: np.ndarray,
+                   cells: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]) -> None:
         """Add groups of ops with equal costs: ``counts[g]`` ops of each group ``g``.
 
         ``component`` indexes :attr:`components`; ``kind`` is each group's op kind as a code
-        into ``kind_names``; the ``channel_*`` arrays are ``[groups, channels]`` per op of
-        the group. A machine of many channels passes ``entries`` instead: ``(group, channel,
-        bytes, busy, energy)`` arrays of the nonzero cells only (the same sums).
+        into ``kind_names``; ``cells`` are the ``(group, channel, bytes, busy cycles, pJ)``
+        arrays of the (group, channel) pairs with any traffic, per op of the group (a channel
+        a group does not cross adds nothing).
         """
         counts = np.asarray(counts, dtype=np.int64)
         self.ops += int(counts.sum())
         n = len(self.components)
         self.component_ops += _group_sum(component, counts, n)
         self.component_flops += _group_sum(component, counts * flops, n)
-        if entries is not None:
-            g, c, nbytes, busy, pj = entries
-            weight = counts[g]
-            np.add.at(self.channel_bytes, c, weight * nbytes)
-            np.add.at(self.channel_busy, c, weight * busy)
-        else:
-            self.channel_bytes += counts @ channel_bytes if len(counts) else 0
-            self.channel_busy += counts @ channel_busy if len(counts) else 0
+        g, c, nbytes, busy, pj = cells
+        weight = counts[g]
+        np.add.at(self.channel_bytes, c, weight * nbytes)
+        np.add.at(self.channel_busy, c, weight * busy)
         if len(kind_names) > self._labels.shape[1]:
             self._kind_names = list(kind_names)
             self._labels = np.array([[self.energy.label_code((part, k)) for k in self._kind_names]
                                      for part in self._parts], dtype=np.int64).reshape(len(self._parts), -1)
-        n = len(self.components)
         labels = self._labels[component, kind]
         self.energy.add(labels, energy_compute_pj, counts)
-        if entries is not None:
-            g, c, _, _, pj = entries
-            used = pj != 0
-            self.energy.add(self._labels[n + c[used], kind[g[used]]], pj[used], counts[g[used]])
-        elif channel_energy_pj.size:
-            g, c = np.nonzero(channel_energy_pj)
-            self.energy.add(self._labels[n + c, kind[g]], channel_energy_pj[g, c], counts[g])
+        used = pj != 0
+        self.energy.add(self._labels[n + c[used], kind[g[used]]], pj[used], counts[g[used]])
 
     def add_spans(self, component: np.ndarray, spans: np.ndarray, counts: np.ndarray | None = None) -> None:
         """Add busy spans (end - start cycles) per op, or per group with ``counts``."""

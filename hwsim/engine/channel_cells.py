@@ -1,0 +1,159 @@
+"""The memory-channel costs of signatures as sparse cells: (signature, channel) pairs that
+move bytes, keep the channel busy or spend energy, and nothing for the rest.
+
+An op crosses a few channels (a tier or two, a link direction, the fabric ports of its
+collective) and a machine of several devices has hundreds, so a dense ``[signatures,
+channels]`` table would be almost all zeros; the cells are what the cost pass writes and
+what the timing, the records and the totals read::
+
+    sig[i], channel[i]   the cell's signature and channel (sorted by signature, then channel)
+    bytes[i]             int64 bytes of one op through the channel
+    busy[i]              int64 cycles the channel is occupied by them
+    energy[i]            float64 pJ of those bytes
+
+``offsets[s]:offsets[s + 1]`` are signature ``s``'s cells (a CSR layout). :meth:`dense`
+gives the table for callers that want one (a machine of few channels).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+_EMPTY_I = np.zeros(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class ChannelCells:
+    """The nonzero (signature, channel) cells of ``signatures`` signatures on ``channels``
+    channels (see the module docstring)."""
+
+    signatures: int
+    channels: int
+    sig: np.ndarray
+    channel: np.ndarray
+    bytes: np.ndarray
+    busy: np.ndarray
+    energy: np.ndarray
+    offsets: np.ndarray = field(repr=False)
+
+    def dense(self, name: str) -> np.ndarray:
+        """``[signatures, channels]`` table of one of ``bytes``, ``busy``, ``energy``."""
+        values = getattr(self, name)
+        out = np.zeros((self.signatures, self.channels), dtype=values.dtype)
+        out[self.sig, self.channel] = values
+        return out
+
+    def _segments(self) -> tuple[np.ndarray, np.ndarray]:
+        """Signatures with cells and the first cell of each (for ``reduceat``)."""
+        counts = np.diff(self.offsets)
+        has = np.flatnonzero(counts)
+        return has, self.offsets[has]
+
+    def max_busy(self) -> np.ndarray:
+        """int64 per signature: the busiest channel's cycles (0 with no cell)."""
+        out = np.zeros(self.signatures, dtype=np.int64)
+        has, first = self._segments()
+        if has.size:
+            out[has] = np.maximum.reduceat(self.busy, first)
+        return out
+
+    def energy_sum(self) -> np.ndarray:
+        """float64 per signature: pJ over its channels (cells added in channel order)."""
+        out = np.zeros(self.signatures, dtype=np.float64)
+        has, first = self._segments()
+        if has.size:
+            out[has] = _sum_in_order(self.energy, first)
+        return out
+
+    def busiest_channel(self) -> np.ndarray:
+        """int64 per signature: the channel it keeps busiest (the first on ties), -1 for a
+        signature that keeps none busy."""
+        out = np.full(self.signatures, -1, dtype=np.int64)
+        peak = self.max_busy()
+        top = (self.busy == peak[self.sig]) & (self.busy > 0)
+        cells = np.flatnonzero(top)
+        if cells.size:
+            sigs = self.sig[cells]
+            first = np.r_[True, sigs[1:] != sigs[:-1]]   # cells are in channel order per signature
+            out[sigs[first]] = self.channel[cells[first]]
+        return out
+
+    def held(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The cells that keep a channel busy: (signature offsets, channels, busy cycles),
+        the CSR the event replay reads."""
+        keep = self.busy > 0
+        offsets = np.zeros(self.signatures + 1, dtype=np.int64)
+        np.cumsum(np.bincount(self.sig[keep], minlength=self.signatures), out=offsets[1:])
+        return offsets, self.channel[keep], self.busy[keep]
+
+    def scaled_energy(self, scale: np.ndarray) -> ChannelCells:
+        """These cells with each signature's energy multiplied by ``scale[signature]``."""
+        return ChannelCells(self.signatures, self.channels, self.sig, self.channel, self.bytes, self.busy,
+                            self.energy * scale[self.sig], self.offsets)
+
+
+def _sum_in_order(values: np.ndarray, first: np.ndarray) -> np.ndarray:
+    """Sums of the segments of ``values`` starting at ``first``, each added left to right
+    (``((a + b) + c)``, as adding into a dense table does; ``np.add.reduceat`` may
+    associate a float segment otherwise). Segments are short: a loop over the position in
+    the segment, vectorised over segments."""
+    out = values[first].copy()
+    length = np.diff(np.r_[first, len(values)])
+    for k in range(1, int(length.max(initial=1))):
+        longer = np.flatnonzero(length > k)
+        out[longer] += values[first[longer] + k]
+    return out
+
+
+class CellsBuilder:
+    """Collects cost contributions to (signature, channel) cells in any order; equal cells
+    add up, in the order they were added (:meth:`build`)."""
+
+    def __init__(self, signatures: int, channels: int) -> None:
+        self.signatures, self.channels = signatures, channels
+        self._parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(self, rows: np.ndarray, channel, nbytes, busy, energy) -> None:
+        """Add to the cells (``rows[i]``, ``channel``) — ``channel`` one index or an array
+        per row — the given bytes, busy cycles and pJ (arrays per row, or scalars)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        n = len(rows)
+        if n == 0:
+            return
+        self._parts.append((rows, np.broadcast_to(np.asarray(channel, dtype=np.int64), (n,)),
+                            np.broadcast_to(np.asarray(nbytes, dtype=np.int64), (n,)),
+                            np.broadcast_to(np.asarray(busy, dtype=np.int64), (n,)),
+                            np.broadcast_to(np.asarray(energy, dtype=np.float64), (n,))))
+
+    def add_block(self, rows: np.ndarray, channels: np.ndarray, nbytes: np.ndarray, busy: np.ndarray,
+                  energy: np.ndarray) -> None:
+        """Add ``[rows, channels]`` blocks of bytes, busy cycles and pJ."""
+        if len(rows) == 0 or len(channels) == 0:
+            return
+        grid_rows = np.repeat(np.asarray(rows, dtype=np.int64), len(channels))
+        grid_channels = np.tile(np.asarray(channels, dtype=np.int64), len(rows))
+        self._parts.append((grid_rows, grid_channels, np.asarray(nbytes, dtype=np.int64).ravel(),
+                            np.asarray(busy, dtype=np.int64).ravel(), np.asarray(energy, dtype=np.float64).ravel()))
+
+    def build(self) -> ChannelCells:
+        """The cells, equal ones added up, all-zero ones left out, sorted by (signature, channel)."""
+        if not self._parts:
+            return ChannelCells(self.signatures, self.channels, _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_I,
+                                np.zeros(0), np.zeros(self.signatures + 1, dtype=np.int64))
+        rows, channels, nbytes, busy, energy = (np.concatenate(column) for column in zip(*self._parts, strict=True))
+        key = rows * self.channels + channels
+        order = np.argsort(key, kind="stable")   # equal cells keep the order they were added in
+        key = key[order]
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        nbytes = np.add.reduceat(nbytes[order], first)
+        busy = np.add.reduceat(busy[order], first)
+        energy = _sum_in_order(energy[order], first)
+        key = key[first]
+        keep = (nbytes != 0) | (busy != 0) | (energy != 0)
+        key, nbytes, busy, energy = key[keep], nbytes[keep], busy[keep], energy[keep]
+        sig, channel = np.divmod(key, self.channels)
+        offsets = np.zeros(self.signatures + 1, dtype=np.int64)
+        np.cumsum(np.bincount(sig, minlength=self.signatures), out=offsets[1:])
+        return ChannelCells(self.signatures, self.channels, sig, channel, nbytes, busy, energy, offsets)
