@@ -67,6 +67,10 @@ class MachineFile:
                               "component joins them)")
     nodes: int = param(1, unit="count", minimum=1, maximum=4096,
                        help="nodes of `devices` devices (a 'network' component joins them)")
+    device_kinds: dict = param({}, unit="map", help="devices of another kind: name -> {machine: a "
+                               "single-device machine file (relative to this file) or shipped name, "
+                               "devices: the devices of that kind, e.g. '4-7'}; the other devices "
+                               "have this file's components")
 
 
 TOP_LEVEL_KEYS = tuple(f.name for f in fields(MachineFile))
@@ -88,6 +92,15 @@ class ComponentSpec:
 
 
 @dataclass(frozen=True)
+class DeviceKind:
+    """Devices of a machine that are of another machine file's kind (``device_kinds``)."""
+
+    name: str
+    devices: tuple[int, ...]
+    machine: MachineConfig
+
+
+@dataclass(frozen=True)
 class MachineConfig:
     """A whole machine, validated. ``clock_hz`` is the reference clock all cycles count in."""
 
@@ -100,6 +113,7 @@ class MachineConfig:
     source: str = ""
     devices: int = 1   # per node
     nodes: int = 1
+    device_kinds: tuple[DeviceKind, ...] = ()   # devices not of this file's own components
 
     @property
     def device_count(self) -> int:
@@ -123,6 +137,8 @@ class MachineConfig:
             "placement": dict(self.placement),
             "dispatch": dict(self.dispatch),
             **({"devices": self.devices, "nodes": self.nodes} if self.device_count > 1 else {}),
+            **({"device_kinds": {k.name: {"devices": list(k.devices), "machine": k.machine.to_dict()}
+                                 for k in self.device_kinds}} if self.device_kinds else {}),
         }
 
 
@@ -331,7 +347,8 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
     machine = MachineConfig(
         name=top.name or Path(source).stem, clock_hz=top.clock, components=tuple(specs),
         placement=dict(top.placement), dispatch=dict(top.dispatch),
-        description=top.description, source=source, devices=top.devices, nodes=top.nodes)
+        description=top.description, source=source, devices=top.devices, nodes=top.nodes,
+        device_kinds=_device_kinds(top.device_kinds, source, top.devices * top.nodes, issues))
     _check_wiring(machine, issues)
     issues.raise_if_any()
     return machine
@@ -345,6 +362,45 @@ _BUILT: dict[tuple[type, str, str], Any] = {}
 #: see :func:`_copy_paths`; nothing writes into a block): no JSON to write for those.
 _BUILT_BLOCKS: dict[tuple[type, str, int], tuple[dict, Any]] = {}
 _BUILT_SIZE = 1024
+
+
+def _device_kinds(entries: dict[str, Any], source: str, devices: int, issues: Issues) -> tuple[DeviceKind, ...]:
+    """The ``device_kinds`` of a machine of ``devices`` devices: each a single-device machine
+    file without fabrics, for a set of devices no other kind has."""
+    from hwsim.trace.device_sets import parse_device_set
+
+    kinds, taken = [], {}
+    for name, entry in entries.items():
+        where = f"device_kinds.{name}"
+        if not isinstance(entry, dict) or set(entry) != {"machine", "devices"}:
+            issues.add(where, "expected a mapping with 'machine' (a machine file or shipped name) and "
+                       f"'devices' (e.g. '4-7'), got {shown(entry)}")
+            continue
+        try:
+            members = parse_device_set(str(entry["devices"]), devices)
+        except ValueError as err:
+            issues.add(f"{where}.devices", f"{err} (the machine has {devices} devices)")
+            continue
+        for d in members:
+            if d in taken:
+                issues.add(f"{where}.devices", f"device {d} is already of kind {taken[d]!r}")
+                break
+            taken[d] = name
+        if not isinstance(entry["machine"], str) or not entry["machine"]:
+            issues.add(f"{where}.machine", f"expected a machine file or shipped name, got {shown(entry['machine'])}")
+            continue
+        try:
+            machine = load_arch(resolve_machine(entry["machine"], Path(source).parent))
+        except ConfigError as err:
+            issues.add(f"{where}.machine", str(err))
+            continue
+        fabrics = [c.name for c in machine.components if c.kind in ("fabric", "network")]
+        if machine.device_count > 1 or fabrics:
+            issues.add(f"{where}.machine", f"{machine.source}: a device kind is one device without fabrics "
+                       f"(this file has {machine.device_count} devices{', and ' + ', '.join(fabrics) if fabrics else ''})")
+            continue
+        kinds.append(DeviceKind(str(name), members, machine))
+    return tuple(kinds)
 
 
 def _component_config(cls: type, block: dict[str, Any], where: str, issues: Issues) -> Any:

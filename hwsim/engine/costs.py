@@ -58,6 +58,9 @@ class SignatureCosts:
     alloc_tier: np.ndarray       # tier index for alloc/free ops, -1 otherwise
     alloc_delta: np.ndarray      # signed bytes allocated (+) or freed (-)
     duration: np.ndarray         # int64 contention-free cycles (see contention_free)
+    #: int64 [g, k] more tiers an alloc/free moves the same bytes on (-1: none), or None: on a
+    #: machine of several device kinds, the other kinds' tiers of an op on a mixed group.
+    alloc_more: np.ndarray | None = None
 
     # Dense [g, channels] tables of the cells, for callers that want one.
     @cached_property
@@ -102,7 +105,22 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
 
     Raises TraceError (an op no unit runs, a space not placed, a cost model's OpError) and
     ConfigError (tiers no link joins).
+
+    On a machine of several device kinds, an op on a group of devices of more than one kind
+    is costed on each of its kinds (:mod:`hwsim.engine.device_kinds`).
     """
+    if len(machine.kinds) > 1:
+        from hwsim.engine.device_kinds import mixed_costs
+
+        return mixed_costs(machine, sigs, where, unit_cache)
+    rep, members = _device_groups(machine, sigs, where)
+    return costs_on(machine, sigs, where, unit_cache, rep, members)
+
+
+def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], unit_cache: dict | None,
+             rep: np.ndarray, members: np.ndarray) -> SignatureCosts:
+    """:func:`signature_costs` with each signature run by device ``rep[i]`` and standing for
+    ``members[i]`` devices (its energy counts each of them)."""
     n = len(sigs)
     kinds = sigs.vocab["kind"]
     kind_codes, unit_codes = sigs.codes["kind"], sigs.codes["unit"]
@@ -111,7 +129,6 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
 
     # The device an op's unit and tiers belong to: the first of its device set (an op on a
     # group is the same op on every member; the first member stands for them all).
-    rep, members = _device_groups(machine, sigs, where)
     unit_idx = np.full(n, -1, dtype=np.int64)
     unit_pos = {name: i for i, name in enumerate(unit_names)}
     width = len(sigs.vocab["unit"]) + 1

@@ -112,7 +112,7 @@ class BatchFeed:
         self._on_batch = on_batch
         self._host = HostClock(machine.host)
         # Each device's host (its own process) launches its kernels on a clock of its own.
-        self._hosts = [HostClock(machine.host) for _ in range(machine.devices)] if machine.devices > 1 else []
+        self._hosts = [HostClock(host) for host in machine.device_hosts] if machine.devices > 1 else []
         self.loaded_rows = 0
         self.loaded_batches = 0
         self.index: TraceIndex | None = None
@@ -160,7 +160,7 @@ class BatchFeed:
             raise
 
     def _issue(self, costs: SignatureCosts, sig: np.ndarray, ops: OpColumns) -> np.ndarray:
-        if self._host.host is None:
+        if all(host is None for host in self.machine.device_hosts):
             return np.zeros(len(ops), dtype=np.int64)
         if not self._hosts:
             return self._host.issue_times(costs.kernel[sig], ops.ints["step"])
@@ -172,6 +172,8 @@ class BatchFeed:
         kernels = costs.kernel[sig]
         issue = np.zeros(len(ops), dtype=np.int64)
         for d, clock in enumerate(self._hosts):
+            if clock.host is None:
+                continue
             mine = member[ops.codes["device"], d]
             if (kernels & mine).any():
                 np.maximum(issue, clock.issue_times(kernels & mine, ops.ints["step"]), out=issue)
@@ -180,9 +182,8 @@ class BatchFeed:
     def _issue_cached(self, b: int, costs: SignatureCosts, sig: np.ndarray, ops: OpColumns) -> np.ndarray:
         """Launch times of batch ``b`` of an indexed trace, reused from an earlier complete
         run while the host's costs and the set of ops it launches are the same."""
-        host = self._host.host
-        key = (None if host is None else (host.launch_cycles, host.step_cycles, host.latency_cycles),
-               costs.kernel.tobytes())
+        key = (tuple(None if host is None else (host.launch_cycles, host.step_cycles, host.latency_cycles)
+                     for host in self.machine.device_hosts), costs.kernel.tobytes())
         index = self.index
         if b == 0:
             self._reuse_issue = index.issue is not None and index.issue[0] == key

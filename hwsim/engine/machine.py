@@ -21,8 +21,9 @@ from hwsim.components.facts import FACTS_KEY, facts_section
 from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
 from hwsim.config.machine import MachineConfig
-from hwsim.engine.ports import FabricPorts, parse_device_set
+from hwsim.engine.ports import FabricPorts
 from hwsim.errors import ConfigError, TraceError, did_you_mean
+from hwsim.trace.device_sets import parse_device_set
 from hwsim.trace.schema import COLLECTIVE_KINDS, KINDS
 
 #: Op kinds that never occupy a compute unit (bookkeeping).
@@ -55,14 +56,26 @@ class Machine:
         self.per_node = config.devices
         self.components: dict[str, object] = {}
         fabric_specs = [s for s in config.components if issubclass(component_class(s.kind, s.name), DeviceFabric)]
-        device_specs = [s for s in config.components if s not in fabric_specs]
+        # Kind 0 is the file's own device; the others come from ``device_kinds`` (each its
+        # machine file's components, placement and dispatch).
+        self.kinds: list[MachineConfig] = [config, *(k.machine for k in config.device_kinds)]
+        self.kind_names = ["", *(k.name for k in config.device_kinds)]
+        self.kind_of = [0] * self.devices
+        for k, kind in enumerate(config.device_kinds, start=1):
+            for d in kind.devices:
+                self.kind_of[d] = k
+        kind_specs = [[s for s in config.components if s not in fabric_specs],
+                      *([*kind.machine.components] for kind in config.device_kinds)]
         # A machine of several devices builds every component but the fabrics once per device,
         # named ``d<i>.<name>``; a single device keeps the file's names.
         for d in range(self.devices):
-            for spec in device_specs:
+            kind = self.kinds[self.kind_of[d]]
+            for spec in kind_specs[self.kind_of[d]]:
                 cls = component_class(spec.kind, spec.name)
                 name = self.device_name(d, spec.name)
                 cfg = spec.config
+                if getattr(cfg, "clock", None) == 0.0 and kind.clock_hz != config.clock_hz:
+                    cfg = dataclasses.replace(cfg, clock=kind.clock_hz)   # its own file's clock
                 if issubclass(cls, Link) and self.devices > 1:
                     cfg = dataclasses.replace(cfg, between=tuple(self.device_name(d, t) for t in cfg.between),
                                               efficiency_to={self.device_name(d, t): v
@@ -80,10 +93,16 @@ class Machine:
                       if isinstance(c, MemoryResource) and not isinstance(c, Link | DeviceFabric)}
         self.links = {n: c for n, c in self.components.items() if isinstance(c, Link)}
         hosts = [c for c in self.components.values() if isinstance(c, HostRuntime)]
-        if len(hosts) > self.devices:
-            raise ConfigError(f"{config.source}: components: at most one host_runtime, got "
-                              f"{', '.join(h.name for h in hosts[:len(hosts) // self.devices])}")
-        self.host: HostRuntime | None = hosts[0] if hosts else None
+        for k, kind in enumerate(self.kinds):
+            own = [c.name for c in kind.components if c.kind == "host_runtime"]
+            if len(own) > 1:
+                where = "components" if k == 0 else f"device_kinds.{self.kind_names[k]}: {kind.source}: components"
+                raise ConfigError(f"{config.source}: {where}: at most one host_runtime, got {', '.join(own)}")
+        #: Each device's host runtime (None: the kernels of that device launch for free).
+        self.device_hosts: list[HostRuntime | None] = [
+            next((h for h in hosts if h.name.startswith(f"d{d}.")), None) if self.devices > 1 else
+            (hosts[0] if hosts else None) for d in range(self.devices)]
+        self.host: HostRuntime | None = self.device_hosts[0]
         self.channels: list[Channel] = [Channel(n, t) for n, t in self.tiers.items()]
         for name, link in self.links.items():
             a, b = link.config.between
@@ -105,7 +124,8 @@ class Machine:
         self.channel_resource = [where[ch.resource.name] for ch in self.channels]
         self.no_component = len(self.record_components) - 1
         self._routes: dict[tuple[str, str], tuple[int, ...]] = {}
-        self.moved_spaces: dict[str, str] = {}  # space -> tier, decided per run (spills)
+        # (kind index, space) -> tier name in the kind's file, decided per run (spills)
+        self.moved_spaces: dict[tuple[int, str], str] = {}
         self._device_sets: dict[str, tuple[int, ...]] = {}
 
     def device_name(self, device: int, name: str) -> str:
@@ -162,31 +182,48 @@ class Machine:
     # -- dispatch -----------------------------------------------------------------------
     @cached_property
     def dispatch(self) -> dict[str, str]:
-        """Op kind → unit name of the file: the YAML's ``dispatch`` first, else the unit that
-        prefers the kind most (ties: YAML order)."""
+        """Op kind → unit name of the file (the first device's kind): see :meth:`dispatch_of`."""
+        return self.dispatch_of(self.kind_of[0])
+
+    def dispatch_of(self, kind_index: int) -> dict[str, str]:
+        """Op kind → unit name (without ``d<i>.``) on devices of kind ``kind_index``: the
+        kind's YAML ``dispatch`` first, else the unit that prefers the op kind most (ties:
+        YAML order)."""
+        tables = self.__dict__.setdefault("_dispatch_tables", {})
+        if kind_index in tables:
+            return tables[kind_index]
+        config = self.kinds[kind_index]
+        first = self.kind_of.index(kind_index) if kind_index in self.kind_of else None
+        prefix = self.device_name(first, "") if first is not None else None
         table = {}
         for kind in KINDS:
             if kind in BOOKKEEPING_KINDS:
                 continue
-            if kind in self.config.dispatch:
-                table[kind] = self.config.dispatch[kind]
+            if kind in config.dispatch:
+                table[kind] = config.dispatch[kind]
                 continue
             best = -1
             for name, unit in self.units.items():
-                if self.devices > 1 and not name.startswith("d0."):
+                if prefix is None or not name.startswith(prefix):
                     continue
                 preference = unit.handles.get(kind, -1)
                 if preference > best:
-                    table[kind], best = self._file_name(name), preference
+                    table[kind], best = self.file_name(name), preference
+        tables[kind_index] = table
         return table
 
-    def _file_name(self, name: str) -> str:
+    def file_name(self, name: str) -> str:
         """A device's component name without its ``d<i>.`` prefix."""
         return name.split(".", 1)[1] if self.devices > 1 else name
 
+    def _kind_label(self, device: int) -> str:
+        """`` (device kind 'x')`` for a device of a ``device_kinds`` kind, else empty."""
+        k = self.kind_of[device]
+        return f" (device {device}, kind {self.kind_names[k]!r})" if k else ""
+
     def unit_for(self, kind: str, explicit: str, where: str | Callable[[], str], device: int = 0) -> str | None:
         """The unit of ``device`` that runs an op of ``kind`` (``explicit`` from the trace's unit
-        column wins: a unit of the file, run by the op's device).
+        column wins: a unit of the device's machine file, run by the op's device).
 
         ``where`` names the op for errors (a callable is only called for one).
         """
@@ -194,28 +231,32 @@ class Machine:
             where = where() if callable(where) else where
             full = self.device_name(device, explicit)
             if full not in self.units:
-                names = tuple(self._file_name(n) for n in self.units if self.devices == 1 or n.startswith("d0."))
+                prefix = self.device_name(device, "")
+                names = tuple(self.file_name(n) for n in self.units if self.devices == 1 or n.startswith(prefix))
                 raise TraceError(f"{where}, column 'unit': {explicit!r} is not a compute unit of "
-                                 f"machine {self.config.name!r}{did_you_mean(explicit, names)}")
+                                 f"machine {self.config.name!r}{self._kind_label(device)}{did_you_mean(explicit, names)}")
             if kind not in self.units[full].handles:
                 raise TraceError(f"{where}, column 'unit': {explicit!r} cannot run {kind!r} ops")
             return full
-        if kind in BOOKKEEPING_KINDS or (kind in UNITLESS_OK and kind not in self.dispatch):
+        dispatch = self.dispatch_of(self.kind_of[device])
+        if kind in BOOKKEEPING_KINDS or (kind in UNITLESS_OK and kind not in dispatch):
             return None
-        if kind not in self.dispatch:
+        if kind not in dispatch:
             where = where() if callable(where) else where
-            raise TraceError(f"{where}, column 'kind': machine {self.config.name!r} has no unit that "
-                             f"runs {kind!r} ops (add one, or a dispatch entry)")
-        return self.device_name(device, self.dispatch[kind])
+            raise TraceError(f"{where}, column 'kind': machine {self.config.name!r}{self._kind_label(device)} "
+                             f"has no unit that runs {kind!r} ops (add one, or a dispatch entry)")
+        return self.device_name(device, dispatch[kind])
 
     # -- placement ----------------------------------------------------------------------
     def tier_of(self, space: str, where: str | Callable[[], str], device: int = 0) -> str:
-        """The tier of ``device`` that holds logical ``space`` (``placement.default`` as a
-        fallback); ``where`` names the op for the error (a callable is only called for one).
-        Spills move a space on every device alike (devices of a machine are identical)."""
-        if space in self.moved_spaces:
-            return self.device_name(device, self._file_name(self.moved_spaces[space]))
-        placement = self.config.placement
+        """The tier of ``device`` that holds logical ``space`` (``placement.default`` of the
+        device's machine file as a fallback); ``where`` names the op for the error (a callable
+        is only called for one). Spills move a space on every device of a kind alike."""
+        k = self.kind_of[device]
+        moved = self.moved_spaces.get((k, space))
+        if moved is not None:
+            return self.device_name(device, moved)
+        placement = self.kinds[k].placement
         if space in placement:
             return self.device_name(device, placement[space])
         if self.device_name(device, space) in self.tiers:
@@ -223,15 +264,25 @@ class Machine:
         if "default" in placement:
             return self.device_name(device, placement["default"])
         where = where() if callable(where) else where
-        raise TraceError(f"{where}: space {space!r} is not placed on machine {self.config.name!r} "
-                         f"(add placement.{space} or placement.default to the machine YAML)")
+        raise TraceError(f"{where}: space {space!r} is not placed on machine {self.config.name!r}"
+                         f"{self._kind_label(device)} (add placement.{space} or placement.default to the machine YAML)")
 
-    def with_moved_spaces(self, moved: dict[str, str]) -> Machine:
-        """A copy of this machine whose ``moved`` spaces live on other tiers (spills)."""
+    def device_of(self, name: str) -> int:
+        """The device a component (``d<i>.<name>``) belongs to (0 on a single device)."""
+        return int(name.split(".", 1)[0][1:]) if self.devices > 1 else 0
+
+    def spill_key(self, device: int, space: str) -> str:
+        """How a run's ``spills`` names ``space`` moved on devices of ``device``'s kind: the
+        space's name, prefixed by the kind's name for a ``device_kinds`` kind."""
+        k = self.kind_of[device]
+        return f"{self.kind_names[k]}.{space}" if k else space
+
+    def with_moved_spaces(self, moved: dict[tuple[int, str], str]) -> Machine:
+        """A copy of this machine whose ``moved`` spaces live on other tiers (spills):
+        (kind index, space) -> the tier's name in its machine file."""
         copy = Machine.__new__(Machine)
         copy.__dict__.update(self.__dict__)
         copy.moved_spaces = dict(moved)
-        copy.__dict__.pop("dispatch", None)
         return copy
 
     def __repr__(self) -> str:

@@ -31,6 +31,7 @@ class Spill:
     to_tier: str
     peak_bytes: float
     free_bytes: float
+    device: int = 0        # the first device of the kind it spills on (the others do alike)
 
     def to_dict(self) -> dict:
         return {"from": self.from_tier, "to": self.to_tier, "peak_bytes": self.peak_bytes,
@@ -68,8 +69,12 @@ def space_peaks(trace: Trace) -> dict[str, float]:
 
 
 def plan_spills(machine: Machine, trace: Trace) -> list[Spill]:
-    """Decide which spaces leave each tier that has a ``spill_to`` tier."""
-    spilling = {name: tier for name, tier in machine.tiers.items() if getattr(tier.config, "spill_to", "")}
+    """Decide which spaces leave each tier that has a ``spill_to`` tier. The devices of one
+    kind hold the same spaces, so the tiers of each kind's first device decide for all of
+    its devices."""
+    firsts = {k: machine.kind_of.index(k) for k in set(machine.kind_of)}
+    spilling = {name: tier for name, tier in machine.tiers.items() if getattr(tier.config, "spill_to", "")
+                and machine.device_of(name) in firsts.values()}
     if not spilling:
         return []
     peaks = space_peaks(trace)
@@ -77,11 +82,12 @@ def plan_spills(machine: Machine, trace: Trace) -> list[Spill]:
     for tier_name, tier in spilling.items():
         used = 0.0
         capacity = float(tier.config.capacity)
+        device = machine.device_of(tier_name)
         for space, peak in peaks.items():  # first-allocation order
-            if machine.tier_of(space, "placement") != tier_name:
+            if machine.tier_of(space, "placement", device) != tier_name:
                 continue
             if used + peak <= capacity:
                 used += peak
             else:
-                spills.append(Spill(space, tier_name, tier.config.spill_to, peak, capacity - used))
+                spills.append(Spill(space, tier_name, tier.config.spill_to, peak, capacity - used, device))
     return spills

@@ -127,8 +127,12 @@ class RecordBuilder:
                 totals.add_busy((costs.unit >= 0)[sig], comm[sig], start, end)
         moves = batch.moves
         if moves.size:
-            totals.add_moves(start[moves], ops.ints["op_id"][moves], costs.alloc_tier[sig[moves]],
-                             costs.alloc_delta[sig[moves]])
+            delta = costs.alloc_delta[sig[moves]]
+            totals.add_moves(start[moves], ops.ints["op_id"][moves], costs.alloc_tier[sig[moves]], delta)
+            for tiers in (() if costs.alloc_more is None else costs.alloc_more.T):
+                tier = tiers[sig[moves]]
+                also = tier >= 0
+                totals.add_moves(start[moves][also], ops.ints["op_id"][moves][also], tier[also], delta[also])
         if self.sink is None:
             return
         by_resource = self._resource_bytes(batch)

@@ -79,7 +79,8 @@ def run_trace(machine: MachineConfig | Machine, trace: Trace, *, fidelity: str =
     built = build_machine(machine)
     spills = plan_spills(built, trace)
     if spills:
-        built = built.with_moved_spaces({s.space: s.to_tier for s in spills})
+        built = built.with_moved_spaces({(built.kind_of[s.device], s.space): built.file_name(s.to_tier)
+                                         for s in spills})
     if records is True:
         sink = MemoryRecords()
     elif records is False or records is None:
@@ -97,7 +98,7 @@ def run_trace(machine: MachineConfig | Machine, trace: Trace, *, fidelity: str =
             sink.abort()
         raise
     config = dict(built.config_dict)
-    config["spills"] = {s.space: s.to_dict() for s in spills}
+    config["spills"] = {built.spill_key(s.device, s.space): s.to_dict() for s in spills}
     run = EngineRun(fidelity, builder.totals, config, trace.meta_dict())
     if isinstance(sink, MemoryRecords):
         run.kept = sink

@@ -43,9 +43,9 @@ from google.protobuf.internal.decoder import _DecodeVarint32
 from google.protobuf.internal.encoder import _VarintBytes
 
 from hwsim.atomic import atomic_write_bytes
-from hwsim.engine.ports import parse_device_set
 from hwsim.errors import TraceError
 from hwsim.trace.chakra.descriptor import ET_DEF
+from hwsim.trace.device_sets import parse_device_set
 from hwsim.trace.schema import COLLECTIVE_KINDS, COLUMNS
 from hwsim.trace.trace import Trace, TraceMeta
 
