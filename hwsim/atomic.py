@@ -26,10 +26,26 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically and return the path."""
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
+    """Write ``data`` to ``path`` atomically and return the path.
+
+    The temporary file is written through the descriptor that created it (a sweep's driver
+    writes a result file per run, thousands of them, so the system calls count).
+    """
+    path = Path(path)
+    try:
+        fd, tmp = _open_temporary(path)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = _open_temporary(path)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
@@ -38,16 +54,22 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 
 
 def _new_temporary(path: Path) -> str:
-    """Create an empty, unique temporary file beside ``path`` with mode ``0o666`` less the
-    umask, as ``open()`` would create ``path`` itself (``mkstemp`` always gives ``0o600``,
-    which the rename would carry over to the result)."""
+    """Create an empty, unique temporary file beside ``path`` (see :func:`_open_temporary`)."""
+    fd, tmp = _open_temporary(path)
+    os.close(fd)
+    return tmp
+
+
+def _open_temporary(path: Path) -> tuple[int, str]:
+    """Create a unique temporary file beside ``path``, open for writing, with mode ``0o666``
+    less the umask, as ``open()`` would create ``path`` itself (``mkstemp`` always gives
+    ``0o600``, which the rename would carry over to the result)."""
     while True:
-        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        tmp = os.path.join(path.parent, f".{path.name}.{secrets.token_hex(6)}.tmp")
         try:
-            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), tmp
         except FileExistsError:
             continue
-        return str(tmp)
 
 
 def _nearest_existing(path: Path) -> Path:

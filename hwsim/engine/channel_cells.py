@@ -94,6 +94,12 @@ class ChannelCells:
                             self.energy * scale[self.sig], self.offsets)
 
 
+def _column(value, n: int, dtype) -> np.ndarray:
+    """``value`` as an array of ``n`` (a scalar repeated)."""
+    array = np.asarray(value, dtype=dtype)
+    return array if array.ndim else np.full(n, array, dtype=dtype)
+
+
 def _sum_in_order(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     """Sums of the segments of ``values`` starting at ``first``, each added left to right
     (``((a + b) + c)``, as adding into a dense table does; ``np.add.reduceat`` may
@@ -122,10 +128,8 @@ class CellsBuilder:
         n = len(rows)
         if n == 0:
             return
-        self._parts.append((rows, np.broadcast_to(np.asarray(channel, dtype=np.int64), (n,)),
-                            np.broadcast_to(np.asarray(nbytes, dtype=np.int64), (n,)),
-                            np.broadcast_to(np.asarray(busy, dtype=np.int64), (n,)),
-                            np.broadcast_to(np.asarray(energy, dtype=np.float64), (n,))))
+        self._parts.append((rows, _column(channel, n, np.int64), _column(nbytes, n, np.int64),
+                            _column(busy, n, np.int64), _column(energy, n, np.float64)))
 
     def add_block(self, rows: np.ndarray, channels: np.ndarray, nbytes: np.ndarray, busy: np.ndarray,
                   energy: np.ndarray) -> None:

@@ -1,0 +1,42 @@
+"""A local sweep worker exits once the driver that started it is gone."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import psutil
+
+from ..conftest import ROOT
+
+CHILD = textwrap.dedent("""
+    import time
+    from hwsim.sweep.worker_setup import exit_with_parent
+    exit_with_parent(0.05)
+    time.sleep(120)
+""")
+PARENT = textwrap.dedent("""
+    import subprocess, sys, time
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+    print(child.pid, flush=True)
+    time.sleep(120)
+""")
+
+
+def test_a_worker_exits_when_its_parent_is_killed():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    parent = subprocess.Popen([sys.executable, "-c", PARENT, CHILD], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        child = psutil.Process(int(parent.stdout.readline()))
+        assert child.is_running()
+        _, alive = psutil.wait_procs([child], timeout=0.5)
+        assert alive, "the child must keep running while its parent lives"
+        parent.send_signal(signal.SIGKILL)
+        parent.wait(timeout=10)
+        _, alive = psutil.wait_procs([child], timeout=10)
+        assert not alive
+    finally:
+        parent.kill()
