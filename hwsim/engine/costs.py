@@ -248,9 +248,14 @@ def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where
     collective signatures ``rows`` (see :mod:`hwsim.engine.collectives`): the options of each
     distinct (kind, group, algorithm, peer) once, then every size of it at once."""
     kinds, devices, kernels = sigs.vocab["kind"], sigs.vocab["device"], sigs.vocab["kernel"]
-    key = np.stack([sigs.codes["kind"][rows], sigs.codes["device"][rows], sigs.codes["kernel"][rows],
-                    sigs.ints["peer"][rows]], axis=1).astype(np.int64)
-    _, group_of = np.unique(key, axis=0, return_inverse=True)
+    # One integer per (kind, device set, algorithm, peer), each field below its own size.
+    peer = sigs.ints["peer"][rows].astype(np.int64)
+    peer = peer - peer.min()
+    key = np.zeros(len(rows), dtype=np.int64)
+    for codes, size in ((sigs.codes["kind"][rows], len(kinds)), (sigs.codes["device"][rows], len(devices)),
+                        (sigs.codes["kernel"][rows], len(kernels)), (peer, int(peer.max()) + 1)):
+        key = key * max(size, 1) + codes
+    _, group_of = np.unique(key, return_inverse=True)
     energy_per_bit = np.array([ch.resource.config.energy_per_bit if hasattr(ch.resource.config, "energy_per_bit")
                                else 0.0 for ch in machine.channels])
     for g in range(int(group_of.max()) + 1):
