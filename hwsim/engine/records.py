@@ -85,21 +85,24 @@ class RecordBuilder:
         cached = getattr(self, "_comm_cache", None)
         if cached is None or cached[0] is not costs:
             names = np.asarray(batch.ops.vocab["kind"].values, dtype=object)
-            cached = (costs, np.isin(names[costs.kind], COLLECTIVE_KINDS))
+            cached = (costs, np.isin(names, COLLECTIVE_KINDS)[costs.kind])   # per kind code, then per signature
             self._comm_cache = cached
         return cached[1]
 
-    def _resource_bytes(self, batch: Batch) -> np.ndarray:
-        """Per signature of ``batch.costs``: bytes through each resource (cached)."""
+    def _resource_bytes(self, batch: Batch) -> tuple[np.ndarray, np.ndarray]:
+        """Per resource and signature of ``batch.costs``: bytes through the resource (int64
+        ``[resources, signatures]``), and whether any signature moves bytes through each
+        resource (cached)."""
         costs = batch.costs
         if self._per_costs is None or self._per_costs[0] is not costs:
             # Only the few channels each signature crosses add up (a machine of several
             # devices has hundreds of channels, most of them idle for any one op).
             cells = costs.cells
             moved = cells.bytes != 0
-            out = np.zeros((cells.signatures, len(self._resources)), dtype=np.int64)
-            np.add.at(out, (cells.sig[moved], self._resource_of_channel[cells.channel[moved]]), cells.bytes[moved])
-            self._per_costs = (costs, out)
+            out = np.zeros((len(self._resources), cells.signatures), dtype=np.int64)
+            key = self._resource_of_channel[cells.channel[moved]] * cells.signatures + cells.sig[moved]
+            np.add.at(out.reshape(-1), key, cells.bytes[moved])
+            self._per_costs = (costs, (out, out.any(axis=1)))
         return self._per_costs[1]
 
     def _record(self, batch: Batch, ready: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
@@ -154,9 +157,10 @@ class RecordBuilder:
             "flops": ints["flops"], "bytes_read": ints["bytes_read"] + ints["bytes_read2"],
             "bytes_written": ints["bytes_written"],
         }
-        resource_bytes = by_resource[sig]
+        per_resource, used = by_resource
         for r, name in enumerate(self._resources):
-            columns[f"bytes_{name}"] = np.ascontiguousarray(resource_bytes[:, r])
+            # A resource no op of the trace crosses (another device's, say) is a column of zeros.
+            columns[f"bytes_{name}"] = per_resource[r][sig] if used[r] else np.zeros(len(sig), dtype=np.int64)
         columns["energy_pj"] = costs.energy_pj[sig]
         columns["energy_compute_pj"] = costs.energy_compute_pj[sig]
         columns["alloc_tier"] = costs.alloc_tier[sig]
