@@ -123,7 +123,8 @@ def test_resume_recomputes_only_missing_or_stale_runs(sweep_file, tmp_path):
     run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
     (out / "points" / "p0000-t1.json").unlink()
     stale = out / "points" / "p0003-t0.json"
-    stale.write_text(stale.read_text().replace('"key": "', '"key": "x'))
+    saved = json.loads(stale.read_text())
+    stale.write_text(json.dumps({**saved, "key": "x" + saved["key"]}))
     kept = out / "points" / "p0001-t0.json"
     before = kept.stat().st_mtime_ns
     outcome = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
