@@ -217,7 +217,7 @@ class Machine:
         return name.split(".", 1)[1] if self.devices > 1 else name
 
     def _kind_label(self, device: int) -> str:
-        """`` (device kind 'x')`` for a device of a ``device_kinds`` kind, else empty."""
+        """`` (device N, kind 'x')`` for a device of a ``device_kinds`` kind, else empty."""
         k = self.kind_of[device]
         return f" (device {device}, kind {self.kind_names[k]!r})" if k else ""
 
