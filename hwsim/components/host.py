@@ -71,7 +71,18 @@ class HostClock:
         if self.host is None or not kernels.any():
             return np.zeros(n, dtype=np.int64)
         rows = np.flatnonzero(kernels)
-        step = steps[rows].astype(np.int64)
+        out = np.zeros(n, dtype=np.int64)
+        out[rows] = self.launch(steps[rows])
+        return out
+
+    def launch(self, step: np.ndarray) -> np.ndarray:
+        """Earliest start cycle (int64) of each of a batch's kernels, in order; ``step`` is
+        each kernel's ``step`` tag. Needs a host."""
+        step = step.astype(np.int64)
+        if len(step) and step.max() < 0:   # no kernel is tagged with a step: each costs a launch
+            issued = self.clock + self.host.launch_cycles * np.arange(1, len(step) + 1, dtype=np.int64)
+            self.clock = int(issued[-1])
+            return issued + self.host.latency_cycles
         # The step in force before each kernel: the last non-negative tag seen (-1 = untagged).
         tagged = np.where(step >= 0, np.arange(len(step)), -1)
         last_tagged = np.maximum.accumulate(tagged)
@@ -86,6 +97,4 @@ class HostClock:
         self.clock = int(issued[-1])
         if last_tagged[-1] >= 0:
             self.last_step = int(step[last_tagged[-1]])
-        out = np.zeros(n, dtype=np.int64)
-        out[rows] = issued + self.host.latency_cycles
-        return out
+        return issued + self.host.latency_cycles

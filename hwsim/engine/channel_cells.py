@@ -88,6 +88,20 @@ class ChannelCells:
         np.cumsum(np.bincount(self.sig[keep], minlength=self.signatures), out=offsets[1:])
         return offsets, self.channel[keep], self.busy[keep]
 
+    def merged(self, other: ChannelCells) -> ChannelCells:
+        """These cells and ``other``'s, of other signatures (no signature has cells in
+        both): one sorted set, nothing added up."""
+        if not len(other.sig):
+            return self
+        if not len(self.sig):
+            return other
+        key = np.concatenate([self.sig * self.channels + self.channel, other.sig * other.channels + other.channel])
+        order = np.argsort(key, kind="stable")   # two sorted runs: a merge
+        fields = [np.concatenate([getattr(self, name), getattr(other, name)])[order]
+                  for name in ("sig", "channel", "bytes", "busy", "energy")]
+        offsets = self.offsets + other.offsets   # per signature, one of the two counts is zero
+        return ChannelCells(self.signatures, self.channels, *fields, offsets)
+
     def scaled_energy(self, scale: np.ndarray) -> ChannelCells:
         """These cells with each signature's energy multiplied by ``scale[signature]``."""
         return ChannelCells(self.signatures, self.channels, self.sig, self.channel, self.bytes, self.busy,

@@ -198,9 +198,8 @@ def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], uni
     if comm.any():
         # Collectives cross only fabric channels, and no other op of theirs has cells.
         builder = CellsBuilder(n, len(machine.channels))
-        builder.add(cells.sig, cells.channel, cells.bytes, cells.busy, cells.energy)
         _collective_costs(machine, sigs, np.flatnonzero(comm), where, builder, latency)
-        cells = builder.build()
+        cells = cells.merged(builder.build())
 
     alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
     alloc_delta = np.zeros(n, dtype=np.int64)

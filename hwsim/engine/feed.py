@@ -170,13 +170,14 @@ class BatchFeed:
         for code in np.unique(ops.codes["device"]).tolist():
             member[code, list(self.machine.device_set(vocab.values[code], "trace"))] = True
         kernels = costs.kernel[sig]
+        codes, steps = ops.codes["device"], ops.ints["step"]
         issue = np.zeros(len(ops), dtype=np.int64)
         for d, clock in enumerate(self._hosts):
             if clock.host is None:
                 continue
-            mine = member[ops.codes["device"], d]
-            if (kernels & mine).any():
-                np.maximum(issue, clock.issue_times(kernels & mine, ops.ints["step"]), out=issue)
+            rows = np.flatnonzero(member[codes, d] & kernels)   # the kernels device d launches
+            if rows.size:
+                issue[rows] = np.maximum(issue[rows], clock.launch(steps[rows]))
         return issue
 
     def _issue_cached(self, b: int, costs: SignatureCosts, sig: np.ndarray, ops: OpColumns) -> np.ndarray:

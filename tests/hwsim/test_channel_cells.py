@@ -81,3 +81,15 @@ def test_no_contribution_gives_no_cells():
     assert cells.sig.size == 0 and cells.offsets.tolist() == [0, 0, 0, 0, 0]
     assert cells.max_busy().tolist() == [0, 0, 0, 0]
     assert cells.busiest_channel().tolist() == [-1, -1, -1, -1]
+
+
+def test_merging_cells_of_other_signatures_equals_building_them_together():
+    parts = [(0, 1, 5, 2, 1.0), (2, 0, 1, 1, 0.5), (2, 3, 4, 4, 2.0), (3, 1, 7, 0, 0.0)]
+    comm = [(1, 4, 9, 9, 3.0), (1, 2, 1, 1, 1.0), (4, 0, 2, 2, 0.5)]
+    together, first, second = CellsBuilder(SIGS, CHANNELS), CellsBuilder(SIGS, CHANNELS), CellsBuilder(SIGS, CHANNELS)
+    for builder, rows in ((together, parts + comm), (first, parts), (second, comm)):
+        for s, c, b, k, e in rows:
+            builder.add(np.array([s]), c, b, k, e)
+    expected, merged = together.build(), first.build().merged(second.build())
+    for name in ("sig", "channel", "bytes", "busy", "energy", "offsets"):
+        assert getattr(merged, name).tolist() == getattr(expected, name).tolist()
