@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim.components.host import HostClock, HostRuntime
@@ -59,6 +61,34 @@ def test_bookkeeping_ops_are_not_launched_and_untagged_ops_do_not_start_a_step()
     assert host.issue_times(kernels, steps).tolist() == [110, 0, 120, 130, 240]
     # the clock and the step carry over to the next batch
     assert host.issue_times(np.array([True, True]), np.array([1, 2])).tolist() == [250, 360]
+
+
+def reference_issue(batches, launch: int, step_cost: int, latency: int) -> list[list[int]]:
+    """The host's launches one kernel at a time: a kernel whose step tag (>= 0) differs
+    from the last tag seen first pays the step's cost."""
+    clock, last, out = 0, None, []
+    for kernels, steps in batches:
+        times = []
+        for is_kernel, step in zip(kernels, steps, strict=True):
+            if not is_kernel:
+                times.append(0)
+                continue
+            clock += launch + (step_cost if step >= 0 and step != last else 0)
+            last = step if step >= 0 else last
+            times.append(clock + latency)
+        out.append(times)
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(st.tuples(st.booleans(), st.sampled_from([-1, -1, 0, 1, 2])), min_size=1, max_size=12),
+                min_size=1, max_size=4))
+def test_launch_times_equal_a_kernel_by_kernel_count(batches):
+    host = HostClock(HostRuntime("host", HostRuntime.Config(launch_overhead=10e-9, step_overhead=100e-9,
+                                                            launch_latency=3e-9), 1e9))
+    pairs = [(np.array([k for k, _ in b]), np.array([s for _, s in b])) for b in batches]
+    expected = reference_issue([(k.tolist(), s.tolist()) for k, s in pairs], 10, 100, 3)
+    assert [host.issue_times(k, s).tolist() for k, s in pairs] == expected
 
 
 def test_a_machine_has_at_most_one_host():
