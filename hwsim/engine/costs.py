@@ -127,8 +127,8 @@ def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], uni
     unit_names = list(machine.units)
     tier_names = list(machine.tiers)
 
-    # The device an op's unit and tiers belong to: the first of its device set (an op on a
-    # group is the same op on every member; the first member stands for them all).
+    # ``rep`` is the device whose unit and tiers an op uses: an op on a group is the same op
+    # on every member, and one member (the first, of its kind) stands for them all.
     unit_idx = np.full(n, -1, dtype=np.int64)
     unit_pos = {name: i for i, name in enumerate(unit_names)}
     width = len(sigs.vocab["unit"]) + 1

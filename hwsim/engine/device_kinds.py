@@ -6,7 +6,9 @@ devices of several kinds, the op is costed on the first member of each kind, and
 
 * its timing (unit, channels held, fixed, compute and latency cycles) is the slowest
   kind's — the group's op ends when its slowest member does (the first kind on ties);
-* its energy adds up every member's: each kind's energy per op times its members;
+* its energy adds up every member's: each kind's energy per op times its members (in the
+  totals by component, the compute part is booked on the slowest kind's unit, as a group's
+  is on its first member's; the memory part on each kind's own channels);
 * the other kinds' bytes still count on their devices' channels (in the records and the
   totals) without holding them in the timing, and an ``alloc`` or ``free`` on the group
   moves the bytes on each kind's tier, so each kind's capacity is checked on its own.
