@@ -134,6 +134,10 @@ def machine_facts_lines(path) -> list[str]:
     if machine.device_count > 1:
         lines.append(f"  {machine.nodes} node{'s' if machine.nodes > 1 else ''} of {machine.devices} devices: every "
                      f"component but the fabrics once per device (d0.<name> ... d{machine.device_count - 1}.<name>)")
+    for kind in machine.device_kinds:
+        devices = ", ".join(str(d) for d in kind.devices)
+        lines.append(f"  device{'s' if len(kind.devices) > 1 else ''} {devices}: kind {kind.name!r}, the components of "
+                     f"{kind.machine.source} (hwsim describe {kind.machine.source}); the rest are this file's, below")
     for name, record in machine_facts(machine).items():
         head = f"{name} ({record.kind}, {record.role}"
         if record.role == "compute":

@@ -95,6 +95,13 @@ def test_describe_of_a_machine_prints_each_components_facts(tmp_path):
     assert describe_lines("machine")[0].startswith("machine file (top level)")   # the file kind wins
 
 
+def test_describe_of_a_node_of_two_kinds_names_each_kind_and_its_file():
+    lines = describe_lines("h200x4-pcie-kvasic")
+    kind = [line for line in lines if line.startswith("  device 4: kind 'kvasic'")]
+    assert len(kind) == 1 and "worldkv-asic.yaml" in kind[0]
+    assert "tensor (matrix_engine" in "\n".join(lines)   # the file's own devices, 0-3
+
+
 def test_describe_of_an_unknown_kind_is_one_line_with_a_suggestion(capsys):
     assert main(["describe", "sramm"]) == 2
     assert capsys.readouterr().err == "hwsim: error: describe: unknown kind 'sramm' (did you mean 'sram'?)\n"
