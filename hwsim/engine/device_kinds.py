@@ -66,6 +66,8 @@ def mixed_costs(machine, sigs: OpColumns, where: Callable[[int], str], unit_cach
     """:func:`hwsim.engine.costs.signature_costs` on a machine of several device kinds (see
     the module docstring)."""
     n = len(sigs)
+    if n == 0:   # no signature (a batch that adds none): nothing of a kind to cost
+        return costs_on(machine, sigs, where, unit_cache, np.zeros(0, dtype=np.int64), np.ones(0, dtype=np.int64))
     rep, count = kind_groups(machine, sigs, where)
     parts: list[tuple[int, np.ndarray, SignatureCosts]] = []
     for k in range(len(machine.kinds)):

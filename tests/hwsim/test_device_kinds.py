@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 import hwsim
+from hwsim.engine.costs import batch_costs
 from hwsim.engine.machine import Machine
 from hwsim.errors import ConfigError, TraceError
 
@@ -111,3 +112,10 @@ def test_two_kinds_may_not_share_a_device():
     kinds = {"a": {"machine": "worldkv-asic.yaml", "devices": "3-4"}, "b": {"machine": "h100-sxm.yaml", "devices": "4"}}
     with pytest.raises(ConfigError, match=r"device_kinds\.b\.devices: device 4 is already of kind 'a'"):
         hwsim.load_arch("h200x4-pcie", {"devices": 5, "device_kinds": kinds})
+
+
+def test_costing_no_signature_on_a_node_of_two_kinds_gives_empty_costs():
+    # A batch of a streamed trace may add no new signature; costing none gives empty costs.
+    frame = trace(dict(GEMM, device="0-4")).to_frame()
+    costs = batch_costs(Machine(hwsim.load_arch(MIXED)), frame.iloc[:0])
+    assert len(costs.duration) == 0 and costs.cells.signatures == 0
