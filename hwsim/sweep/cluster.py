@@ -59,14 +59,21 @@ def local_worker_config() -> dict[str, Any]:
       up for workers and its 10 ms statistical profiler made each run 20-30% slower than in
       a plain process, so both are off.
     """
+    from hwsim.sweep.worker_setup import DRIVER_PID_VARIABLE
+
     method = os.environ.get(START_METHOD_VARIABLE) or ("fork" if sys.platform.startswith("linux") else "spawn")
     if method not in START_METHODS:
         raise HwsimError(f"{START_METHOD_VARIABLE}={method!r}: expected one of {', '.join(START_METHODS)}")
+    # A value inherited from elsewhere would win over the one set below (Dask keeps the
+    # environment's); this process is the driver.
+    os.environ.pop(DRIVER_PID_VARIABLE, None)
     return {
         "distributed.worker.multiprocessing-method": method,
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         "distributed.worker.profile.enabled": False,
         "distributed.worker.preload": ["hwsim.sweep.worker_setup"],   # Ctrl-C is the driver's
+        # fork and spawn make the driver each worker's parent (forkserver: its server).
+        **({f"distributed.nanny.environ.{DRIVER_PID_VARIABLE}": str(os.getpid())} if method != "forkserver" else {}),
     }
 
 

@@ -20,6 +20,10 @@ import time
 
 #: Seconds between two looks at whether the worker's parent (the driver) is still there.
 PARENT_CHECK_S = 0.5
+#: The driver's process id, set for its local workers when the driver is their parent: a
+#: worker whose driver died before this module ran (its parent is already another process)
+#: then exits at once instead of taking its new parent for the driver.
+DRIVER_PID_VARIABLE = "HWSIM_SWEEP_DRIVER_PID"
 
 
 def ignore_interrupts() -> None:
@@ -30,8 +34,10 @@ def ignore_interrupts() -> None:
 
 def exit_with_parent(check_s: float = PARENT_CHECK_S) -> threading.Thread:
     """Exit this process (status 1) once its parent process has gone: a daemon thread that
-    looks every ``check_s`` seconds whether the process was re-parented."""
-    parent = os.getppid()
+    looks every ``check_s`` seconds whether the process was re-parented. The parent is the
+    process :data:`DRIVER_PID_VARIABLE` names, else the one this process has now."""
+    named = os.environ.get(DRIVER_PID_VARIABLE, "")
+    parent = int(named) if named.isdigit() else os.getppid()
 
     def watch() -> None:
         while os.getppid() == parent:

@@ -19,8 +19,9 @@ CHILD = textwrap.dedent("""
     time.sleep(120)
 """)
 PARENT = textwrap.dedent("""
-    import subprocess, sys, time
-    child = subprocess.Popen([sys.executable, "-c", sys.argv[1]])
+    import os, subprocess, sys, time
+    env = {**os.environ, "HWSIM_SWEEP_DRIVER_PID": str(os.getpid())}   # as the driver sets it
+    child = subprocess.Popen([sys.executable, "-c", sys.argv[1]], env=env)
     print(child.pid, flush=True)
     time.sleep(120)
 """)
@@ -34,6 +35,8 @@ def test_a_worker_exits_when_its_parent_is_killed():
         assert child.is_running()
         _, alive = psutil.wait_procs([child], timeout=0.5)
         assert alive, "the child must keep running while its parent lives"
+        # Killed now, the parent may die before the child has started watching it: the
+        # child then finds another parent than the one it was told of, and exits too.
         parent.send_signal(signal.SIGKILL)
         parent.wait(timeout=10)
         _, alive = psutil.wait_procs([child], timeout=10)
