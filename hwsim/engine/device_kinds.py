@@ -41,8 +41,8 @@ def kind_groups(machine, sigs: OpColumns, where: Callable[[int], str]) -> tuple[
     count = np.zeros((n, kinds), dtype=np.int64)
     codes, vocab = sigs.codes["device"], sigs.vocab["device"]
     names = vocab.values
-    collective = np.isin(np.asarray(sigs.vocab["kind"].values, dtype=object)[sigs.codes["kind"]],
-                         COLLECTIVE_KINDS)
+    kind_names = np.asarray(sigs.vocab["kind"].values, dtype=object)
+    collective = np.isin(kind_names, COLLECTIVE_KINDS)[sigs.codes["kind"]]   # per kind code, then per signature
     for code in np.unique(codes).tolist():
         rows = codes == code
         first = int(np.argmax(rows))
