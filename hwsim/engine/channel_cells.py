@@ -84,9 +84,7 @@ class ChannelCells:
         """The cells that keep a channel busy: (signature offsets, channels, busy cycles),
         the CSR the event replay reads."""
         keep = self.busy > 0
-        offsets = np.zeros(self.signatures + 1, dtype=np.int64)
-        np.cumsum(np.bincount(self.sig[keep], minlength=self.signatures), out=offsets[1:])
-        return offsets, self.channel[keep], self.busy[keep]
+        return _offsets(self.sig[keep], self.signatures), self.channel[keep], self.busy[keep]
 
     def merged(self, other: ChannelCells) -> ChannelCells:
         """These cells and ``other``'s, of other signatures (no signature has cells in
@@ -106,6 +104,14 @@ class ChannelCells:
         """These cells with each signature's energy multiplied by ``scale[signature]``."""
         return ChannelCells(self.signatures, self.channels, self.sig, self.channel, self.bytes, self.busy,
                             self.energy * scale[self.sig], self.offsets)
+
+
+def _offsets(sig: np.ndarray, signatures: int) -> np.ndarray:
+    """CSR row pointers of cells sorted by signature: signature ``s``'s are
+    ``offsets[s]:offsets[s + 1]``."""
+    offsets = np.zeros(signatures + 1, dtype=np.int64)
+    np.cumsum(np.bincount(sig, minlength=signatures), out=offsets[1:])
+    return offsets
 
 
 def _column(value, n: int, dtype) -> np.ndarray:
@@ -172,6 +178,5 @@ class CellsBuilder:
         keep = (nbytes != 0) | (busy != 0) | (energy != 0)
         key, nbytes, busy, energy = key[keep], nbytes[keep], busy[keep], energy[keep]
         sig, channel = np.divmod(key, self.channels)
-        offsets = np.zeros(self.signatures + 1, dtype=np.int64)
-        np.cumsum(np.bincount(sig, minlength=self.signatures), out=offsets[1:])
-        return ChannelCells(self.signatures, self.channels, sig, channel, nbytes, busy, energy, offsets)
+        return ChannelCells(self.signatures, self.channels, sig, channel, nbytes, busy, energy,
+                            _offsets(sig, self.signatures))
