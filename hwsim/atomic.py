@@ -28,8 +28,8 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` atomically and return the path.
 
-    The temporary file is written through the descriptor that created it (a sweep's driver
-    writes a result file per run, thousands of them, so the system calls count).
+    The temporary file is written through the descriptor that created it (one system call
+    fewer than opening it again by name).
     """
     path = Path(path)
     try:

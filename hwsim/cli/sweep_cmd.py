@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        description="Run every design point of a sweep file on every trace and write "
                                    "DIR/results.parquet (one row per point x trace).")
     p.add_argument("sweep", help="sweep file (YAML): base machine, traces, axes, constraints")
-    p.add_argument("--out", help="output folder (points/ and results.parquet); required unless --dry-run")
+    p.add_argument("--out", help="output folder (runs.jsonl, results.parquet); required unless --dry-run")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--workers", type=int, default=None, metavar="N",
                        help="local worker processes (default: one per core; 0 = in this process, no Dask)")

@@ -125,12 +125,74 @@ def _sum_in_order(values: np.ndarray, first: np.ndarray) -> np.ndarray:
     (``((a + b) + c)``, as adding into a dense table does; ``np.add.reduceat`` may
     associate a float segment otherwise). Segments are short: a loop over the position in
     the segment, vectorised over segments."""
-    out = values[first].copy()
-    length = np.diff(np.r_[first, len(values)])
+    return _sum_steps(values, first, _in_order_steps(first, len(values)))
+
+
+def _in_order_steps(first: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """For :func:`_sum_in_order`: per position ``k >= 1`` in a segment, the segments longer
+    than ``k`` and where their ``k``-th value is."""
+    length = np.diff(np.r_[first, n])
+    steps = []
     for k in range(1, int(length.max(initial=1))):
         longer = np.flatnonzero(length > k)
-        out[longer] += values[first[longer] + k]
+        steps.append((longer, first[longer] + k))
+    return steps
+
+
+def _sum_steps(values: np.ndarray, first: np.ndarray, steps: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    out = values[first].copy()
+    for longer, at in steps:
+        out[longer] += values[at]
     return out
+
+
+class CellsLayout:
+    """Where contributions added as a fixed sequence of parts land among the sorted cells:
+    part ``k`` adds to the cells (``rows[k][i]``, ``channel[k]``). The sort and the segments
+    of equal cells are found once; :meth:`build` then takes the parts' values, which may
+    change from run to run (a sweep point changes bandwidths, not the channels an op
+    crosses). Equal cells add up in part order, as :class:`CellsBuilder`'s do."""
+
+    def __init__(self, signatures: int, channels: int, rows: list[np.ndarray], channel: list,
+                 nbytes: list | None = None) -> None:
+        self.signatures, self.channels = signatures, channels
+        self.lengths = [len(r) for r in rows]
+        self.nbytes = None
+        if not rows:
+            return
+        every_row = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
+        every_channel = np.concatenate([_column(c, n, np.int64) for c, n in zip(channel, self.lengths, strict=True)])
+        key = every_row * channels + every_channel
+        self.order = np.argsort(key, kind="stable")   # equal cells keep the order they were added in
+        key = key[self.order]
+        self.first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        self.key = key[self.first]
+        self._steps = _in_order_steps(self.first, len(key))
+        if nbytes is not None:   # bytes fixed with the layout: added up once
+            self.nbytes = np.add.reduceat(self._gathered(nbytes, np.int64), self.first)
+
+    def _gathered(self, values: list, dtype) -> np.ndarray:
+        """The parts' values (arrays per row, or scalars) in cell order."""
+        return np.concatenate([_column(v, n, dtype) for v, n in zip(values, self.lengths, strict=True)])[self.order]
+
+    def build(self, nbytes: list | None, busy: list, energy: list) -> ChannelCells:
+        """The cells of the parts' bytes (None: those given to the layout), busy cycles and
+        pJ (per part: an array per row, or a scalar), equal ones added up, all-zero ones left
+        out, sorted by (signature, channel)."""
+        if not self.lengths:
+            return ChannelCells(self.signatures, self.channels, _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_I,
+                                np.zeros(0), np.zeros(self.signatures + 1, dtype=np.int64))
+        first = self.first
+        nbytes = self.nbytes if nbytes is None else np.add.reduceat(self._gathered(nbytes, np.int64), first)
+        busy = np.add.reduceat(self._gathered(busy, np.int64), first)
+        energy = _sum_steps(self._gathered(energy, np.float64), first, self._steps)
+        key = self.key
+        keep = (nbytes != 0) | (busy != 0) | (energy != 0)
+        if not keep.all():
+            key, nbytes, busy, energy = key[keep], nbytes[keep], busy[keep], energy[keep]
+        sig, channel = np.divmod(key, self.channels)
+        return ChannelCells(self.signatures, self.channels, sig, channel, nbytes, busy, energy,
+                            _offsets(sig, self.signatures))
 
 
 class CellsBuilder:
@@ -163,20 +225,6 @@ class CellsBuilder:
 
     def build(self) -> ChannelCells:
         """The cells, equal ones added up, all-zero ones left out, sorted by (signature, channel)."""
-        if not self._parts:
-            return ChannelCells(self.signatures, self.channels, _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_I,
-                                np.zeros(0), np.zeros(self.signatures + 1, dtype=np.int64))
-        rows, channels, nbytes, busy, energy = (np.concatenate(column) for column in zip(*self._parts, strict=True))
-        key = rows * self.channels + channels
-        order = np.argsort(key, kind="stable")   # equal cells keep the order they were added in
-        key = key[order]
-        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-        nbytes = np.add.reduceat(nbytes[order], first)
-        busy = np.add.reduceat(busy[order], first)
-        energy = _sum_in_order(energy[order], first)
-        key = key[first]
-        keep = (nbytes != 0) | (busy != 0) | (energy != 0)
-        key, nbytes, busy, energy = key[keep], nbytes[keep], busy[keep], energy[keep]
-        sig, channel = np.divmod(key, self.channels)
-        return ChannelCells(self.signatures, self.channels, sig, channel, nbytes, busy, energy,
-                            _offsets(sig, self.signatures))
+        rows, channels, nbytes, busy, energy = (list(column) for column in zip(*self._parts, strict=True)) \
+            if self._parts else ([], [], [], [], [])
+        return CellsLayout(self.signatures, self.channels, rows, channels).build(nbytes, busy, energy)

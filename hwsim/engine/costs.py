@@ -14,14 +14,14 @@ links between, and writes the destination tier (a copy within one tier reads and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 import pandas as pd
 
 from hwsim.components.base import OpError
-from hwsim.engine.channel_cells import CellsBuilder, ChannelCells
+from hwsim.engine.channel_cells import CellsBuilder, CellsLayout, ChannelCells
 from hwsim.engine.collectives import choose
 from hwsim.engine.collectives import options as collective_options
 from hwsim.engine.machine import Machine
@@ -38,6 +38,8 @@ _KIND_CLASS = {"alloc": _ALLOC, "free": _FREE, "sync": _SYNC, "transfer": _TRANS
 #: Cost arrays an in-memory trace keeps: per unit config, or per channel (resource config,
 #: direction, role) and bytes column, for one set of signatures.
 UNIT_CACHE_SIZE = 256
+#: Layouts an in-memory trace keeps (one per machine structure it ran on).
+LAYOUT_CACHE_SIZE = 16
 
 
 @dataclass
@@ -122,6 +124,91 @@ def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], uni
     """:func:`signature_costs` with each signature run by device ``rep[i]`` and standing for
     ``members[i]`` devices (its energy counts each of them)."""
     n = len(sigs)
+    layout = _layout(machine, sigs, where, unit_cache, rep)
+    unit_idx, kind_class = layout.unit_idx, layout.kind_class
+    compute, fixed, energy_compute = _unit_costs(machine, sigs, where, layout, unit_cache)
+    cells, latency = _route_costs(machine, sigs, layout, unit_cache)
+    comm = kind_class == _COMM
+    if machine.devices > 1:
+        # An op on a group is the same op on each member: its energy counts every member.
+        scale = np.where(comm, 1, members).astype(np.float64)
+        energy_compute *= scale
+        cells = cells.scaled_energy(scale)
+    if comm.any():
+        # Collectives cross only fabric channels, and no other op of theirs has cells.
+        builder = CellsBuilder(n, len(machine.channels))
+        _collective_costs(machine, sigs, np.flatnonzero(comm), where, builder, latency)
+        cells = cells.merged(builder.build())
+
+    component = unit_idx.copy()
+    unitless = unit_idx < 0
+    if unitless.any():
+        # A transfer has no unit; name the channel it keeps busiest (its bottleneck).
+        busiest = cells.busiest_channel()
+        has_traffic = unitless & (busiest >= 0)
+        resource = np.asarray(machine.channel_resource, dtype=np.int64)
+        component[has_traffic] = resource[busiest[has_traffic]]
+        component[unitless & ~has_traffic] = machine.no_component
+    return SignatureCosts(
+        kind=sigs.codes["kind"], flops=sigs.ints["flops"], unit=unit_idx, component=component,
+        kernel=(unit_idx >= 0) | (kind_class == _TRANSFER) | comm,
+        fixed=fixed, compute=compute, latency=latency, cells=cells,
+        energy_compute_pj=energy_compute, energy_pj=energy_compute + cells.energy_sum(),
+        alloc_tier=layout.alloc_tier, alloc_delta=layout.alloc_delta,
+        duration=contention_free(fixed, compute, cells, latency))
+
+
+@dataclass(frozen=True)
+class _Leg:
+    """One way bytes go for a group of signatures: the channels crossed, each one's role
+    (``read``, ``transit``, ``write``), and the bytes of each signature (its ``column``)."""
+
+    path: tuple[int, ...]
+    roles: tuple[str, ...]
+    amount: np.ndarray
+    column: str
+
+
+@dataclass(frozen=True)
+class _PathGroup:
+    """Signatures that move bytes alike (one unit, the same source and destination tiers)."""
+
+    rows: np.ndarray
+    rows_key: bytes          # ``rows.tobytes()``, part of the cost cache's keys
+    legs: tuple[_Leg, ...]
+    dma: str | None          # the DMA unit that runs a copy (its own latency is added), or None
+    #: The rows' op columns, by the columns a channel's cost model reads (filled as needed).
+    columns: dict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """What the cost pass decides from the machine's structure alone (its
+    :attr:`~hwsim.engine.machine.Machine.layout_key`): the unit of each signature, the tiers
+    of its spaces, the channels its bytes cross and where those land among the cells. Kept
+    with an in-memory trace, so a sweep point that changes only numbers reuses it."""
+
+    unit_idx: np.ndarray                             # int64 index into machine.units, -1 = none
+    kind_class: np.ndarray                           # int8 bits of _KIND_CLASS per signature
+    unit_rows: tuple[tuple[int, np.ndarray, bytes], ...]   # (unit, its signatures, their bytes)
+    groups: tuple[_PathGroup, ...]
+    cells: CellsLayout                               # one part per (group, leg, channel), in order
+    alloc_tier: np.ndarray
+    alloc_delta: np.ndarray
+
+
+def _layout(machine: Machine, sigs: OpColumns, where: Callable[[int], str], cache: dict | None,
+            rep: np.ndarray) -> _Layout:
+    """The layout of ``sigs`` on ``machine`` (from ``cache`` when a machine of the same
+    layout key had it; errors of a layout are raised the first time it is made)."""
+    # Layouts have a store of their own: the unit and channel entries of many sweep points
+    # would push them out of the shared one.
+    layouts = None if cache is None else cache.setdefault("layouts", {})
+    key = None if cache is None else (machine.layout_key, rep.tobytes())
+    found = None if layouts is None else layouts.get(key)
+    if found is not None:
+        return found
+    n = len(sigs)
     kinds = sigs.vocab["kind"]
     kind_codes, unit_codes = sigs.codes["kind"], sigs.codes["unit"]
     unit_names = list(machine.units)
@@ -148,8 +235,8 @@ def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], uni
         idx = np.full(n, NO_TIER, dtype=np.int64)
         codes, vocab = sigs.codes[col], sigs.vocab[col]
         keyed, keys = pd.factorize(codes.astype(np.int64) * (machine.devices + 1) + rep)
-        for g, key in enumerate(keys.tolist()):
-            code, device = divmod(key, machine.devices + 1)
+        for g, code_key in enumerate(keys.tolist()):
+            code, device = divmod(code_key, machine.devices + 1)
             space = vocab.values[code]
             if space == "":
                 continue
@@ -159,15 +246,47 @@ def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], uni
                 machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}", device)]
         tiers[col] = idx
 
+    unit_rows = []
+    for u in range(len(unit_names)):
+        rows = np.flatnonzero(unit_idx == u)
+        if rows.size:
+            unit_rows.append((u, rows, rows.tobytes()))
+
+    kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
+    groups = _path_plan(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names)
+    parts = [(group.rows, channel, leg.amount) for group in groups for leg in group.legs for channel in leg.path]
+    cells = CellsLayout(n, len(machine.channels), *map(list, zip(*parts, strict=True))) if parts else \
+        CellsLayout(n, len(machine.channels), [], [])
+
+    alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
+    alloc_delta = np.zeros(n, dtype=np.int64)
+    is_alloc, is_free = kind_class == _ALLOC, kind_class == _FREE
+    alloc_tier[is_alloc] = tiers["dst"][is_alloc]
+    alloc_delta[is_alloc] = sigs.ints["bytes_written"][is_alloc]
+    alloc_tier[is_free] = tiers["src"][is_free]
+    alloc_delta[is_free] = -sigs.ints["bytes_read"][is_free]
+    for array in (unit_idx, kind_class, alloc_tier, alloc_delta):
+        array.flags.writeable = False   # shared by the runs of every machine of this layout
+    layout = _Layout(unit_idx, kind_class, tuple(unit_rows), groups, cells, alloc_tier, alloc_delta)
+    if layouts is not None:
+        if len(layouts) >= LAYOUT_CACHE_SIZE:
+            layouts.pop(next(iter(layouts)))
+        layouts[key] = layout
+    return layout
+
+
+def _unit_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str], layout: _Layout,
+                unit_cache: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Compute cycles, fixed cycles and compute energy (pJ) of every signature on its unit."""
+    n = len(sigs)
     compute = np.zeros(n, dtype=np.int64)
     fixed = np.zeros(n, dtype=np.int64)
     energy_compute = np.zeros(n, dtype=np.float64)
-    for u, name in enumerate(unit_names):
-        rows = np.flatnonzero(unit_idx == u)
-        if rows.size == 0:
-            continue
+    unit_names = list(machine.units)
+    for u, rows, rows_key in layout.unit_rows:
+        name = unit_names[u]
         unit = machine.units[name]
-        key = None if unit_cache is None else (machine.unit_key(name), rows.tobytes())
+        key = None if unit_cache is None else (machine.unit_key(name), rows_key)
         if key is not None and key in unit_cache:
             compute[rows], energy_compute[rows] = unit_cache[key]
             fixed[rows] = unit.fixed_cycles
@@ -186,45 +305,7 @@ def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], uni
         energy_compute[rows] = unit.energy_pj(sub)
         if key is not None:
             _keep(unit_cache, key, (compute[rows], energy_compute[rows]))
-
-    kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
-    cells, latency = _route(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names, unit_cache)
-    comm = kind_class == _COMM
-    if machine.devices > 1:
-        # An op on a group is the same op on each member: its energy counts every member.
-        scale = np.where(comm, 1, members).astype(np.float64)
-        energy_compute *= scale
-        cells = cells.scaled_energy(scale)
-    if comm.any():
-        # Collectives cross only fabric channels, and no other op of theirs has cells.
-        builder = CellsBuilder(n, len(machine.channels))
-        _collective_costs(machine, sigs, np.flatnonzero(comm), where, builder, latency)
-        cells = cells.merged(builder.build())
-
-    alloc_tier = np.full(n, NO_TIER, dtype=np.int64)
-    alloc_delta = np.zeros(n, dtype=np.int64)
-    is_alloc, is_free = kind_class == _ALLOC, kind_class == _FREE
-    alloc_tier[is_alloc] = tiers["dst"][is_alloc]
-    alloc_delta[is_alloc] = sigs.ints["bytes_written"][is_alloc]
-    alloc_tier[is_free] = tiers["src"][is_free]
-    alloc_delta[is_free] = -sigs.ints["bytes_read"][is_free]
-
-    component = unit_idx.copy()
-    unitless = unit_idx < 0
-    if unitless.any():
-        # A transfer has no unit; name the channel it keeps busiest (its bottleneck).
-        busiest = cells.busiest_channel()
-        has_traffic = unitless & (busiest >= 0)
-        resource = np.asarray(machine.channel_resource, dtype=np.int64)
-        component[has_traffic] = resource[busiest[has_traffic]]
-        component[unitless & ~has_traffic] = machine.no_component
-    return SignatureCosts(
-        kind=kind_codes, flops=sigs.ints["flops"], unit=unit_idx, component=component,
-        kernel=(unit_idx >= 0) | (kind_class == _TRANSFER) | comm,
-        fixed=fixed, compute=compute, latency=latency, cells=cells,
-        energy_compute_pj=energy_compute, energy_pj=energy_compute + cells.energy_sum(),
-        alloc_tier=alloc_tier, alloc_delta=alloc_delta,
-        duration=contention_free(fixed, compute, cells, latency))
+    return compute, fixed, energy_compute
 
 
 def _device_groups(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> tuple[np.ndarray, np.ndarray]:
@@ -308,47 +389,17 @@ def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tier
     return groups
 
 
-def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: np.ndarray,
-           tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str], cache: dict | None):
-    """Bytes, busy cycles and energy of each channel crossed (cells), and path latency, per
-    signature.
-
-    Signatures are grouped by (moves data?, unit, src, src2, dst tiers): a handful of
-    groups, each handled with whole-array numpy operations.
-    """
-    n = len(sigs)
-    cells = CellsBuilder(n, len(machine.channels))
-    latency = np.zeros(n, dtype=np.int64)
+def _path_plan(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: np.ndarray,
+               tiers: dict[str, np.ndarray], unit_names: list[str], tier_names: list[str]) -> tuple[_PathGroup, ...]:
+    """The legs of every signature that moves bytes, per group of signatures that move them
+    alike: grouped by (moves data?, unit, src, src2, dst tiers), a handful of groups, each
+    then costed with whole-array numpy operations."""
     traffic = (kind_class & _BOOKKEEPING) == 0
     movers = np.array([False, *(machine.units[name].moves_data for name in unit_names)])   # by unit + 1
     moves = traffic & movers[unit_idx + 1] | (traffic & (unit_idx < 0))
     read, read2, write = (sigs.ints[c] for c in ("bytes_read", "bytes_read2", "bytes_written"))
-    key = None if cache is None else ("path groups", moves.tobytes(), traffic.tobytes(), unit_idx.tobytes(),
-                                      *(tiers[c].tobytes() for c in ("src", "src2", "dst")))
-    groups = None if key is None else cache.get(key)
-    if groups is None:
-        groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
-        if key is not None:
-            _keep(cache, key, groups)
-
-    def charge(rows: np.ndarray, path: tuple[int, ...], roles: tuple[str, ...], amount: np.ndarray, column: str) -> int:
-        subs: dict[tuple[str, ...] | None, OpColumns] = {}   # the rows' columns each model reads
-        for channel, role in zip(path, roles, strict=True):
-            resource = machine.channels[channel].resource
-            key = None if cache is None else (machine.channel_key(channel), role, column, rows.tobytes())
-            if key is not None and key in cache:
-                cycles, pj = cache[key]
-            else:
-                columns = getattr(resource, "op_columns", None)
-                if columns not in subs:
-                    subs[columns] = sigs.take(rows, columns)
-                cycles = machine.channels[channel].busy_cycles(amount, subs[columns], role)
-                pj = resource.channel_energy_pj(amount.astype(np.float64), role)
-                if key is not None:
-                    _keep(cache, key, (cycles, pj))
-            cells.add(rows, channel, amount, cycles, pj)
-        return int(sum(machine.channels[c].resource.latency_cycles for c in dict.fromkeys(path)))
-
+    groups = _path_groups(np.flatnonzero(traffic), moves, unit_idx, tiers, max(len(unit_names), len(tier_names)))
+    plan = []
     for (is_move, u, src, src2, dst), rows in groups.items():
         if is_move:
             # A copy: read the source tier, cross the links, write the destination tier
@@ -359,27 +410,58 @@ def _route(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_idx: 
             path = path if len(path) > 1 else path * 2
             if u >= 0:
                 path, roles = (*path, machine.channel_index[unit_names[u]]), (*roles, "transit")
-            lat = charge(rows, path, roles, read[rows], "bytes_read")
-            if u >= 0:
-                lat += int(machine.units[unit_names[u]].cycles(sigs.take(rows[:1]))[0])
-            latency[rows] = lat
+            legs = (_Leg(path, roles, read[rows], "bytes_read"),)
+            plan.append(_PathGroup(rows, rows.tobytes(), legs, unit_names[u] if u >= 0 else None))
             continue
         home = machine.units[unit_names[u]].home
-        lat = 0
+        legs = []
         for tier, amount, column in ((src, read, "bytes_read"), (src2, read2, "bytes_read2")):
             if tier != NO_TIER:
                 # Bytes read from a remote tier stream into the unit; they are not written
                 # into its home tier on the way, so the home tier is not on the path.
                 path = machine.route(tier_names[tier], home)
                 path = path if tier_names[tier] == home else path[:-1]
-                lat = max(lat, charge(rows, path, ("read",) + ("transit",) * (len(path) - 1), amount[rows], column))
+                legs.append(_Leg(path, ("read",) + ("transit",) * (len(path) - 1), amount[rows], column))
         if dst != NO_TIER:
             path = machine.route(home, tier_names[dst])
             path = path if tier_names[dst] == home else path[1:]
-            lat = max(lat, charge(rows, path, ("transit",) * (len(path) - 1) + ("write",), write[rows],
-                                  "bytes_written"))
+            legs.append(_Leg(path, ("transit",) * (len(path) - 1) + ("write",), write[rows], "bytes_written"))
+        plan.append(_PathGroup(rows, rows.tobytes(), tuple(legs), None))
+    return tuple(plan)
+
+
+def _route_costs(machine: Machine, sigs: OpColumns, layout: _Layout, cache: dict | None):
+    """Bytes, busy cycles and energy of each channel crossed (cells), and path latency, per
+    signature: each leg's channels costed (or taken from ``cache``, by the channel's
+    resource config, role, bytes column and signatures), the latency the slowest leg's."""
+    latency = np.zeros(len(sigs), dtype=np.int64)
+    busy, energy = [], []
+    channel_latency = {}
+    for group in layout.groups:
+        rows, lat, subs = group.rows, 0, group.columns
+        for leg in group.legs:
+            for channel, role in zip(leg.path, leg.roles, strict=True):
+                key = None if cache is None else (machine.channel_key(channel), role, leg.column, group.rows_key)
+                found = None if key is None else cache.get(key)
+                if found is None:
+                    resource = machine.channels[channel].resource
+                    columns = getattr(resource, "op_columns", None)
+                    if columns not in subs:
+                        subs[columns] = sigs.take(rows, columns)
+                    found = (machine.channels[channel].busy_cycles(leg.amount, subs[columns], role),
+                             resource.channel_energy_pj(leg.amount.astype(np.float64), role))
+                    if key is not None:
+                        _keep(cache, key, found)
+                busy.append(found[0])
+                energy.append(found[1])
+            for c in leg.path:
+                if c not in channel_latency:
+                    channel_latency[c] = machine.channels[c].resource.latency_cycles
+            lat = max(lat, int(sum(channel_latency[c] for c in dict.fromkeys(leg.path))))
+        if group.dma is not None:
+            lat += int(machine.units[group.dma].cycles(sigs.take(rows[:1]))[0])
         latency[rows] = lat
-    return cells.build(), latency
+    return layout.cells.build(None, busy, energy), latency
 
 
 def batch_costs(machine: Machine, ops, source: str = "ops", first_row: int = 1) -> SignatureCosts:

@@ -152,7 +152,7 @@ class Machine:
         keys = self.__dict__.setdefault("_unit_keys", {})
         if name not in keys:
             unit = self.units[name]
-            keys[name] = (type(unit).__qualname__, unit.ref_clock_hz, repr(unit.config))
+            keys[name] = (type(unit).__qualname__, unit.ref_clock_hz, _config_text(unit.config))
         return keys[name]
 
     def channel_key(self, index: int) -> tuple:
@@ -162,8 +162,28 @@ class Machine:
         if index not in keys:
             channel = self.channels[index]
             resource = channel.resource
-            keys[index] = (type(resource).__qualname__, resource.ref_clock_hz, repr(resource.config), channel.to)
+            keys[index] = (type(resource).__qualname__, resource.ref_clock_hz, _config_text(resource.config),
+                           channel.to)
         return keys[index]
+
+    @property
+    def layout_key(self) -> tuple:
+        """What the cost pass's layout depends on: which unit runs an op (dispatch, the
+        units' kinds), which tier holds a space (placement, spills) and which channels a
+        path crosses (the tiers, the links' ends, in file order). None of the numbers a
+        sweep varies (bandwidths, latencies, clocks, energies, sizes) is in it: machines
+        with equal keys route every op alike, and their costs differ only in those."""
+        return self._structure, tuple(sorted(self.moved_spaces.items()))
+
+    @cached_property
+    def _structure(self) -> tuple:
+        return (self.devices, tuple(self.kind_of),
+                tuple((name, type(c).__qualname__) for name, c in self.components.items()),
+                tuple(ch.name for ch in self.channels),
+                tuple((unit.home, unit.moves_data, tuple(unit.handles.items())) for unit in self.units.values()),
+                # With the units' kinds (their ``handles``) above, these decide the dispatch.
+                tuple(tuple(sorted(kind.dispatch.items())) for kind in self.kinds),
+                tuple(tuple(sorted(kind.placement.items())) for kind in self.kinds))
 
     @cached_property
     def config_dict(self) -> dict[str, Any]:
@@ -323,6 +343,22 @@ class Machine:
             node, channel = previous[node]
             hops.extend([channel, node])
         return tuple(self.channel_index[h] for h in reversed(hops))
+
+
+#: ``repr`` of component configs by object identity (the points of a sweep share the
+#: configs they do not change); each entry keeps its config alive.
+_CONFIG_TEXT: dict[int, tuple[Any, str]] = {}
+_CONFIG_TEXT_SIZE = 1024
+
+
+def _config_text(config: Any) -> str:
+    """``repr(config)``, once per config object (configs are frozen)."""
+    entry = _CONFIG_TEXT.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_CONFIG_TEXT) >= _CONFIG_TEXT_SIZE:
+            _CONFIG_TEXT.pop(next(iter(_CONFIG_TEXT)))
+        entry = _CONFIG_TEXT[id(config)] = (config, repr(config))
+    return entry[1]
 
 
 _BUILT: dict[int, tuple[weakref.ref, Machine]] = {}

@@ -10,12 +10,12 @@ the runs that are not yet saved:
   (the workers must be able to read the trace files and import hwsim); ``workers=0``: in
   this process, without Dask (for debugging). Runs travel in tasks of about half a second
   (:mod:`hwsim.sweep.cluster`);
-* each finished run is written, atomically, to ``DIR/points/<point_id>-t<i>.json`` by the
-  driver as soon as its task returns; a run that raises is saved with ``status="failed"`` and its error, and the
-  others go on; a run whose worker dies is rerun by Dask on another worker, and one lost
-  for good (its workers keep dying, or the cluster goes away) is not saved and is rerun by
-  ``resume``;
-* the tidy table ``DIR/results.parquet`` is assembled from the run files at the end.
+* each finished run is saved, as one line, to the journal ``DIR/runs.jsonl`` by the driver
+  as soon as its task returns (:mod:`hwsim.sweep.journal`); a run that raises is saved with
+  ``status="failed"`` and its error, and the others go on; a run whose worker dies is rerun
+  by Dask on another worker, and one lost for good (its workers keep dying, or the cluster
+  goes away) is not saved and is rerun by ``resume``;
+* the tidy table ``DIR/results.parquet`` is assembled from the saved runs at the end.
 
 A worker keeps what runs share: the traces it has read or generated, validated and indexed
 once (:func:`load_trace`; the engine keeps each in-memory trace's cost signatures and
@@ -41,10 +41,10 @@ from hwsim.config.machine import MachineConfig, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError, did_you_mean
 from hwsim.results import dumps_json
 from hwsim.sweep.cluster import run_on_dask
+from hwsim.sweep.journal import RunJournal, has_runs, read_runs
 from hwsim.sweep.spec import Point, SweepSpec, TraceSource, numeric
 from hwsim.sweep.table import (
     MANIFEST,
-    POINTS,
     RESULTS,
     build_table,
     metrics_row,
@@ -294,12 +294,11 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     from hwsim.progress import Progress
 
     out = Path(out)
-    points_dir = out / POINTS
     runs = plan(spec, fidelity, only)
-    if not resume and points_dir.is_dir() and any(points_dir.glob("*.json")):
+    if not resume and has_runs(out):
         raise HwsimError(f"{out}: already holds sweep results; pass --resume to continue that sweep "
                          "or choose another --out")
-    points_dir.mkdir(parents=True, exist_ok=True)
+    out.mkdir(parents=True, exist_ok=True)
     axes = [a.key for a in spec.axes]
     atomic_write_text(out / MANIFEST, dumps_json({
         "name": spec.name, "sweep_file": spec.source, "description": spec.description,
@@ -308,7 +307,8 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
         "traces": [t.label for t in spec.traces], "runs": len(runs),
         "pareto": {sense: list(names) for sense, names in spec.pareto.items()}, "metrics": list(spec.metrics),
         "only_points": sorted(only) if only is not None else None}))
-    saved = {run.name: _saved(points_dir / f"{run.name}.json", run, retry_failed) for run in runs}
+    found = read_runs(out) if resume else {}
+    saved = {run.name: _current(found.get(run.name), run, retry_failed) for run in runs}
     # Trace-major order: a worker then replays one trace on many points in a row, and
     # keeps it in its trace cache.
     todo = sorted((run for run in runs if saved[run.name] is None), key=lambda r: (r.trace_index, r.point_id))
@@ -319,14 +319,19 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
               f"traces = {len(runs)} runs, {outcome.reused} already saved, {len(todo)} to run "
               f"({runs[0].fidelity})")
 
+    journal = RunJournal(out)
+    # Every run read is kept, also those of points this sweep leaves out (``only``) or whose
+    # key changed: a line of this session's run of the same name comes later and wins.
+    journal.start(found.items())
+
     def save(result: dict[str, Any], run: Run) -> None:
-        atomic_write_text(points_dir / f"{run.name}.json", _run_json(result))
+        journal.append(run.name, result)
         saved[run.name] = result
         outcome.ran += 1
         outcome.wall_s[run.name] = result["timing"]["wall_s"]
         bar.advance(failed=result["row"]["status"] != "ok")
 
-    with Progress(len(todo), "sweep", quiet=quiet) as bar:
+    with journal, Progress(len(todo), "sweep", quiet=quiet) as bar:
         try:
             if todo and workers == 0:
                 for run in todo:
@@ -335,7 +340,7 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
                 _run_on_dask(todo, save, bar, workers, scheduler)
         except KeyboardInterrupt:
             print(f"hwsim: sweep interrupted; {sum(r is not None for r in saved.values())} of {len(runs)} "
-                  f"runs are saved in {points_dir}; rerun with --resume to finish", file=sys.stderr)
+                  f"runs are saved in {journal.path}; rerun with --resume to finish", file=sys.stderr)
             raise
     rows = []
     for run in runs:
@@ -355,19 +360,10 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     return outcome
 
 
-def _run_json(result: dict[str, Any]) -> str:
-    """A saved run's file: deterministic JSON on one line (sorted keys; a sweep writes one
-    per run, and the indented form takes the pure-Python encoder, several times slower)."""
-    return json.dumps(result, sort_keys=True, separators=(",", ":"), allow_nan=False) + "\n"
-
-
-def _saved(path: Path, run: Run, retry_failed: bool) -> dict[str, Any] | None:
-    """The saved result of ``run`` if it is complete, current and not a failure to retry."""
-    try:
-        result = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if result.get("key") != run.key or "row" not in result:
+def _current(result: dict[str, Any] | None, run: Run, retry_failed: bool) -> dict[str, Any] | None:
+    """``result`` (a saved run of ``run``'s name) if it is complete, current and not a
+    failure to retry, else None."""
+    if result is None or result.get("key") != run.key or not isinstance(result.get("row"), dict):
         return None
     if retry_failed and result["row"].get("status") != "ok":
         return None

@@ -1,6 +1,6 @@
 """The tidy sweep table: one row per (design point, trace), swept values next to metrics.
 
-Rows are built from the per-run files under ``DIR/points/`` and written once, atomically,
+Rows are built from the saved runs (``DIR/runs.jsonl``) and written once, atomically,
 to ``DIR/results.parquet``, sorted by ``point_id`` then trace, with no wall-clock values, so
 the same sweep always gives a byte-identical table. Columns, in order:
 
@@ -34,7 +34,6 @@ from hwsim.errors import ResultError
 from hwsim.inputs import check_input_file
 
 RESULTS = "results.parquet"
-POINTS = "points"
 MANIFEST = "sweep.json"
 PARQUET_KEY = b"hwsim.sweep"
 

@@ -8,6 +8,7 @@ import pytest
 
 import hwsim
 from hwsim.engine import feed, replay, signatures
+from hwsim.engine.machine import Machine
 from hwsim.engine.simulate import run_trace
 from hwsim.results import read_records_file, write_run
 from workloads.registry import generate_trace
@@ -232,3 +233,36 @@ def test_records_written_as_the_run_goes_are_checked_like_records_in_memory(tmp_
     with pytest.raises(ResultError, match=f"records column 'energy_pj' of op {op} is inf"):
         write_run(result, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+# Machines one in-memory trace runs on in turn: the same layout with other numbers, then other
+# layouts (a space placed elsewhere, a unit's home tier, an explicit dispatch, a DMA engine).
+LAYOUT_VARIANTS = [
+    {},
+    {"components.hbm.bandwidth": "16 GB/s", "components.link.latency": "40 ns"},
+    {"components.dram.energy_per_bit": "7 pJ/bit", "components.tensor.num_units": 2},
+    {"placement.kv_bank": "hbm"},
+    {"components.vector.memory": "dram"},
+    {"dispatch.gemm": "tensor"},
+    {"components.dma": {"kind": "dma_engine", "bandwidth": "4 GB/s", "count": 2, "memory": "hbm", "setup_latency": "30 ns"}},
+    {"components.hbm.bandwidth": "32 GB/s"},
+]
+
+
+@pytest.mark.parametrize("order", [1, -1])
+def test_costs_reused_across_machines_equal_costs_on_a_fresh_trace(order):
+    trace = hwsim.Trace.from_ops(mixed_rows())
+    for overrides in LAYOUT_VARIANTS[::order]:
+        machine = hwsim.load_arch(ARCH / "tiny.yaml", overrides=overrides)
+        reused = hwsim.simulate(machine, trace, fidelity="roofline")
+        fresh = hwsim.simulate(machine, hwsim.Trace.from_ops(mixed_rows()), fidelity="roofline")
+        pd.testing.assert_frame_equal(reused.records, fresh.records)
+        assert reused.summary == fresh.summary
+
+
+def test_the_layout_key_changes_with_the_structure_and_not_with_the_numbers():
+    keys = [Machine(hwsim.load_arch(ARCH / "tiny.yaml", overrides=o)).layout_key for o in LAYOUT_VARIANTS]
+    assert keys[0] == keys[1] == keys[2] == keys[7]
+    assert len({keys[0], *keys[3:7]}) == 5
+    moved = Machine(hwsim.load_arch(ARCH / "tiny.yaml")).with_moved_spaces({(0, "act"): "dram"})
+    assert moved.layout_key != keys[0]

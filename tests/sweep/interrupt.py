@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 import hwsim
+from hwsim.sweep.journal import JOURNAL
 
 from ..conftest import ARCH
 
@@ -30,12 +31,20 @@ def slow_sweep(tmp_path, points: int) -> Path:
     return sweep
 
 
-def kill_when_saved(process: subprocess.Popen, points_dir: Path, count: int) -> threading.Thread:
-    """SIGKILL ``process`` as soon as ``count`` runs are saved in ``points_dir``."""
+def saved_runs(out: Path) -> int:
+    """Runs saved so far in sweep folder ``out`` (whole lines of its journal)."""
+    try:
+        return (out / JOURNAL).read_bytes().count(b"\n")
+    except FileNotFoundError:
+        return 0
+
+
+def kill_when_saved(process: subprocess.Popen, out: Path, count: int) -> threading.Thread:
+    """SIGKILL ``process`` as soon as ``count`` runs are saved in sweep folder ``out``."""
     def watch():
         deadline = time.monotonic() + WATCH_TIMEOUT_S
         while time.monotonic() < deadline and process.poll() is None:
-            if len(list(points_dir.glob("*.json"))) >= count:
+            if saved_runs(out) >= count:
                 process.send_signal(signal.SIGKILL)
                 return
             time.sleep(0.01)
@@ -45,10 +54,10 @@ def kill_when_saved(process: subprocess.Popen, points_dir: Path, count: int) -> 
     return thread
 
 
-def wait_until_saved(points_dir: Path, count: int) -> None:
-    """Return once ``count`` runs are saved in ``points_dir`` (fail after WATCH_TIMEOUT_S)."""
+def wait_until_saved(out: Path, count: int) -> None:
+    """Return once ``count`` runs are saved in sweep folder ``out`` (fail after WATCH_TIMEOUT_S)."""
     deadline = time.monotonic() + WATCH_TIMEOUT_S
-    while len(list(points_dir.glob("*.json"))) < count:
+    while saved_runs(out) < count:
         if time.monotonic() > deadline:
-            raise AssertionError(f"fewer than {count} runs saved in {points_dir} after {WATCH_TIMEOUT_S} s")
+            raise AssertionError(f"fewer than {count} runs saved in {out} after {WATCH_TIMEOUT_S} s")
         time.sleep(0.01)

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from ..conftest import ROOT
-from .interrupt import WATCH_TIMEOUT_S, slow_sweep
+from .interrupt import WATCH_TIMEOUT_S, saved_runs, slow_sweep
 
 
 @pytest.mark.skipif(sys.platform != "linux", reason="signals a process group")
@@ -23,7 +23,7 @@ def test_ctrl_c_on_a_sweep_exits_130_without_worker_tracebacks(tmp_path):
                                "--quiet"], env=env, start_new_session=True, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + WATCH_TIMEOUT_S
-    while not list((out / "points").glob("*.json")) and time.monotonic() < deadline and driver.poll() is None:
+    while not saved_runs(out) and time.monotonic() < deadline and driver.poll() is None:
         time.sleep(0.02)
     os.killpg(driver.pid, signal.SIGINT)
     _, err = driver.communicate(timeout=60)

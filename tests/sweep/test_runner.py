@@ -17,9 +17,10 @@ import pytest
 from hwsim.cli.main import main
 from hwsim.config.machine import load_arch
 from hwsim.engine.machine import Machine
-from hwsim.errors import ConfigError
+from hwsim.errors import ConfigError, HwsimError
 from hwsim.sweep import load_sweep, plan, read_results, run_sweep
 from hwsim.sweep import runner as runner_module
+from hwsim.sweep.journal import JOURNAL, LEGACY_POINTS, read_runs
 from hwsim.sweep.table import on_chip_bytes
 
 from ..conftest import ARCH, EXAMPLES, ROOT
@@ -84,7 +85,7 @@ def test_each_run_is_saved_as_it_finishes_and_an_interrupted_sweep_resumes(sweep
     monkeypatch.setattr(runner_module, "execute_run", interrupt_on_the_fourth)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
-    assert sorted(p.stem for p in (out / "points").glob("*.json")) == sorted(calls[:3])
+    assert sorted(read_runs(out)) == sorted(calls[:3])
     assert not (out / "results.parquet").exists()
     monkeypatch.setattr(runner_module, "execute_run", real)
     resumed = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
@@ -99,18 +100,18 @@ def test_a_sweep_killed_mid_run_keeps_every_saved_run_and_resume_does_only_the_r
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
     driver = subprocess.Popen([sys.executable, "-m", "hwsim", "sweep", str(sweep), "--out", str(out),
                                "--workers", workers, "--quiet"], env=env)
-    wait_until_saved(out / "points", count=1)
+    wait_until_saved(out, count=1)
     workers_alive = psutil.Process(driver.pid).children(recursive=True)   # the local cluster's workers
-    kill_when_saved(driver, out / "points", count=3).join()
+    kill_when_saved(driver, out, count=3).join()
     assert driver.wait(timeout=60) == -signal.SIGKILL   # killed, not finished
     # The local cluster's worker processes notice their parent is gone and exit.
     assert len(workers_alive) == int(workers)
     _, still = psutil.wait_procs(workers_alive, timeout=30)
     assert not still
-    saved = sorted(p.stem for p in (out / "points").glob("*.json"))
+    lines = (out / JOURNAL).read_text().splitlines(keepends=True)
+    saved = sorted(read_runs(out))
     assert 3 <= len(saved) < 8 and not (out / "results.parquet").exists()
-    for path in (out / "points").glob("*.json"):
-        json.loads(path.read_text())   # every saved run is whole: written atomically
+    assert all(line.endswith("\n") and json.loads(line)["name"] in saved for line in lines)   # whole lines
     resumed = run_sweep(load_sweep(sweep), out, workers=0, resume=True, quiet=True)
     assert (resumed.reused, resumed.ran, resumed.missing) == (len(saved), 8 - len(saved), 0)
     assert not set(resumed.wall_s) & set(saved)
@@ -118,19 +119,65 @@ def test_a_sweep_killed_mid_run_keeps_every_saved_run_and_resume_does_only_the_r
     assert (out / "results.parquet").read_bytes() == (tmp_path / "clean" / "results.parquet").read_bytes()
 
 
+def _rewrite_journal(out, edit) -> None:
+    """Replace ``out``'s journal with ``edit(lines)`` (lines as parsed dicts, in file order)."""
+    lines = [json.loads(line) for line in (out / JOURNAL).read_text().splitlines()]
+    (out / JOURNAL).write_text("".join(json.dumps(line) + "\n" for line in edit(lines)))
+
+
 def test_resume_recomputes_only_missing_or_stale_runs(sweep_file, tmp_path):
     out = tmp_path / "out"
     run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
-    (out / "points" / "p0000-t1.json").unlink()
-    stale = out / "points" / "p0003-t0.json"
-    saved = json.loads(stale.read_text())
-    stale.write_text(json.dumps({**saved, "key": "x" + saved["key"]}))
-    kept = out / "points" / "p0001-t0.json"
-    before = kept.stat().st_mtime_ns
+    kept = read_runs(out)["p0001-t0"]
+    _rewrite_journal(out, lambda lines: [{**line, "key": "x" + line["key"]} if line["name"] == "p0003-t0" else line
+                                         for line in lines if line["name"] != "p0000-t1"])
     outcome = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
     assert (outcome.reused, outcome.ran) == (6, 2)
     assert sorted(outcome.wall_s) == ["p0000-t1", "p0003-t0"]
-    assert kept.stat().st_mtime_ns == before
+    assert read_runs(out)["p0001-t0"] == kept   # reused as saved, wall time and all
+    run_sweep(load_sweep(sweep_file), tmp_path / "clean", workers=0, quiet=True)
+    assert (out / "results.parquet").read_bytes() == (tmp_path / "clean" / "results.parquet").read_bytes()
+
+
+def test_a_torn_last_line_is_dropped_and_resume_appends_after_whole_lines_only(sweep_file, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
+    text = (out / JOURNAL).read_text()
+    last = text.splitlines(keepends=True)[-1]
+    (out / JOURNAL).write_text(text[:-len(last)] + last[:len(last) // 2])   # killed in the middle of a write
+    assert len(read_runs(out)) == 7
+    outcome = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
+    assert (outcome.reused, outcome.ran) == (7, 1)
+    lines = (out / JOURNAL).read_text().splitlines(keepends=True)
+    assert len(lines) == 8 and all(json.loads(line) for line in lines)
+
+
+def test_resuming_a_few_points_keeps_the_other_saved_runs(sweep_file, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
+    before = read_runs(out)
+    _rewrite_journal(out, lambda lines: [line for line in lines if not line["name"].startswith("p0002")])
+    outcome = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True, only=["p0002"])
+    assert (outcome.reused, outcome.ran) == (0, 2)
+    after = read_runs(out)
+    assert sorted(after) == sorted(before)
+    assert all(after[name] == before[name] for name in after if not name.startswith("p0002"))
+
+
+def test_runs_saved_one_file_each_by_an_earlier_version_are_resumed(sweep_file, tmp_path):
+    out = tmp_path / "out"
+    run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
+    legacy = out / LEGACY_POINTS
+    legacy.mkdir()
+    for name, result in read_runs(out).items():
+        if name != "p0002-t0":
+            (legacy / f"{name}.json").write_text(json.dumps({k: v for k, v in result.items() if k != "name"}))
+    (out / JOURNAL).unlink()
+    with pytest.raises(HwsimError, match="already holds sweep results"):
+        run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
+    outcome = run_sweep(load_sweep(sweep_file), out, workers=0, resume=True, quiet=True)
+    assert (outcome.reused, outcome.ran) == (7, 1)
+    assert sorted(read_runs(out)) == sorted(json.loads(line)["name"] for line in (out / JOURNAL).read_text().splitlines())
 
 
 def test_retry_failed_reruns_saved_failures(sweep_file, tmp_path):

@@ -15,6 +15,7 @@ import pytest
 from hwsim.cli.main import main
 from hwsim.sweep import cluster as cluster_module
 from hwsim.sweep import load_sweep, run_sweep
+from hwsim.sweep.journal import read_runs
 
 from ..conftest import ARCH, EXAMPLES, ROOT
 from .interrupt import kill_when_saved, slow_sweep
@@ -78,7 +79,7 @@ def test_sweep_runs_on_an_existing_scheduler_and_matches_a_local_run(cluster, tm
     assert main(["sweep", str(sweep), "--out", str(tmp_path / "local"), "--workers", "0", "--quiet"]) == 0
     remote = (tmp_path / "remote" / "results.parquet").read_bytes()
     assert remote == (tmp_path / "local" / "results.parquet").read_bytes()
-    assert len(list((tmp_path / "remote" / "points").glob("*.json"))) == 6
+    assert len(read_runs(tmp_path / "remote")) == 6
 
 
 def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, monkeypatch):
@@ -95,7 +96,7 @@ def test_an_unreachable_scheduler_is_a_one_line_error(tmp_path, capsys, monkeypa
 def test_a_worker_killed_mid_sweep_loses_no_run(cluster, tmp_path):
     sweep = slow_sweep(tmp_path, points=10)
     out = tmp_path / "remote"
-    watcher = kill_when_saved(cluster.workers[0], out / "points", count=2)
+    watcher = kill_when_saved(cluster.workers[0], out, count=2)
     outcome = run_sweep(load_sweep(sweep), out, scheduler=cluster.address, quiet=True)
     watcher.join()
     assert cluster.workers[0].wait(timeout=STOP_TIMEOUT_S) == -signal.SIGKILL
