@@ -149,8 +149,15 @@ def _cached(spec: Any, clock_hz: float) -> tuple[Any, ComponentFacts, dict[str, 
         record = component_class(spec.kind, spec.name)(spec.name, spec.config, clock_hz).facts()
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()
+            _BY_PLAIN.clear()
         hit = _CACHE[key] = (spec.config, record, record.to_dict())
+        _BY_PLAIN[id(hit[2])] = (hit[2], record)
     return hit
+
+
+#: The records of the plain dicts above, by the dict's identity: a run's summary reads the
+#: facts back from its resolved machine, whose section holds those very dicts.
+_BY_PLAIN: dict[int, tuple[dict[str, Any], ComponentFacts]] = {}
 
 
 def machine_facts(config: MachineConfig) -> dict[str, ComponentFacts]:
@@ -177,6 +184,10 @@ def read_facts(machine: dict[str, Any]) -> dict[str, ComponentFacts]:
                           "older hwsim); run it again")
     out = {}
     for name, data in section.items():
+        known = _BY_PLAIN.get(id(data))
+        if known is not None and known[0] is data and known[1].name == name:
+            out[name] = known[1]
+            continue
         try:
             out[str(name)] = ComponentFacts.from_dict(str(name), data)
         except (KeyError, TypeError, ValueError, AttributeError) as err:

@@ -195,19 +195,28 @@ def resolve_arch(raw: dict[str, Any], path: str | os.PathLike,
     """Apply ``overrides`` to a copy of ``raw`` (from :func:`read_arch` of ``path``) and
     validate it; errors name ``path`` like :func:`load_arch`'s."""
     path = Path(path)
-    marks = Marks(dict(getattr(raw, "marks", Marks()).entries))
+    file_marks = getattr(raw, "marks", Marks())
+    marks = Marks(file_marks.entries)
     overrides = _normalise_overrides(overrides)
     raw = _copy_paths(raw, overrides)
     issues = Issues(str(path), marks)
     for key, value in overrides.items():
         if _apply_override(raw, key, value, path, issues):
             # The value now comes from the override, not from the line the file had.
-            if key in marks.entries or any(p.startswith(key + ".") for p in marks.entries):
-                for written in [p for p in marks.entries if p == key or p.startswith(key + ".")]:
-                    del marks.entries[written]
+            for written in _written_under(file_marks, key):
+                marks.entries.pop(written, None)
             marks.entries[key] = (f"{path}: --set", -1)
     issues.raise_if_any()
     return _validate(raw, str(path), issues)
+
+
+def _written_under(marks: Marks, key: str) -> list[str]:
+    """The key paths of ``marks`` at or below ``key``, looked up once per file and key (the
+    points of a sweep override the same keys of one file)."""
+    found = marks.__dict__.setdefault("_under", {})
+    if key not in found:
+        found[key] = [p for p in marks.entries if p == key or p.startswith(key + ".")]
+    return found[key]
 
 
 def _copy_paths(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -319,7 +328,7 @@ def _apply_override(raw: dict[str, Any], dotted: str, value: Any, path: Path, is
 
 
 def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig:
-    top = build_config(MachineFile, raw, "", issues)
+    top = _top_level(raw, issues)
     blocks = raw.get("components")
     specs = []
     if isinstance(blocks, dict):
@@ -349,9 +358,52 @@ def _validate(raw: dict[str, Any], source: str, issues: Issues) -> MachineConfig
         placement=dict(top.placement), dispatch=dict(top.dispatch),
         description=top.description, source=source, devices=top.devices, nodes=top.nodes,
         device_kinds=_device_kinds(top.device_kinds, source, top.devices * top.nodes, issues))
-    _check_wiring(machine, issues)
+    _checked_wiring(machine, issues)
     issues.raise_if_any()
     return machine
+
+
+#: The top level of machine files built, and machines whose wiring was checked, by the
+#: identity of what they were built from (sweep points share every value they do not
+#: change; nothing writes into a parsed file's values). Each entry keeps those alive.
+_TOP_LEVELS: dict[tuple, tuple[tuple, Any]] = {}
+_WIRED: dict[tuple, tuple[tuple, MachineConfig]] = {}
+
+
+def _top_level(raw: dict[str, Any], issues: Issues) -> Any:
+    """``build_config(MachineFile, raw)``, once per set of top-level values (``components``,
+    whose blocks are built one by one, is only checked to be present)."""
+    values = tuple((k, v) for k, v in raw.items() if k != "components")
+    key = (tuple((k, id(v)) for k, v in values), "components" in raw)
+    hit = _TOP_LEVELS.get(key)
+    if hit is not None and all(a is b for (_, a), (_, b) in zip(hit[0], values, strict=True)):
+        return hit[1]
+    top = build_config(MachineFile, raw, "", issues)
+    if top is not None:
+        _keep(_TOP_LEVELS, key, (values, top))
+    return top
+
+
+def _checked_wiring(machine: MachineConfig, issues: Issues) -> None:
+    """:func:`_check_wiring`, skipped for a machine wired like one that passed: the same
+    components (names and kinds), the same tiers each references (``memory``, ``between``,
+    ``spill_to``), placement, dispatch and device counts, and the very config objects of
+    its compute units (their instance counts are checked; configs are frozen)."""
+    if machine.device_kinds:   # each kind's machine is loaded anew: nothing to know it by
+        _check_wiring(machine, issues)
+        return
+    units = tuple(c.config for c in machine.components if _component_class(c.kind, c.kind).role == "compute")
+    key = (machine.clock_hz, machine.devices, machine.nodes, tuple(sorted(machine.placement.items())),
+           tuple(sorted(machine.dispatch.items())), tuple(map(id, units)),
+           *((c.name, c.kind, getattr(c.config, "memory", None), tuple(getattr(c.config, "between", ())),
+              getattr(c.config, "spill_to", None)) for c in machine.components))
+    hit = _WIRED.get(key)
+    if hit is not None and all(a is b for a, b in zip(hit[0], units, strict=True)):
+        return
+    before = len(issues)
+    _check_wiring(machine, issues)
+    if len(issues) == before:
+        _keep(_WIRED, key, (units, machine))
 
 
 #: Built component configs by (class, key path, block as canonical JSON). Building is pure

@@ -37,6 +37,8 @@ class ChannelCells:
     busy: np.ndarray
     energy: np.ndarray
     offsets: np.ndarray = field(repr=False)
+    #: :func:`_in_order_steps` of the signatures' segments, when known with the cells.
+    sum_steps: list | None = field(default=None, repr=False, compare=False)
 
     def dense(self, name: str) -> np.ndarray:
         """``[signatures, channels]`` table of one of ``bytes``, ``busy``, ``energy``."""
@@ -64,7 +66,8 @@ class ChannelCells:
         out = np.zeros(self.signatures, dtype=np.float64)
         has, first = self._segments()
         if has.size:
-            out[has] = _sum_in_order(self.energy, first)
+            steps = self.sum_steps if self.sum_steps is not None else _in_order_steps(first, len(self.energy))
+            out[has] = _sum_steps(self.energy, first, steps)
         return out
 
     def busiest_channel(self) -> np.ndarray:
@@ -103,7 +106,7 @@ class ChannelCells:
     def scaled_energy(self, scale: np.ndarray) -> ChannelCells:
         """These cells with each signature's energy multiplied by ``scale[signature]``."""
         return ChannelCells(self.signatures, self.channels, self.sig, self.channel, self.bytes, self.busy,
-                            self.energy * scale[self.sig], self.offsets)
+                            self.energy * scale[self.sig], self.offsets, self.sum_steps)
 
 
 def _offsets(sig: np.ndarray, signatures: int) -> np.ndarray:
@@ -170,6 +173,11 @@ class CellsLayout:
         self._steps = _in_order_steps(self.first, len(key))
         if nbytes is not None:   # bytes fixed with the layout: added up once
             self.nbytes = np.add.reduceat(self._gathered(nbytes, np.int64), self.first)
+        # The cells when none of them is all zero (the usual case), and their segments.
+        self.sig, self.channel = np.divmod(self.key, channels)
+        self.offsets = _offsets(self.sig, signatures)
+        counts = np.diff(self.offsets)
+        self._sig_steps = _in_order_steps(self.offsets[np.flatnonzero(counts)], len(self.key))
 
     def _gathered(self, values: list, dtype) -> np.ndarray:
         """The parts' values (arrays per row, or scalars) in cell order."""
@@ -186,12 +194,12 @@ class CellsLayout:
         nbytes = self.nbytes if nbytes is None else np.add.reduceat(self._gathered(nbytes, np.int64), first)
         busy = np.add.reduceat(self._gathered(busy, np.int64), first)
         energy = _sum_steps(self._gathered(energy, np.float64), first, self._steps)
-        key = self.key
         keep = (nbytes != 0) | (busy != 0) | (energy != 0)
-        if not keep.all():
-            key, nbytes, busy, energy = key[keep], nbytes[keep], busy[keep], energy[keep]
-        sig, channel = np.divmod(key, self.channels)
-        return ChannelCells(self.signatures, self.channels, sig, channel, nbytes, busy, energy,
+        if keep.all():
+            return ChannelCells(self.signatures, self.channels, self.sig, self.channel, nbytes, busy, energy,
+                                self.offsets, self._sig_steps)
+        sig, channel = self.sig[keep], self.channel[keep]
+        return ChannelCells(self.signatures, self.channels, sig, channel, nbytes[keep], busy[keep], energy[keep],
                             _offsets(sig, self.signatures))
 
 

@@ -26,6 +26,11 @@ LIMB_BITS = 27
 BIAS = 1074
 #: Most ops one call may add (keeps each bin's float64 partial sums exact).
 MAX_OPS_PER_CALL = 2**26
+#: Batches of up to this many values have their sums remembered (see ExactSums.add), the
+#: last MEMO_SIZE of them.
+MEMO_MAX_VALUES = 4096
+MEMO_SIZE = 64
+_MEMO: dict[tuple[bytes, bytes, bytes], tuple[dict[int, int], dict[int, float]]] = {}
 
 
 def scaled_to_float(value: int) -> float:
@@ -79,6 +84,25 @@ class ExactSums:
         values = np.asarray(values, dtype=np.float64)
         codes = np.asarray(codes, dtype=np.int64)
         counts = np.ones(len(values), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+        if len(values) > MEMO_MAX_VALUES:
+            self._add(codes, values, counts)
+            return
+        # The runs of a sweep add the same energies again and again (a point that changes a
+        # bandwidth changes no energy): the sums of a batch seen before are looked up.
+        key = (codes.tobytes(), values.tobytes(), counts.tobytes())
+        found = _MEMO.get(key)
+        if found is None:
+            part = ExactSums()
+            part._add(codes, values, counts)
+            found = (part._exact, part._special)
+            if len(_MEMO) >= MEMO_SIZE:
+                _MEMO.pop(next(iter(_MEMO)))
+            _MEMO[key] = found
+        for target, sums in ((self._exact, found[0]), (self._special, found[1])):
+            for code, value in sums.items():
+                target[code] = target.get(code, 0) + value
+
+    def _add(self, codes: np.ndarray, values: np.ndarray, counts: np.ndarray) -> None:
         keep = values != 0
         if not keep.all():
             values, codes, counts = values[keep], codes[keep], counts[keep]
@@ -102,8 +126,8 @@ class ExactSums:
             half = len(values) // 2
             if half == 0:
                 raise ValueError("exact sums: one value repeated 2**36 times or more")
-            self.add(codes[:half], values[:half], counts[:half])
-            self.add(codes[half:], values[half:], counts[half:])
+            self._add(codes[:half], values[:half], counts[:half])
+            self._add(codes[half:], values[half:], counts[half:])
             return
         bits = values.view(np.int64)
         field = (bits >> 52) & 0x7FF                                  # biased exponent

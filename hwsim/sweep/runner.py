@@ -116,10 +116,10 @@ def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | N
         try:
             machine, error = resolve_arch(base, spec.machine, {**spec.overrides, **point.values}), ""
             resolved = {**machine.to_dict(), FACTS_KEY: facts_section(machine)}
-            config = {k: v for k, v in resolved.items() if k != "source"}  # the path must not change the hash
+            machine_hash = _machine_hash(machine, resolved)
         except ConfigError as err:
-            machine, error, config, resolved = None, str(err), {"invalid": str(err)}, None
-        machine_hash = _digest(config)
+            machine, error, resolved = None, str(err), None
+            machine_hash = _digest({"invalid": str(err)})
         for index, (trace, identity) in enumerate(zip(spec.traces, identities, strict=True)):
             runs.append(Run(point.point_id, index, trace, dict(point.values), machine,
                             _digest({"machine": machine_hash, "trace": identity}), fidelity,
@@ -189,6 +189,31 @@ def _trace_identity(trace: TraceSource) -> dict[str, Any]:
 def _digest(data: Any) -> str:
     text = json.dumps(data, sort_keys=True, default=repr, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+#: Digests of component configs by object identity (the points of a sweep share the
+#: configs they do not change); each entry keeps its config alive.
+_CONFIG_DIGESTS: dict[int, tuple[Any, str]] = {}
+_CONFIG_DIGESTS_SIZE = 1024
+
+
+def _machine_hash(machine: MachineConfig, resolved: dict[str, Any]) -> str:
+    """A stable hash of a resolved machine config (``resolved`` is its ``to_dict()``); the
+    file's path is left out, and the facts, which follow from the config. Each component's
+    config is hashed once per config object."""
+    top = {k: v for k, v in resolved.items() if k not in ("source", "components", FACTS_KEY)}
+    top["components"] = {c.name: [c.kind, _config_digest(c.config, resolved["components"][c.name])]
+                         for c in machine.components}
+    return _digest(top)
+
+
+def _config_digest(config: Any, plain: dict[str, Any]) -> str:
+    entry = _CONFIG_DIGESTS.get(id(config))
+    if entry is None or entry[0] is not config:
+        if len(_CONFIG_DIGESTS) >= _CONFIG_DIGESTS_SIZE:
+            _CONFIG_DIGESTS.pop(next(iter(_CONFIG_DIGESTS)))
+        entry = _CONFIG_DIGESTS[id(config)] = (config, _digest(plain))
+    return entry[1]
 
 
 # -- one run (executes on a worker) ------------------------------------------------------

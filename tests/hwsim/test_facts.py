@@ -175,3 +175,14 @@ def test_points_that_share_a_component_config_share_its_record_and_others_get_th
     assert a["tensor"] == b["tensor"]
     renamed = hwsim.load_arch(ARCH / "tiny.yaml")
     assert {n: r["kind"] for n, r in facts_section(renamed).items()} == {s.name: s.kind for s in renamed.components}
+
+
+@pytest.mark.parametrize("name", MACHINES)
+def test_a_record_read_back_from_its_plain_form_is_the_same_to_the_last_type(name):
+    # A summary reads the records of its own run's machine without parsing them again
+    # (read_facts knows the plain dicts it made): parsing must give the same records.
+    config = hwsim.load_arch(ARCH / name)
+    section = facts_section(config)
+    for component, record in machine_facts(config).items():
+        assert repr(ComponentFacts.from_dict(component, dict(section[component]))) == repr(record)
+    assert read_facts({FACTS_KEY: section}) == read_facts({FACTS_KEY: {k: dict(v) for k, v in section.items()}})

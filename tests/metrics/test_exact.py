@@ -91,3 +91,31 @@ def test_a_scaled_sum_rounds_to_the_float_the_exact_division_gives(value, shift)
         except OverflowError:
             expected = math.inf if v > 0 else -math.inf
         assert scaled_to_float(v) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(finite, st.integers(1, 1000), st.integers(0, 3)), min_size=1, max_size=80),
+       st.integers(1, 4))
+def test_a_batch_added_again_adds_the_same_exact_sums(rows, repeats):
+    values = np.array([v for v, _, _ in rows])
+    counts = np.array([c for _, c, _ in rows])
+    codes = np.array([k for _, _, k in rows])
+    once, again = ExactSums(), ExactSums()
+    for sums in (once, again):
+        for label in range(4):
+            sums.label_code(label)
+    once.add(codes, values, counts)   # the first time: computed, and remembered
+    for _ in range(repeats):
+        again.add(codes, values, counts)   # looked up
+    for label in range(4):
+        mine = codes == label
+        assert once.total([label]) == rational(values[mine].tolist(), counts[mine].tolist())
+        assert again.total([label]) == rational(values[mine].tolist(), (counts[mine] * repeats).tolist())
+
+
+def test_a_remembered_batch_keeps_its_non_finite_values():
+    sums = ExactSums()
+    code = sums.label_code("x")
+    for _ in range(2):
+        sums.add(np.full(3, code), np.array([1.0, np.inf, 2.0]))
+    assert sums.total(["x"]) == np.inf
