@@ -75,6 +75,13 @@ class ExactSums:
         """The code of one label (added if new)."""
         return self._labels.setdefault(label, len(self._labels))
 
+    def adopt_labels(self, labels: Sequence[Hashable]) -> None:
+        """Give a set of sums with no labels yet these, coded 0, 1, ... in order (the codes
+        :meth:`label_code` would give them one by one)."""
+        if self._labels:
+            raise ValueError("adopt_labels: these sums have labels already")
+        self._labels = dict(zip(labels, range(len(labels)), strict=True))
+
     def label_codes(self, labels: Sequence[Hashable]) -> np.ndarray:
         """Codes of ``labels`` (added if new), for :meth:`add`."""
         return np.array([self.label_code(label) for label in labels], dtype=np.int64)

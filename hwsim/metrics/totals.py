@@ -69,12 +69,33 @@ class RunTotals:
         np.add.at(self.channel_busy, c, weight * busy)
         if len(kind_names) > self._labels.shape[1]:
             self._kind_names = list(kind_names)
-            self._labels = np.array([[self.energy.label_code((part, k)) for k in self._kind_names]
-                                     for part in self._parts], dtype=np.int64).reshape(len(self._parts), -1)
+            self._labels = self._label_table()
         labels = self._labels[component, kind]
         self.energy.add(labels, energy_compute_pj, counts)
         used = pj != 0
         self.energy.add(self._labels[n + c[used], kind[g[used]]], pj[used], counts[g[used]])
+
+    def _label_table(self) -> np.ndarray:
+        """``[part, kind code] -> label code`` of the energy sums. The first table of a run
+        labels a fresh set of sums in a fixed order, so runs of the same machine and trace
+        share it (a sweep's runs would each build the same few hundred labels)."""
+        if self.energy.labels():
+            return self._labels_of(self._parts, self._kind_names)
+        key = (tuple(self._parts), tuple(self._kind_names))
+        found = _FIRST_TABLES.get(key)
+        if found is None:
+            table = self._labels_of(self._parts, self._kind_names)
+            table.flags.writeable = False
+            if len(_FIRST_TABLES) >= 64:
+                _FIRST_TABLES.pop(next(iter(_FIRST_TABLES)))
+            found = _FIRST_TABLES[key] = (self.energy.labels(), table)
+        else:
+            self.energy.adopt_labels(found[0])
+        return found[1]
+
+    def _labels_of(self, parts: list, kinds: list[str]) -> np.ndarray:
+        return np.array([[self.energy.label_code((part, k)) for k in kinds] for part in parts],
+                        dtype=np.int64).reshape(len(parts), -1)
 
     def add_spans(self, component: np.ndarray, spans: np.ndarray, counts: np.ndarray | None = None) -> None:
         """Add busy spans (end - start cycles) per op, or per group with ``counts``."""
@@ -149,6 +170,10 @@ class RunTotals:
         return ({name: v for (what, name), v in ((k, v) for k, v in total.items() if k != "all") if what == "component"},
                 {name: v for (what, name), v in ((k, v) for k, v in total.items() if k != "all") if what == "kind"},
                 total["all"])
+
+
+#: The first label table of runs, by (parts, kinds): the labels in code order, and the table.
+_FIRST_TABLES: dict[tuple, tuple[list, np.ndarray]] = {}
 
 
 def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:
