@@ -193,10 +193,16 @@ def main() -> None:
               f"{(run - base) / n:,.0f} B per op above a process that imports hwsim ({base / 2**20:,.0f} MiB)")
 
         if not args.skip_sweep:
-            roof = timed_sweep(sweep_file(folder, 1000), folder / "roof", "roofline")
-            event = timed_sweep(sweep_file(folder, 100), folder / "event", "event")
-            print(f"6. sweep on 2 local workers : 1,000 roofline points {roof:.1f} s, 100 event points {event:.1f} s "
-                  f"({event / roof:.1f}x as long; target > 1)")
+            # Dask's import (about 0.3 s) is paid by whichever sweep runs first in this process;
+            # ``hwsim sweep`` pays it for either. Loaded before both; the two sweeps alternate.
+            import distributed  # noqa: F401
+            times: dict[str, list[float]] = {"roofline": [], "event": []}
+            for i in range(2):
+                times["event"].append(timed_sweep(sweep_file(folder, 100), folder / f"event-{i}", "event"))
+                times["roofline"].append(timed_sweep(sweep_file(folder, 1000), folder / f"roof-{i}", "roofline"))
+            roof, event = min(times["roofline"]), min(times["event"])
+            print(f"6. sweep on 2 local workers : 1,000 roofline points {roof:.2f} s, 100 event points {event:.2f} s "
+                  f"(best of 2 each; the event sweep took {event / roof:.2f}x as long; target > 1)")
 
 
 if __name__ == "__main__":

@@ -171,9 +171,8 @@ class RecordBuilder:
         """Codes of each row's ``deps`` text ("3;7", "" for none) over the run's vocabulary."""
         if not len(ops.dep_ids):   # no op of the batch waits for another (no text to build)
             return np.full(len(ops), self._deps.code(""), dtype=CODE_DTYPE)
-        text = ops.deps_text()
-        local, uniques = pd.factorize(text)
-        return self._deps.encode(list(uniques))[local]
+        local, uniques = ops.deps_factorized()
+        return self._deps.encode(uniques)[local]
 
     def _categories(self, ops) -> dict[str, list[str]]:
         """The values each text column's codes index (``alloc_tier``: -1 is no tier)."""

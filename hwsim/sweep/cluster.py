@@ -37,7 +37,9 @@ START_METHODS = ("fork", "forkserver", "spawn")
 #: Target wall time of one task, seconds (see the module docstring).
 TASK_SECONDS = 0.5
 #: Most runs one task holds.
-MAX_RUNS_PER_TASK = 64
+MAX_RUNS_PER_TASK = 512
+#: Least wall time of a task's runs (seconds) once run times are known, also in the tail.
+MIN_TASK_SECONDS = 0.05
 #: Tasks kept in flight per worker thread.
 TASKS_IN_FLIGHT = 2
 #: Run times the task size is taken from (the most recent).
@@ -108,11 +110,15 @@ class TaskSizer:
 
     def size(self, remaining: int, slots: int) -> int:
         """Runs for the next task: ~TASK_SECONDS of work, one run until a time is known, and
-        never so many that the last tasks leave workers idle (``remaining`` / ``slots``)."""
+        never so many that the last tasks leave workers idle (``remaining`` / ``slots``, but
+        at least MIN_TASK_SECONDS of runs)."""
         if not self.runs:
             return 1
         typical = max(statistics.median(self.recent), 1e-6)
-        wanted = min(int(TASK_SECONDS / typical), MAX_RUNS_PER_TASK, remaining // max(slots, 1))
+        # The tail is spread over the slots, but a task keeps MIN_TASK_SECONDS of runs: below
+        # that, a task's own cost (a few milliseconds) outweighs what spreading gains.
+        spread = max(remaining // max(slots, 1), int(MIN_TASK_SECONDS / typical))
+        wanted = min(int(TASK_SECONDS / typical), MAX_RUNS_PER_TASK, spread)
         return max(1, min(wanted, remaining))
 
 

@@ -87,7 +87,8 @@ class OpColumns:
     text column to the vocabulary its codes index. ``dep_rows`` is None until validated.
     """
 
-    __slots__ = ("_decoded", "codes", "dep_ids", "dep_offsets", "dep_rows", "first_row", "ints", "vocab")
+    __slots__ = ("_decoded", "_deps_factorized", "codes", "dep_ids", "dep_offsets", "dep_rows", "first_row", "ints",
+                 "vocab")
 
     def __init__(self, ints: dict[str, np.ndarray], codes: dict[str, np.ndarray],
                  vocab: dict[str, Vocabulary], dep_offsets: np.ndarray, dep_ids: np.ndarray,
@@ -100,6 +101,7 @@ class OpColumns:
         self.dep_rows = dep_rows
         self.first_row = first_row
         self._decoded: dict[str, np.ndarray] = {}
+        self._deps_factorized: tuple[np.ndarray, list[str]] | None = None
 
     # -- the mapping cost models read ---------------------------------------------------
     def __len__(self) -> int:
@@ -161,6 +163,15 @@ class OpColumns:
             joined = pc.binary_join(pc.cast(lists.take(pa.array(rows)), pa.list_(pa.string())), ";")
             out[rows] = joined.to_numpy(zero_copy_only=False)
         return out
+
+    def deps_factorized(self) -> tuple[np.ndarray, list[str]]:
+        """:meth:`deps_text` as (int64 index of each row's text, the distinct texts in order
+        of first appearance), computed once per set of columns (the records of every run of
+        an in-memory trace read it)."""
+        if self._deps_factorized is None:
+            local, uniques = pd.factorize(self.deps_text())
+            self._deps_factorized = (local, list(uniques))
+        return self._deps_factorized
 
     def to_frame(self, names: Iterable[str]) -> pd.DataFrame:
         """The columns ``names`` as a DataFrame (text as categoricals, deps as text)."""

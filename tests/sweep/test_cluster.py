@@ -9,7 +9,7 @@ import pytest
 
 from hwsim.errors import HwsimError
 from hwsim.sweep import cluster, load_sweep, run_sweep
-from hwsim.sweep.cluster import MAX_RUNS_PER_TASK, TASK_SECONDS, TaskSizer
+from hwsim.sweep.cluster import MAX_RUNS_PER_TASK, MIN_TASK_SECONDS, TASK_SECONDS, TaskSizer
 
 from ..conftest import ARCH, EXAMPLES, ROOT
 
@@ -27,10 +27,12 @@ def test_the_first_tasks_hold_one_run_until_a_run_time_is_known():
 
 @pytest.mark.parametrize(("seconds", "remaining", "slots", "expected"), [
     ([0.01, 0.03], 1000, 4, int(TASK_SECONDS / 0.02)),     # ~half a second of 20 ms runs
-    ([0.001], 10_000, 4, MAX_RUNS_PER_TASK),                # capped
+    ([0.0001], 10_000, 4, MAX_RUNS_PER_TASK),               # capped
     ([1.2, 0.8], 1000, 4, 1),                               # long runs: one per task
     ([0.01], 30, 4, 30 // 4),                               # the tail is spread over the slots
-    ([0.01], 3, 4, 1),
+    ([0.001], 100, 4, int(MIN_TASK_SECONDS / 0.001)),       # ... in tasks of MIN_TASK_SECONDS at least
+    ([0.01], 3, 4, 3),
+    ([0.5], 3, 4, 1),
     ([0.01], 0, 4, 1),
 ])
 def test_a_task_holds_about_task_seconds_of_runs(seconds, remaining, slots, expected):
