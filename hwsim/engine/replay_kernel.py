@@ -75,64 +75,71 @@ def advance(pos, stop, now, horizon, chunk, state, flags):
     ``held[:, sigs[4, s]:sigs[4, s + 1]]`` as (channel, busy cycles); ``times[i]`` gets row
     i's ready, start and end cycles. ``state`` is :func:`state_buffer`'s; ``flags[0]`` and
     ``flags[1]`` are the done and waited flags by trace row.
+
+    The sections are read at offsets into the flat buffers, not through views of them: the
+    stream processes call this once per SimPy event, and making a dozen array views took
+    about as long as the call itself.
     """
-    n = chunk[0]
-    order = chunk[chunk[1]:chunk[1] + n]
-    ops = chunk[chunk[2]:chunk[2] + 4 * (n + 1)].reshape((4, n + 1))
-    dep_rows = chunk[chunk[3]:chunk[3] + chunk[4]]
-    sigs = chunk[chunk[5]:chunk[5] + 5 * chunk[6]].reshape((5, chunk[6]))
-    held = chunk[chunk[7]:chunk[7] + 2 * chunk[8]].reshape((2, chunk[8]))
-    times = chunk[chunk[9]:chunk[9] + 3 * n].reshape((n, 3))
-    units, most, channels = state[0], state[1], state[2]
-    unit_count = state[3:3 + units]
-    unit_free = state[3 + units:3 + units + units * most].reshape((units, most))
-    channel_free = state[3 + units + units * most:3 + units + units * most + channels]
-    done = flags[0]
-    waited = flags[1]
+    n1 = chunk[0] + 1
+    order = chunk[1]
+    row_of, issue_of, sig_of, deps_of = chunk[2], chunk[2] + n1, chunk[2] + 2 * n1, chunk[2] + 3 * n1
+    dep_rows = chunk[3]
+    g1 = chunk[6]
+    fixed_of, compute_of, latency_of, unit_of, held_of = (chunk[5], chunk[5] + g1, chunk[5] + 2 * g1,
+                                                          chunk[5] + 3 * g1, chunk[5] + 4 * g1)
+    held_channel, held_busy = chunk[7], chunk[7] + chunk[8]
+    times = chunk[9]
+    units, most = state[0], state[1]
+    unit_count = STATE_HEADER
+    unit_free = STATE_HEADER + units
+    channel_free = STATE_HEADER + units + units * most
     while pos < stop:
-        i = order[pos]
-        for p in range(ops[3, i], ops[3, i + 1]):
-            dep = dep_rows[p]
-            if done[dep] == 0:
+        i = chunk[order + pos]
+        for p in range(chunk[deps_of + i], chunk[deps_of + i + 1]):
+            dep = chunk[dep_rows + p]
+            if flags[0, dep] == 0:
                 return pos, now, WAIT, dep
-        s = ops[2, i]
-        start = now if now > ops[1, i] else ops[1, i]
-        u = sigs[3, s]
+        s = chunk[sig_of + i]
+        issue = chunk[issue_of + i]
+        start = now if now > issue else issue
+        u = chunk[unit_of + s]
         slot = 0
         if u >= 0:
-            for k in range(1, unit_count[u]):   # the earliest-free instance (first on ties)
-                if unit_free[u, k] < unit_free[u, slot]:
+            frees = unit_free + u * most
+            for k in range(1, state[unit_count + u]):   # the earliest-free instance (first on ties)
+                if state[frees + k] < state[frees + slot]:
                     slot = k
-            if unit_free[u, slot] > start:
-                start = unit_free[u, slot]
-        work = start + sigs[0, s]
-        end = work + sigs[1, s]
-        if sigs[4, s + 1] > sigs[4, s]:
+            if state[frees + slot] > start:
+                start = state[frees + slot]
+        work = start + chunk[fixed_of + s]
+        end = work + chunk[compute_of + s]
+        first, last = chunk[held_of + s], chunk[held_of + s + 1]
+        if last > first:
             memory_end = work
-            for q in range(sigs[4, s], sigs[4, s + 1]):
-                c = held[0, q]
-                begin = channel_free[c]
-                finish = (begin if begin > work else work) + held[1, q]
-                channel_free[c] = finish
+            for q in range(first, last):
+                c = channel_free + chunk[held_channel + q]
+                begin = state[c]
+                finish = (begin if begin > work else work) + chunk[held_busy + q]
+                state[c] = finish
                 if finish > memory_end:
                     memory_end = finish
-            memory_end += sigs[2, s]
+            memory_end += chunk[latency_of + s]
             if memory_end > end:
                 end = memory_end
         if u >= 0:
-            unit_free[u, slot] = end
-        times[i, 0] = now
-        times[i, 1] = start
-        times[i, 2] = end
-        row = ops[0, i]
+            state[unit_free + u * most + slot] = end
+        chunk[times + 3 * i] = now
+        chunk[times + 3 * i + 1] = start
+        chunk[times + 3 * i + 2] = end
+        row = chunk[row_of + i]
         pos += 1
         if end > now:
             if end >= horizon:
                 return pos, end, TIMEOUT, row
             now = end
-        if waited[row]:
+        if flags[1, row]:
             return pos, now, WAITED, row
-        done[row] = 1
+        flags[0, row] = 1
     return pos, now, DONE, -1
 
 
