@@ -281,6 +281,15 @@ class EventReplay:
             index, pos, stop, buffer = chunk
             while True:
                 pos, now, action, row = kernel(pos, stop, now, horizon, buffer, state, flags)
+                if action == TIMEOUT:   # most events: an op ends at or after the next event
+                    yield timeout(now - env.now)
+                    horizon = peek()
+                    if waited[row]:
+                        waited[row] = 0
+                        waiters.pop(row).succeed()
+                        horizon = peek()
+                    done[row] = 1
+                    continue
                 if action == DONE:
                     break
                 if action == WAIT:
@@ -297,7 +306,7 @@ class EventReplay:
                         now = env.now
                         horizon = now
                     continue
-                if action == TIMEOUT or env.now < now:
+                if env.now < now:   # WAITED: others wait for an op that ends ahead of the simulation
                     yield timeout(now - env.now)
                     horizon = peek()
                 if waited[row]:

@@ -65,8 +65,15 @@ class Vocabulary:
         return self.index.get(value, -1)
 
     def encode(self, values: list[str]) -> np.ndarray:
-        """Codes of ``values`` (distinct values of a batch, typically a handful)."""
-        return np.fromiter((self.code(v) for v in values), dtype=CODE_DTYPE, count=len(values))
+        """Codes of ``values`` (distinct values of a batch: a handful, or a record column's
+        thousands of dependency texts), new ones added in order."""
+        index = self.index
+        fresh = list(dict.fromkeys(v for v in values if v not in index))
+        if fresh:
+            index.update(zip(fresh, range(len(self.values), len(self.values) + len(fresh))))
+            self.values.extend(fresh)
+            self._array = None
+        return np.fromiter(map(index.__getitem__, values), dtype=CODE_DTYPE, count=len(values))
 
     def array(self) -> np.ndarray:
         """The values as an object array (for decoding codes with one gather)."""
