@@ -375,8 +375,8 @@ def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tier
         return {key: np.asarray(members, dtype=np.int64) for key, members in found.items()}
     width = most + 2
     key = moves.astype(np.int64)
-    for field in columns:
-        key = key * width + (field + 1)
+    for column in columns:
+        key = key * width + (column + 1)
     inverse, keys = pd.factorize(key[rows])
     groups = {}
     for g, code in enumerate(keys.tolist()):

@@ -70,7 +70,7 @@ class Vocabulary:
         index = self.index
         fresh = list(dict.fromkeys(v for v in values if v not in index))
         if fresh:
-            index.update(zip(fresh, range(len(self.values), len(self.values) + len(fresh))))
+            index.update(zip(fresh, range(len(self.values), len(self.values) + len(fresh)), strict=True))
             self.values.extend(fresh)
             self._array = None
         return np.fromiter(map(index.__getitem__, values), dtype=CODE_DTYPE, count=len(values))
