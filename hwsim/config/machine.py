@@ -31,6 +31,7 @@ import yaml
 
 from hwsim.config.catalog import resolve_machine
 from hwsim.config.fields import build_config, param, to_plain
+from hwsim.config.identity import ByIdentity
 from hwsim.config.issues import Issues, Marks
 from hwsim.config.yaml_file import SAFE_LOADER, load_yaml
 from hwsim.errors import ConfigError, did_you_mean, shown
@@ -143,19 +144,14 @@ class MachineConfig:
 
 
 #: ``to_plain`` of built component configs (shared between the points of a sweep, see
-#: :data:`_BUILT`), by object identity; each entry keeps its config alive.
-_PLAIN: dict[int, tuple[Any, dict[str, Any]]] = {}
+#: :data:`_BUILT` and :mod:`hwsim.config.identity`).
+_PLAIN = ByIdentity()
 
 
 def _plain(config: Any) -> dict[str, Any]:
     """``to_plain(config)`` (a new top-level dict each call; nested values are shared:
     treat them as read-only)."""
-    entry = _PLAIN.get(id(config))
-    if entry is None or entry[0] is not config:
-        if len(_PLAIN) >= _BUILT_SIZE:
-            _PLAIN.pop(next(iter(_PLAIN)))
-        entry = _PLAIN[id(config)] = (config, to_plain(config))
-    return dict(entry[1])
+    return dict(_PLAIN.get(config, to_plain))
 
 
 def _component_class(kind: str, where: str) -> type:

@@ -20,6 +20,7 @@ from hwsim.components.fabric import DeviceFabric, Fabric, Network
 from hwsim.components.facts import FACTS_KEY, facts_section
 from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
+from hwsim.config.identity import ByIdentity
 from hwsim.config.machine import MachineConfig
 from hwsim.engine.ports import FabricPorts
 from hwsim.errors import ConfigError, TraceError, did_you_mean
@@ -345,20 +346,12 @@ class Machine:
         return tuple(self.channel_index[h] for h in reversed(hops))
 
 
-#: ``repr`` of component configs by object identity (the points of a sweep share the
-#: configs they do not change); each entry keeps its config alive.
-_CONFIG_TEXT: dict[int, tuple[Any, str]] = {}
-_CONFIG_TEXT_SIZE = 1024
+_CONFIG_TEXTS = ByIdentity()
 
 
 def _config_text(config: Any) -> str:
-    """``repr(config)``, once per config object (configs are frozen)."""
-    entry = _CONFIG_TEXT.get(id(config))
-    if entry is None or entry[0] is not config:
-        if len(_CONFIG_TEXT) >= _CONFIG_TEXT_SIZE:
-            _CONFIG_TEXT.pop(next(iter(_CONFIG_TEXT)))
-        entry = _CONFIG_TEXT[id(config)] = (config, repr(config))
-    return entry[1]
+    """``repr(config)``, once per config object (see :mod:`hwsim.config.identity`)."""
+    return _CONFIG_TEXTS.get(config, repr)
 
 
 _BUILT: dict[int, tuple[weakref.ref, Machine]] = {}

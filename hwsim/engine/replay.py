@@ -284,15 +284,9 @@ class EventReplay:
                 if action == TIMEOUT:   # most events: an op ends at or after the next event
                     yield timeout(now - env.now)
                     horizon = peek()
-                    if waited[row]:
-                        waited[row] = 0
-                        waiters.pop(row).succeed()
-                        horizon = peek()
-                    done[row] = 1
-                    continue
-                if action == DONE:
+                elif action == DONE:
                     break
-                if action == WAIT:
+                elif action == WAIT:
                     event = waiters.get(row)
                     if event is None:
                         event = waiters[row] = env.event()
@@ -306,7 +300,7 @@ class EventReplay:
                         now = env.now
                         horizon = now
                     continue
-                if env.now < now:   # WAITED: others wait for an op that ends ahead of the simulation
+                elif env.now < now:   # WAITED: others wait for an op that ends ahead of the simulation
                     yield timeout(now - env.now)
                     horizon = peek()
                 if waited[row]:

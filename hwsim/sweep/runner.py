@@ -37,6 +37,7 @@ from typing import Any
 
 from hwsim.atomic import atomic_write_text
 from hwsim.components.facts import FACTS_KEY, facts_section, machine_facts
+from hwsim.config.identity import ByIdentity
 from hwsim.config.machine import MachineConfig, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError, did_you_mean
 from hwsim.results import dumps_json
@@ -191,10 +192,8 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-#: Digests of component configs by object identity (the points of a sweep share the
-#: configs they do not change); each entry keeps its config alive.
-_CONFIG_DIGESTS: dict[int, tuple[Any, str]] = {}
-_CONFIG_DIGESTS_SIZE = 1024
+#: Digests of component configs (see :mod:`hwsim.config.identity`).
+_CONFIG_DIGESTS = ByIdentity()
 
 
 def _machine_hash(machine: MachineConfig, resolved: dict[str, Any]) -> str:
@@ -202,18 +201,10 @@ def _machine_hash(machine: MachineConfig, resolved: dict[str, Any]) -> str:
     file's path is left out, and the facts, which follow from the config. Each component's
     config is hashed once per config object."""
     top = {k: v for k, v in resolved.items() if k not in ("source", "components", FACTS_KEY)}
-    top["components"] = {c.name: [c.kind, _config_digest(c.config, resolved["components"][c.name])]
+    top["components"] = {c.name: [c.kind, _CONFIG_DIGESTS.get(c.config, lambda _, name=c.name:
+                                                              _digest(resolved["components"][name]))]
                          for c in machine.components}
     return _digest(top)
-
-
-def _config_digest(config: Any, plain: dict[str, Any]) -> str:
-    entry = _CONFIG_DIGESTS.get(id(config))
-    if entry is None or entry[0] is not config:
-        if len(_CONFIG_DIGESTS) >= _CONFIG_DIGESTS_SIZE:
-            _CONFIG_DIGESTS.pop(next(iter(_CONFIG_DIGESTS)))
-        entry = _CONFIG_DIGESTS[id(config)] = (config, _digest(plain))
-    return entry[1]
 
 
 # -- one run (executes on a worker) ------------------------------------------------------
