@@ -6,6 +6,12 @@ it, its fixed and compute cycles, the bytes it moves across each memory channel 
 link direction), the cycles each channel is busy with those bytes, its latency, and its
 dynamic energy. The timing strategies then only do the time-dependent part.
 
+The pass has two parts. The *layout* (:func:`_layout`) is what the machine's structure alone
+decides: the unit of each signature, the tiers of its spaces, the channels its bytes cross.
+An in-memory trace keeps it per :attr:`~hwsim.engine.machine.Machine.layout_key`, so a sweep
+point that changes only numbers (a bandwidth, an energy) skips it. The *numbers* are then
+the cost models' (cycles, busy cycles, pJ), cached per unit and channel config.
+
 Data paths: a compute op reads ``src`` (and ``src2``) into its unit through the unit's home
 tier and writes ``dst`` from it; a unit-less ``transfer`` reads its source tier, crosses the
 links between, and writes the destination tier (a copy within one tier reads and writes it).
