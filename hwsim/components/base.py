@@ -249,6 +249,25 @@ def seconds_to_cycles(seconds: float, clock_hz: float) -> int:
     return int(cycles)
 
 
+def text_equals(ops, column: str, value: str) -> np.ndarray:
+    """``ops[column] == value`` (bool array): by code on trace columns (comparing the strings
+    of an object array took most of a cost model's time), by value on any other mapping."""
+    if isinstance(ops, OpColumns):
+        return ops.equals(column, value)
+    return np.asarray(ops[column], dtype=object) == value
+
+
+def text_factorize(ops, column: str) -> tuple[np.ndarray, list[str]]:
+    """``pd.factorize(ops[column])`` as (int64 index per row, distinct values in order of
+    first appearance), from the codes on trace columns."""
+    if isinstance(ops, OpColumns):
+        return ops.factorize(column)
+    import pandas as pd
+
+    local, uniques = pd.factorize(np.asarray(ops[column], dtype=object))
+    return local, list(uniques)
+
+
 def ceil_cycles(cycles: np.ndarray, ops: OpColumns | None = None) -> np.ndarray:
     """Round fractional cycle counts up to int64, ignoring floating-point dust.
 

@@ -29,7 +29,15 @@ import numpy as np
 import pandas as pd
 
 from hwsim.components.attention import KERNELS, PASSES, KernelOnMachine, attention_cycles
-from hwsim.components.base import ComputeUnit, OpError, ceil_cycles, register, seconds_to_cycles
+from hwsim.components.base import (
+    ComputeUnit,
+    OpError,
+    ceil_cycles,
+    register,
+    seconds_to_cycles,
+    text_equals,
+    text_factorize,
+)
 from hwsim.components.facts import ComponentFacts, Peak
 from hwsim.components.gemm_tiles import gemm_cycles, next_power_of_two, parse_tiles
 from hwsim.components.vector import recurrence_cycles
@@ -158,7 +166,7 @@ class MatrixEngine(ComputeUnit):
         Raises OpError (the row and column) for a dtype the engine has no peak for.
         """
         peaks = self.config.peak_flops
-        codes, names = pd.factorize(np.asarray(ops["dtype"], dtype=object))
+        codes, names = text_factorize(ops, "dtype")
         for i, dtype in enumerate(names):
             if dtype not in peaks:
                 raise OpError(int(np.flatnonzero(codes == i)[0]), "dtype",
@@ -170,19 +178,18 @@ class MatrixEngine(ComputeUnit):
 
     # -- timing --------------------------------------------------------------------------
     def cycles(self, ops: OpColumns) -> np.ndarray:
-        kind = np.asarray(ops["kind"], dtype=object)
         flops = np.asarray(ops["flops"], dtype=np.float64)
         peak, fraction = self.peaks(ops)
         sustained = peak * fraction
         out = flops / sustained
-        gemm = kind == "gemm"
+        gemm = text_equals(ops, "kind", "gemm")
         if gemm.any():
             out[gemm] = self._gemm(ops, gemm, sustained[gemm])
         for pass_name, kind_name in (("fwd", "attention"), ("bwd", "attention_bwd")):
-            rows = kind == kind_name
+            rows = text_equals(ops, "kind", kind_name)
             if rows.any():
                 out[rows] = self._attention_ops(ops, rows, pass_name, peak[rows], sustained[rows])
-        recurrence = kind == "state_update"
+        recurrence = text_equals(ops, "kind", "state_update")
         if recurrence.any():
             out[recurrence] = self._recurrence(ops, recurrence, sustained[recurrence])
         return ceil_cycles(out)
@@ -214,10 +221,12 @@ class MatrixEngine(ComputeUnit):
     def _gemm(self, ops: OpColumns, rows: np.ndarray, peak: np.ndarray) -> np.ndarray:
         cfg = self.config
         m, n, k, batch = (np.asarray(ops[c], dtype=np.int64)[rows] for c in ("m", "n", "k", "batch"))
-        dtypes = np.asarray(ops["dtype"], dtype=object)[rows]
+        codes, names = text_factorize(ops, "dtype")
+        codes = codes[rows]
         out = np.empty(len(m))
-        for dtype in pd.unique(dtypes):
-            sel = dtypes == dtype
+        for code in pd.unique(codes).tolist():   # the dtypes in order of first appearance
+            sel = codes == code
+            dtype = names[code]
             epilogue = cfg.epilogue_bandwidth / self.clock_hz
             out[sel] = gemm_cycles(
                 m[sel], n[sel], k[sel], batch[sel], unit_flops_per_cycle=peak[sel] / cfg.num_units,

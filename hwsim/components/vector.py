@@ -6,7 +6,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register
+from hwsim.components.base import ComputeUnit, ceil_cycles, ceil_div, register, text_equals
 from hwsim.components.facts import ANY_DTYPE, ComponentFacts, Peak
 from hwsim.config.fields import param
 from hwsim.trace.columns import OpColumns
@@ -69,7 +69,7 @@ class VectorUnit(ComputeUnit):
         compute = ceil_cycles(flops / (cfg.lanes * cfg.flops_per_lane))
         touch = ceil_div(elements, cfg.lanes)
         out = np.maximum(compute, touch)
-        recurrence = np.asarray(ops["kind"], dtype=object) == "state_update"
+        recurrence = text_equals(ops, "kind", "state_update")
         if recurrence.any():
             out[recurrence] = recurrence_cycles(
                 flops[recurrence], np.asarray(ops["batch"], dtype=np.int64)[recurrence],

@@ -132,6 +132,18 @@ class OpColumns:
     def keys(self) -> list[str]:
         return [*self.ints, *self.codes]
 
+    def equals(self, name: str, value: str) -> np.ndarray:
+        """``self[name] == value`` for a text column, compared by code (bool array)."""
+        code = self.vocab[name].find(value)
+        return self.codes[name] == code if code >= 0 else np.zeros(len(self), dtype=bool)
+
+    def factorize(self, name: str) -> tuple[np.ndarray, list[str]]:
+        """A text column as (int64 index of each row's value, the distinct values in order
+        of first appearance), as ``pd.factorize(self[name])`` gives, from the codes."""
+        local, uniques = pd.factorize(self.codes[name])
+        values = self.vocab[name].values
+        return local, [values[c] for c in uniques.tolist()]
+
     # -- views and selections -----------------------------------------------------------
     def slice(self, start: int, stop: int) -> OpColumns:
         """Rows ``start:stop`` of this batch as views (no copies)."""
