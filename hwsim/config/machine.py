@@ -31,10 +31,10 @@ import yaml
 
 from hwsim.config.catalog import resolve_machine
 from hwsim.config.fields import build_config, param, to_plain
-from hwsim.config.identity import ByIdentity
 from hwsim.config.issues import Issues, Marks
 from hwsim.config.yaml_file import SAFE_LOADER, load_yaml
 from hwsim.errors import ConfigError, did_you_mean, shown
+from hwsim.memo import ByIdentity, remember
 from hwsim.trace.schema import KINDS
 
 #: Most ops one compute unit may run at once (``count``, ``queue_depth``): the engine keeps a
@@ -144,7 +144,7 @@ class MachineConfig:
 
 
 #: ``to_plain`` of built component configs (shared between the points of a sweep, see
-#: :data:`_BUILT` and :mod:`hwsim.config.identity`).
+#: :data:`_BUILT` and :mod:`hwsim.memo`).
 _PLAIN = ByIdentity()
 
 
@@ -472,9 +472,7 @@ def _component_config(cls: type, block: dict[str, Any], where: str, issues: Issu
 
 
 def _keep(cache: dict, key: tuple, value: Any) -> None:
-    if len(cache) >= _BUILT_SIZE:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
+    remember(cache, key, value, _BUILT_SIZE)
 
 
 def _check_wiring_partial(raw: dict[str, Any], specs: list[ComponentSpec], issues: Issues) -> None:

@@ -32,6 +32,7 @@ from hwsim.engine.collectives import choose
 from hwsim.engine.collectives import options as collective_options
 from hwsim.engine.machine import Machine
 from hwsim.errors import TraceError
+from hwsim.memo import remember
 from hwsim.trace.columns import OpColumns
 from hwsim.trace.schema import COLLECTIVE_KINDS
 
@@ -88,9 +89,7 @@ class SignatureCosts:
 
 
 def _keep(cache: dict, key: tuple, value: tuple) -> None:
-    if len(cache) >= UNIT_CACHE_SIZE:
-        cache.pop(next(iter(cache)))
-    cache[key] = value
+    remember(cache, key, value, UNIT_CACHE_SIZE)
 
 
 def contention_free(fixed: np.ndarray, compute: np.ndarray, cells: ChannelCells, latency: np.ndarray) -> np.ndarray:
@@ -275,9 +274,7 @@ def _layout(machine: Machine, sigs: OpColumns, where: Callable[[int], str], cach
         array.flags.writeable = False   # shared by the runs of every machine of this layout
     layout = _Layout(unit_idx, kind_class, tuple(unit_rows), groups, cells, alloc_tier, alloc_delta)
     if layouts is not None:
-        if len(layouts) >= LAYOUT_CACHE_SIZE:
-            layouts.pop(next(iter(layouts)))
-        layouts[key] = layout
+        remember(layouts, key, layout, LAYOUT_CACHE_SIZE)
     return layout
 
 

@@ -20,10 +20,10 @@ from hwsim.components.fabric import DeviceFabric, Fabric, Network
 from hwsim.components.facts import FACTS_KEY, facts_section
 from hwsim.components.host import HostRuntime
 from hwsim.components.link import Link
-from hwsim.config.identity import ByIdentity
 from hwsim.config.machine import MachineConfig
 from hwsim.engine.ports import FabricPorts
 from hwsim.errors import ConfigError, TraceError, did_you_mean
+from hwsim.memo import ByIdentity
 from hwsim.trace.device_sets import parse_device_set
 from hwsim.trace.schema import COLLECTIVE_KINDS, KINDS
 
@@ -350,7 +350,7 @@ _CONFIG_TEXTS = ByIdentity()
 
 
 def _config_text(config: Any) -> str:
-    """``repr(config)``, once per config object (see :mod:`hwsim.config.identity`)."""
+    """``repr(config)``, once per config object (see :mod:`hwsim.memo`)."""
     return _CONFIG_TEXTS.get(config, repr)
 
 

@@ -20,6 +20,8 @@ from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
 
+from hwsim.memo import remember
+
 MANTISSA_BITS = 53
 LIMB_BITS = 27
 #: Every finite double is an integer multiple of 2**-BIAS.
@@ -101,10 +103,7 @@ class ExactSums:
         if found is None:
             part = ExactSums()
             part._add(codes, values, counts)
-            found = (part._exact, part._special)
-            if len(_MEMO) >= MEMO_SIZE:
-                _MEMO.pop(next(iter(_MEMO)))
-            _MEMO[key] = found
+            found = remember(_MEMO, key, (part._exact, part._special), MEMO_SIZE)
         for target, sums in ((self._exact, found[0]), (self._special, found[1])):
             for code, value in sums.items():
                 target[code] = target.get(code, 0) + value

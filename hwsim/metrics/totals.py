@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hwsim.memo import remember
 from hwsim.metrics.exact import ExactSums, scaled_to_float
 
 
@@ -80,22 +81,20 @@ class RunTotals:
         labels a fresh set of sums in a fixed order, so runs of the same machine and trace
         share it (a sweep's runs would each build the same few hundred labels)."""
         if self.energy.labels():
-            return self._labels_of(self._parts, self._kind_names)
+            return self._new_label_table()
         key = (tuple(self._parts), tuple(self._kind_names))
         found = _FIRST_TABLES.get(key)
         if found is None:
-            table = self._labels_of(self._parts, self._kind_names)
+            table = self._new_label_table()
             table.flags.writeable = False
-            if len(_FIRST_TABLES) >= 64:
-                _FIRST_TABLES.pop(next(iter(_FIRST_TABLES)))
-            found = _FIRST_TABLES[key] = (self.energy.labels(), table)
+            found = remember(_FIRST_TABLES, key, (self.energy.labels(), table), FIRST_TABLES_SIZE)
         else:
             self.energy.adopt_labels(found[0])
         return found[1]
 
-    def _labels_of(self, parts: list, kinds: list[str]) -> np.ndarray:
-        return np.array([[self.energy.label_code((part, k)) for k in kinds] for part in parts],
-                        dtype=np.int64).reshape(len(parts), -1)
+    def _new_label_table(self) -> np.ndarray:
+        return np.array([[self.energy.label_code((part, k)) for k in self._kind_names] for part in self._parts],
+                        dtype=np.int64).reshape(len(self._parts), -1)
 
     def add_spans(self, component: np.ndarray, spans: np.ndarray, counts: np.ndarray | None = None) -> None:
         """Add busy spans (end - start cycles) per op, or per group with ``counts``."""
@@ -174,6 +173,7 @@ class RunTotals:
 
 #: The first label table of runs, by (parts, kinds): the labels in code order, and the table.
 _FIRST_TABLES: dict[tuple, tuple[list, np.ndarray]] = {}
+FIRST_TABLES_SIZE = 64
 
 
 def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

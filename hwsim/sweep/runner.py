@@ -37,9 +37,9 @@ from typing import Any
 
 from hwsim.atomic import atomic_write_text
 from hwsim.components.facts import FACTS_KEY, facts_section, machine_facts
-from hwsim.config.identity import ByIdentity
 from hwsim.config.machine import MachineConfig, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError, did_you_mean
+from hwsim.memo import ByIdentity, remember
 from hwsim.results import dumps_json
 from hwsim.sweep.cluster import run_on_dask
 from hwsim.sweep.journal import RunJournal, has_runs, read_runs
@@ -192,7 +192,7 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-#: Digests of component configs (see :mod:`hwsim.config.identity`).
+#: Digests of component configs (see :mod:`hwsim.memo`).
 _CONFIG_DIGESTS = ByIdentity()
 
 
@@ -236,9 +236,7 @@ def load_trace(source: TraceSource):
             if not trace.in_memory and trace.num_ops <= IN_MEMORY_MAX_OPS:
                 # Validate a Parquet trace once per worker, not once per point.
                 trace = trace.loaded()
-        while len(_TRACE_CACHE) >= _TRACE_CACHE_SIZE:
-            _TRACE_CACHE.pop(next(iter(_TRACE_CACHE)))
-        _TRACE_CACHE[key] = trace
+        remember(_TRACE_CACHE, key, trace, _TRACE_CACHE_SIZE)
     return _TRACE_CACHE[key]
 
 
@@ -258,9 +256,7 @@ def built_machine(run: Run):
     if run.machine_dict is not None:
         machine.__dict__["config_dict"] = run.machine_dict   # computed once already, by plan()
     if key:
-        while len(_MACHINE_CACHE) >= _MACHINE_CACHE_SIZE:
-            _MACHINE_CACHE.pop(next(iter(_MACHINE_CACHE)))
-        _MACHINE_CACHE[key] = machine
+        remember(_MACHINE_CACHE, key, machine, _MACHINE_CACHE_SIZE)
     return machine
 
 
