@@ -123,17 +123,10 @@ def _column(value, n: int, dtype) -> np.ndarray:
     return array if array.ndim else np.full(n, array, dtype=dtype)
 
 
-def _sum_in_order(values: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """Sums of the segments of ``values`` starting at ``first``, each added left to right
-    (``((a + b) + c)``, as adding into a dense table does; ``np.add.reduceat`` may
-    associate a float segment otherwise). Segments are short: a loop over the position in
-    the segment, vectorised over segments."""
-    return _sum_steps(values, first, _in_order_steps(first, len(values)))
-
-
 def _in_order_steps(first: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For :func:`_sum_in_order`: per position ``k >= 1`` in a segment, the segments longer
-    than ``k`` and where their ``k``-th value is."""
+    """For :func:`_sum_steps` over segments of ``n`` values starting at ``first``: per
+    position ``k >= 1`` in a segment, the segments longer than ``k`` and where their
+    ``k``-th value is (the same for every run of one layout, so found once)."""
     length = np.diff(np.r_[first, n])
     steps = []
     for k in range(1, int(length.max(initial=1))):
@@ -143,6 +136,10 @@ def _in_order_steps(first: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndar
 
 
 def _sum_steps(values: np.ndarray, first: np.ndarray, steps: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Sums of the segments of ``values`` starting at ``first``, each added left to right
+    (``((a + b) + c)``, as adding into a dense table does; ``np.add.reduceat`` may
+    associate a float segment otherwise). Segments are short: a loop over the position in
+    the segment (``steps``, see :func:`_in_order_steps`), vectorised over segments."""
     out = values[first].copy()
     for longer, at in steps:
         out[longer] += values[at]
