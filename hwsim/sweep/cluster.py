@@ -9,7 +9,7 @@ thread are kept in flight (so no worker waits for the driver; workers that join 
 counted too) and the rest are submitted as tasks finish, so a sweep of 100,000 points does
 not put 100,000 futures on the scheduler.
 
-Results come back to the driver, which saves each run of a finished task at once; a run is
+Results come back to the driver, which saves the runs of a finished task at once; a run is
 thus saved at most about :data:`TASK_SECONDS` after it finishes. A task whose worker dies is
 rerun by Dask on another worker; one lost for good is reported through ``lose``.
 """
@@ -97,16 +97,21 @@ def _interrupts_ignored():
 
 class TaskSizer:
     """How many runs the next task gets, from the median of the last :data:`RECENT_RUNS`
-    run times (seconds): a worker's first run also reads or generates the trace and loads
-    compiled code, and a mean over every run would keep tasks small long after that."""
+    run times (seconds) of warm runs. A worker's first run of a trace (``cold``) also reads
+    or generates the trace and loads compiled code, often a hundred times a short run's
+    time: counted, it kept the next tasks at one run each, a round trip per run."""
 
     def __init__(self) -> None:
         self.runs = 0
         self.recent: deque[float] = deque(maxlen=RECENT_RUNS)
+        self.slowest_cold = 0.0
 
-    def record(self, seconds: float) -> None:
+    def record(self, seconds: float, cold: bool = False) -> None:
         self.runs += 1
-        self.recent.append(seconds)
+        if cold:
+            self.slowest_cold = max(self.slowest_cold, seconds)
+        else:
+            self.recent.append(seconds)
 
     def size(self, remaining: int, slots: int) -> int:
         """Runs for the next task: ~TASK_SECONDS of work, one run until a time is known, and
@@ -114,7 +119,8 @@ class TaskSizer:
         at least MIN_TASK_SECONDS of runs)."""
         if not self.runs:
             return 1
-        typical = max(statistics.median(self.recent), 1e-6)
+        # Only cold runs so far: they bound a warm run from above.
+        typical = max(statistics.median(self.recent) if self.recent else self.slowest_cold, 1e-6)
         # The tail is spread over the slots, but a task keeps MIN_TASK_SECONDS of runs: below
         # that, a task's own cost (a few milliseconds) outweighs what spreading gains.
         spread = max(remaining // max(slots, 1), int(MIN_TASK_SECONDS / typical))
@@ -122,12 +128,15 @@ class TaskSizer:
         return max(1, min(wanted, remaining))
 
 
-def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: Callable[[dict, Any], None],
-                lose: Callable[[Any, BaseException], None], *, workers: int | None = None,
-                scheduler: str | None = None, before_start: Callable[[], None] | None = None) -> None:
+def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]],
+                save: Callable[[list[tuple[dict, Any]]], None], lose: Callable[[Any, BaseException], None], *,
+                workers: int | None = None, scheduler: str | None = None,
+                before_start: Callable[[], None] | None = None) -> None:
     """Run ``task`` over ``todo`` in groups on a local cluster (``workers`` processes) or on
-    ``scheduler``; ``save(result, run)`` each result as its task returns, ``lose(run, error)``
-    each run of a task lost for good. ``before_start`` runs before local workers start."""
+    ``scheduler``; ``save(pairs)`` the (result, run) pairs of each task as it returns,
+    ``lose(run, error)`` each run of a task lost for good. ``before_start`` runs before local
+    workers start. A result's ``timing`` holds ``wall_s`` and, for a worker's first run of
+    its trace, ``cold``."""
     import dask
     from distributed import Client, LocalCluster, as_completed
 
@@ -180,9 +189,9 @@ def run_on_dask(todo: Sequence[Any], task: Callable[[list], list[dict]], save: C
                 for run in group:
                     lose(run, err)
             else:
-                for run, result in zip(group, results, strict=True):
-                    save(result, run)
-                    sizer.record(result["timing"]["wall_s"])
+                save(list(zip(results, group, strict=True)))
+                for result in results:
+                    sizer.record(result["timing"]["wall_s"], bool(result["timing"].get("cold")))
             future.release()
             fill()
     finally:

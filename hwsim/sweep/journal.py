@@ -1,8 +1,9 @@
 """A sweep folder's journal of finished runs: ``DIR/runs.jsonl``, one line of JSON per run.
 
-The driver appends each run the moment its task returns, with one ``write`` of one whole
-line to a file opened for appending; nothing else writes to it while a sweep runs. A line
-is therefore complete, or it is the torn tail of the last write before the driver died.
+The driver appends the runs of each task the moment it returns, with one ``write`` of
+whole lines to a file opened for appending; nothing else writes to it while a sweep runs.
+A line is therefore complete, or it is the torn tail of the last write before the driver
+died.
 Reading keeps every whole line that parses (a later line for the same run wins) and drops
 the rest. Before a sweep appends, the journal is rewritten atomically with the runs it
 keeps, so a torn tail is never followed by new lines and stale runs do not pile up.
@@ -91,7 +92,12 @@ class RunJournal:
 
     def append(self, name: str, result: dict[str, Any]) -> None:
         """Save one finished run: one line, in one write."""
-        data = line(name, result).encode("utf-8")
+        self.append_all([(name, result)])
+
+    def append_all(self, runs: Iterable[tuple[str, dict[str, Any]]]) -> None:
+        """Save finished (name, result) runs: their lines, in one write (the runs of one
+        task arrive together; a write per run cost more than encoding it)."""
+        data = "".join(line(name, result) for name, result in runs).encode("utf-8")
         written = os.write(self._fd, data)
         while written < len(data):   # a short write (a full disk raises instead): finish the line
             written += os.write(self._fd, data[written:])

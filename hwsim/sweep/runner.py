@@ -25,13 +25,15 @@ Runs keep no records, only their summary.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import hashlib
 import json
 import os
 import sys
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -219,11 +221,7 @@ def load_trace(source: TraceSource):
     """The trace of ``source`` (a file, or a workload generated on the worker), cached
     per process for the few most recently used sources, so that the points sharing a
     trace read or generate it once per worker."""
-    if source.is_workload:
-        key = ("workload", source.family, source.preset, json.dumps(source.params, sort_keys=True), source.seed)
-    else:
-        stat = os.stat(source.path)
-        key = ("file", source.path, stat.st_mtime_ns, stat.st_size)
+    key = _trace_key(source)
     if key in _TRACE_CACHE:
         _TRACE_CACHE[key] = _TRACE_CACHE.pop(key)   # most recently used last
     else:
@@ -238,6 +236,21 @@ def load_trace(source: TraceSource):
                 trace = trace.loaded()
         remember(_TRACE_CACHE, key, trace, _TRACE_CACHE_SIZE)
     return _TRACE_CACHE[key]
+
+
+def _trace_key(source: TraceSource) -> tuple:
+    if source.is_workload:
+        return ("workload", source.family, source.preset, json.dumps(source.params, sort_keys=True), source.seed)
+    stat = os.stat(source.path)
+    return ("file", source.path, stat.st_mtime_ns, stat.st_size)
+
+
+def _trace_loaded(source: TraceSource) -> bool:
+    """True when this process holds ``source``'s trace (a missing file: False)."""
+    try:
+        return _trace_key(source) in _TRACE_CACHE
+    except OSError:
+        return False
 
 
 _MACHINE_CACHE: dict[str, Any] = {}
@@ -263,9 +276,12 @@ def built_machine(run: Run):
 def execute_run(run: Run) -> dict[str, Any]:
     """Run one point on one trace; never raises for a bad point: a failure is a result.
 
-    Returns ``{"key": ..., "row": {...table columns...}, "timing": {"wall_s": seconds}}``.
+    Returns ``{"key": ..., "row": {...table columns...}, "timing": {"wall_s": seconds}}``;
+    ``timing`` also holds ``"cold": true`` when the run had to read or generate its trace
+    (a worker's first run of it, which also loads compiled code).
     """
     start = time.perf_counter()
+    cold = run.machine is not None and not _trace_loaded(run.trace)
     row: dict[str, Any] = {"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,
                            **{k: numeric(v) for k, v in run.values.items()},
                            "fidelity": run.fidelity, "run_hash": run.run_hash}
@@ -282,7 +298,8 @@ def execute_run(run: Run) -> dict[str, Any]:
         text = str(err) if isinstance(err, HwsimError) else f"{type(err).__name__}: {err}"
         row.update(machine=run.machine.name if run.machine else "", status="failed",
                    error=" ".join(text.split()))
-    return {"key": run.key, "row": row, "timing": {"wall_s": time.perf_counter() - start}}
+    timing = {"wall_s": time.perf_counter() - start, **({"cold": True} if cold else {})}
+    return {"key": run.key, "row": row, "timing": timing}
 
 
 def execute_runs(runs: list[Run]) -> list[dict[str, Any]]:
@@ -336,18 +353,19 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     # key changed: a line of this session's run of the same name comes later and wins.
     journal.start(found.items())
 
-    def save(result: dict[str, Any], run: Run) -> None:
-        journal.append(run.name, result)
-        saved[run.name] = result
-        outcome.ran += 1
-        outcome.wall_s[run.name] = result["timing"]["wall_s"]
-        bar.advance(failed=result["row"]["status"] != "ok")
+    def save(pairs: list[tuple[dict[str, Any], Run]]) -> None:
+        journal.append_all((run.name, result) for result, run in pairs)
+        for result, run in pairs:
+            saved[run.name] = result
+            outcome.ran += 1
+            outcome.wall_s[run.name] = result["timing"]["wall_s"]
+            bar.advance(failed=result["row"]["status"] != "ok")
 
-    with journal, Progress(len(todo), "sweep", quiet=quiet) as bar:
+    with journal, Progress(len(todo), "sweep", quiet=quiet) as bar, _heap_frozen():
         try:
             if todo and workers == 0:
                 for run in todo:
-                    save(execute_run(run), run)
+                    save([(execute_run(run), run)])
             elif todo:
                 _run_on_dask(todo, save, bar, workers, scheduler)
         except KeyboardInterrupt:
@@ -372,6 +390,22 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     return outcome
 
 
+@contextlib.contextmanager
+def _heap_frozen():
+    """Leave the objects alive now (the plan: a machine config per point) out of the garbage
+    collector's passes for the block, unless the process froze objects of its own. Every
+    full pass walked all of them: 0.1-0.15 s of a 1,000-point sweep's driver, on cores its
+    workers need."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def _current(result: dict[str, Any] | None, run: Run, retry_failed: bool) -> dict[str, Any] | None:
     """``result`` (a saved run of ``run``'s name) if it is complete, current and not a
     failure to retry, else None."""
@@ -382,14 +416,17 @@ def _current(result: dict[str, Any] | None, run: Run, retry_failed: bool) -> dic
     return result
 
 
-def _run_on_dask(todo: list[Run], save: Callable[[dict, Run], None], bar, workers: int | None,
+def _run_on_dask(todo: list[Run], save: Callable[[list[tuple[dict, Run]]], None], bar, workers: int | None,
                  scheduler: str | None) -> None:
     """Run ``todo`` on a local or remote Dask cluster (see :mod:`hwsim.sweep.cluster`)."""
     def lose(run: Run, err: BaseException) -> None:
         print(f"hwsim: {run.name}: lost ({type(err).__name__}: {err}); rerun with --resume", file=sys.stderr)
         bar.advance(failed=True)
 
-    run_on_dask(todo, execute_runs, save, lose, workers=workers, scheduler=scheduler,
+    # Runs travel without machine_dict: two thirds of their pickle, which the scheduler
+    # unpickles too, all on the driver's cores; a worker's Machine computes it in ~25 us.
+    light = [replace(run, machine_dict=None) for run in todo]
+    run_on_dask(light, execute_runs, save, lose, workers=workers, scheduler=scheduler,
                 before_start=lambda: _import_engines(todo))
 
 

@@ -318,7 +318,7 @@ def test_a_local_cluster_never_has_more_workers_than_runs(monkeypatch):
 
     monkeypatch.setattr(distributed, "LocalCluster", fake_cluster)
     with pytest.raises(Stop):
-        cluster.run_on_dask(list(range(8)), lambda g: g, lambda r, run: None, lambda r, e: None, workers=12)
+        cluster.run_on_dask(list(range(8)), lambda g: g, lambda pairs: None, lambda r, e: None, workers=12)
     assert started["n"] == 8
 
 

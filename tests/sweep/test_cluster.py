@@ -39,6 +39,15 @@ def test_a_task_holds_about_task_seconds_of_runs(seconds, remaining, slots, expe
     assert sizer_after(seconds).size(remaining, slots) == expected
 
 
+def test_a_workers_first_run_of_a_trace_does_not_set_the_size_of_the_next_tasks():
+    sizer = TaskSizer()
+    sizer.record(0.6, cold=True)                          # read the trace, loaded compiled code
+    assert sizer.size(remaining=1000, slots=4) == 1       # nothing warm yet: bounded by the cold run
+    sizer.record(0.002)
+    assert sizer.size(remaining=1000, slots=4) == int(TASK_SECONDS / 0.002)
+    assert sizer_after([0.6, 0.002]).size(remaining=1000, slots=4) == int(TASK_SECONDS / 0.301)
+
+
 def test_grouped_runs_on_two_workers_give_the_in_process_table(tmp_path, monkeypatch):
     sweep = tmp_path / "s.yaml"
     sweep.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{EXAMPLES / 'gemm.csv'}, {EXAMPLES / 'offload.csv'}]\n"
@@ -83,7 +92,7 @@ def fails_to_import(runs):
 def test_workers_that_cannot_load_hwsim_stop_the_sweep_with_one_error():
     lost = []
     with pytest.raises(HwsimError, match=r"the Dask workers cannot load hwsim's code \(ModuleNotFoundError"):
-        cluster.run_on_dask(["a", "b", "c"], fails_to_import, save=lambda result, run: None,
+        cluster.run_on_dask(["a", "b", "c"], fails_to_import, save=lambda pairs: None,
                             lose=lambda run, err: lost.append(run), workers=1)
     assert lost == []
 

@@ -20,7 +20,7 @@ from hwsim.engine.machine import Machine
 from hwsim.errors import ConfigError, HwsimError
 from hwsim.sweep import load_sweep, plan, read_results, run_sweep
 from hwsim.sweep import runner as runner_module
-from hwsim.sweep.journal import JOURNAL, LEGACY_POINTS, read_runs
+from hwsim.sweep.journal import JOURNAL, LEGACY_POINTS, RunJournal, read_runs
 from hwsim.sweep.table import on_chip_bytes
 
 from ..conftest import ARCH, EXAMPLES, ROOT
@@ -152,6 +152,45 @@ def test_a_torn_last_line_is_dropped_and_resume_appends_after_whole_lines_only(s
     assert len(lines) == 8 and all(json.loads(line) for line in lines)
 
 
+def test_the_runs_of_a_task_are_appended_in_one_write_and_read_back_whole(tmp_path, monkeypatch):
+    journal = RunJournal(tmp_path)
+    journal.start([("p0-t0", {"key": "a", "row": {"status": "ok"}})])
+    writes = []
+    real_write = os.write
+    monkeypatch.setattr(os, "write", lambda fd, data: writes.append(len(data)) or real_write(fd, data))
+    with journal:
+        journal.append_all([(f"p{i}-t0", {"key": str(i), "row": {"status": "ok"}}) for i in range(1, 4)])
+    assert len(writes) == 1
+    assert {name: run["key"] for name, run in read_runs(tmp_path).items()} == {
+        "p0-t0": "a", "p1-t0": "1", "p2-t0": "2", "p3-t0": "3"}
+
+
+def test_a_run_that_reads_its_trace_is_marked_cold_and_the_next_one_is_not(sweep_file, monkeypatch):
+    monkeypatch.setattr(runner_module, "_TRACE_CACHE", {})
+    runs = plan(load_sweep(sweep_file))
+    first, again, other = (runner_module.execute_run(r) for r in (runs[0], runs[2], runs[1]))
+    assert (runs[0].trace, runs[1].trace) == (runs[2].trace, runs[3].trace)
+    assert first["timing"].get("cold") is True and "cold" not in again["timing"]
+    assert other["timing"].get("cold") is True            # another trace is read too
+
+
+def test_a_sweep_keeps_its_plan_out_of_the_collector_and_gives_it_back(sweep_file, tmp_path, monkeypatch):
+    import gc
+
+    frozen = []
+    real = runner_module.execute_run
+    monkeypatch.setattr(runner_module, "execute_run", lambda run: frozen.append(gc.get_freeze_count()) or real(run))
+    run_sweep(load_sweep(sweep_file), tmp_path / "a", workers=0, quiet=True)
+    assert min(frozen) > 0 and gc.get_freeze_count() == 0
+    gc.freeze()                                           # a process that froze objects of its own
+    try:
+        mine = gc.get_freeze_count()
+        run_sweep(load_sweep(sweep_file), tmp_path / "b", workers=0, quiet=True)
+        assert gc.get_freeze_count() == mine
+    finally:
+        gc.unfreeze()
+
+
 def test_resuming_a_few_points_keeps_the_other_saved_runs(sweep_file, tmp_path):
     out = tmp_path / "out"
     run_sweep(load_sweep(sweep_file), out, workers=0, quiet=True)
@@ -197,7 +236,7 @@ def test_an_existing_sweep_folder_needs_resume(sweep_file, tmp_path, capsys):
 def test_lost_runs_are_reported_missing_and_filled_in_by_resume(sweep_file, tmp_path, monkeypatch, capsys):
     def lose_every_other(todo, save, bar, workers, scheduler):
         for run in todo[::2]:
-            save(runner_module.execute_run(run), run)
+            save([(runner_module.execute_run(run), run)])
         bar.advance(len(todo[1::2]), failed=True)
 
     monkeypatch.setattr(runner_module, "_run_on_dask", lose_every_other)
