@@ -90,10 +90,6 @@ class RunJournal:
         atomic_write_text(self.path, "".join(line(name, result) for name, result in kept))
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
 
-    def append(self, name: str, result: dict[str, Any]) -> None:
-        """Save one finished run: one line, in one write."""
-        self.append_all([(name, result)])
-
     def append_all(self, runs: Iterable[tuple[str, dict[str, Any]]]) -> None:
         """Save finished (name, result) runs: their lines, in one write (the runs of one
         task arrive together; a write per run cost more than encoding it)."""

@@ -217,40 +217,29 @@ _TRACE_CACHE_SIZE = 4
 IN_MEMORY_MAX_OPS = 2_000_000
 
 
-def load_trace(source: TraceSource):
+def load_trace(source: TraceSource) -> tuple[Any, bool]:
     """The trace of ``source`` (a file, or a workload generated on the worker), cached
     per process for the few most recently used sources, so that the points sharing a
-    trace read or generate it once per worker."""
-    key = _trace_key(source)
+    trace read or generate it once per worker; and whether it was read or generated now."""
+    if source.is_workload:
+        key = ("workload", source.family, source.preset, json.dumps(source.params, sort_keys=True), source.seed)
+    else:
+        stat = os.stat(source.path)
+        key = ("file", source.path, stat.st_mtime_ns, stat.st_size)
     if key in _TRACE_CACHE:
         _TRACE_CACHE[key] = _TRACE_CACHE.pop(key)   # most recently used last
-    else:
-        if source.is_workload:
-            from workloads.registry import generate_trace  # imported only for workload specs
-            trace = generate_trace(source.family, source.preset, source.params, source.seed)
-        else:
-            from hwsim.trace.io import read_trace
-            trace = read_trace(source.path)
-            if not trace.in_memory and trace.num_ops <= IN_MEMORY_MAX_OPS:
-                # Validate a Parquet trace once per worker, not once per point.
-                trace = trace.loaded()
-        remember(_TRACE_CACHE, key, trace, _TRACE_CACHE_SIZE)
-    return _TRACE_CACHE[key]
-
-
-def _trace_key(source: TraceSource) -> tuple:
+        return _TRACE_CACHE[key], False
     if source.is_workload:
-        return ("workload", source.family, source.preset, json.dumps(source.params, sort_keys=True), source.seed)
-    stat = os.stat(source.path)
-    return ("file", source.path, stat.st_mtime_ns, stat.st_size)
-
-
-def _trace_loaded(source: TraceSource) -> bool:
-    """True when this process holds ``source``'s trace (a missing file: False)."""
-    try:
-        return _trace_key(source) in _TRACE_CACHE
-    except OSError:
-        return False
+        from workloads.registry import generate_trace  # imported only for workload specs
+        trace = generate_trace(source.family, source.preset, source.params, source.seed)
+    else:
+        from hwsim.trace.io import read_trace
+        trace = read_trace(source.path)
+        if not trace.in_memory and trace.num_ops <= IN_MEMORY_MAX_OPS:
+            # Validate a Parquet trace once per worker, not once per point.
+            trace = trace.loaded()
+    remember(_TRACE_CACHE, key, trace, _TRACE_CACHE_SIZE)
+    return trace, True
 
 
 _MACHINE_CACHE: dict[str, Any] = {}
@@ -281,14 +270,14 @@ def execute_run(run: Run) -> dict[str, Any]:
     (a worker's first run of it, which also loads compiled code).
     """
     start = time.perf_counter()
-    cold = run.machine is not None and not _trace_loaded(run.trace)
+    cold = False
     row: dict[str, Any] = {"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,
                            **{k: numeric(v) for k, v in run.values.items()},
                            "fidelity": run.fidelity, "run_hash": run.run_hash}
     try:
         if run.machine is None:
             raise ConfigError(run.error)
-        trace = load_trace(run.trace)
+        trace, cold = load_trace(run.trace)
         from hwsim.results import simulate
 
         summary = simulate(built_machine(run), trace, fidelity=run.fidelity, allow_overflow=run.allow_overflow,
