@@ -57,14 +57,12 @@ class RooflinePass:
         while (batch := self.feed.next()) is not None:
             ops = batch.ops
             sig_duration = batch.costs.duration
-            duration = sig_duration[batch.sig]
             if len(self._stream_vocab) > len(self.stream_end):
                 self.stream_end = np.concatenate(
                     [self.stream_end, np.zeros(len(self._stream_vocab) - len(self.stream_end), dtype=np.int64)])
-            place(ops.codes["stream"], duration, batch.issue, ops.dep_offsets, ops.dep_rows, ops.first_row,
-                  self.end, self.stream_end)
+            start = place(ops.codes["stream"], batch.sig, sig_duration, batch.issue, ops.dep_offsets, ops.dep_rows,
+                          ops.first_row, self.end, self.stream_end)
             end = self.end[ops.first_row:ops.first_row + len(ops)]
-            start = end - duration
             counts = batch.counts
             units = np.flatnonzero((counts > 0) & (batch.costs.unit >= 0))
             if units.size:

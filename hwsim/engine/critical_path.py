@@ -1,7 +1,8 @@
 """Contention-free start times: the longest path through stream order, dependencies and the
 host's launches, in one pass over the rows in trace order (a topological order)::
 
-    end_i = max(end of the previous op of the stream, end of every dependency, issue_i) + d_i
+    start_i = max(end of the previous op of the stream, end of every dependency, issue_i)
+    end_i   = start_i + d_i
 
 :func:`place_rows` is the statement of it in plain Python; :func:`place_rows_compiled` is
 the same loop compiled with Numba (``cache=True``), used for batches large enough to pay
@@ -16,16 +17,20 @@ import numpy as np
 COMPILED_FROM_ROWS = 4096
 
 
-def place_rows(stream: np.ndarray, duration: np.ndarray, issue: np.ndarray, dep_offsets: np.ndarray,
-               dep_rows: np.ndarray, first_row: int, end: np.ndarray, stream_end: np.ndarray) -> None:
-    """Fill ``end[first_row + i]`` for every row ``i`` of a batch (int64 cycles).
+def place_rows(stream: np.ndarray, sig: np.ndarray, sig_duration: np.ndarray, issue: np.ndarray,
+               dep_offsets: np.ndarray, dep_rows: np.ndarray, first_row: int, end: np.ndarray, start: np.ndarray,
+               stream_end: np.ndarray) -> None:
+    """Fill ``end[first_row + i]`` and ``start[i]`` for every row ``i`` of a batch (int64
+    cycles).
 
     ``stream`` holds each row's stream code (an index into ``stream_end``, the end cycle of
-    each stream's last placed op, updated in place); ``dep_rows[dep_offsets[i]:dep_offsets[i
-    + 1]]`` are the trace rows row ``i`` waits for, all earlier than it.
+    each stream's last placed op, updated in place); row ``i`` lasts ``sig_duration[sig[i]]``
+    cycles; ``dep_rows[dep_offsets[i]:dep_offsets[i + 1]]`` are the trace rows row ``i``
+    waits for, all earlier than it.
     """
     end_list = end  # indexable by trace row
-    stream_list, duration_list, issue_list = stream.tolist(), duration.tolist(), issue.tolist()
+    durations = sig_duration.tolist()
+    stream_list, sig_list, issue_list = stream.tolist(), sig.tolist(), issue.tolist()
     offsets, deps = dep_offsets.tolist(), dep_rows.tolist()
     ends_of_streams = stream_end.tolist()
     out = []
@@ -38,14 +43,15 @@ def place_rows(stream: np.ndarray, duration: np.ndarray, issue: np.ndarray, dep_
                 t = e
         if issue_list[i] > t:
             t = issue_list[i]
-        t += duration_list[i]
+        start[i] = t
+        t += durations[sig_list[i]]
         out.append(t)
         ends_of_streams[s] = t
     end[first_row:first_row + len(out)] = out
     stream_end[:] = ends_of_streams
 
 
-def _place_loop(stream, duration, issue, dep_offsets, dep_rows, first_row, end, stream_end):
+def _place_loop(stream, sig, sig_duration, issue, dep_offsets, dep_rows, first_row, end, start, stream_end):
     """The loop :func:`place_rows_compiled` compiles (the same equations on arrays)."""
     for i in range(stream.shape[0]):
         s = stream[i]
@@ -56,7 +62,8 @@ def _place_loop(stream, duration, issue, dep_offsets, dep_rows, first_row, end, 
                 t = e
         if issue[i] > t:
             t = issue[i]
-        t += duration[i]
+        start[i] = t
+        t += sig_duration[sig[i]]
         end[first_row + i] = t
         stream_end[s] = t
 
@@ -64,7 +71,8 @@ def _place_loop(stream, duration, issue, dep_offsets, dep_rows, first_row, end, 
 _compiled = None
 
 
-def place_rows_compiled(stream, duration, issue, dep_offsets, dep_rows, first_row, end, stream_end) -> None:
+def place_rows_compiled(stream, sig, sig_duration, issue, dep_offsets, dep_rows, first_row, end, start,
+                        stream_end) -> None:
     """:func:`place_rows`, compiled with Numba (imported and compiled, or loaded from its
     cache, on first use)."""
     global _compiled
@@ -72,14 +80,19 @@ def place_rows_compiled(stream, duration, issue, dep_offsets, dep_rows, first_ro
         from numba import njit
 
         _compiled = njit(cache=True, nogil=True)(_place_loop)
-    _compiled(stream, duration, issue, dep_offsets, dep_rows, first_row, end, stream_end)
+    _compiled(stream, sig, sig_duration, issue, dep_offsets, dep_rows, first_row, end, start, stream_end)
 
 
-def place(stream, duration, issue, dep_offsets, dep_rows, first_row, end, stream_end) -> None:
-    """Place a batch with whichever of the two suits its size (same result)."""
+def place(stream, sig, sig_duration, issue, dep_offsets, dep_rows, first_row, end, stream_end) -> np.ndarray:
+    """Place a batch with whichever of the two suits its size (same result); returns the
+    rows' start cycles. Durations are looked up per signature inside the loop: a gather of
+    them per row, and the starts as ends minus durations, were two more passes over the
+    batch, a third of a roofline point's time on a large trace."""
+    start = np.empty(len(stream), dtype=np.int64)
     if len(stream) >= COMPILED_FROM_ROWS:
-        place_rows_compiled(np.ascontiguousarray(stream, dtype=np.int64), duration, issue,
+        place_rows_compiled(np.ascontiguousarray(stream), np.ascontiguousarray(sig), sig_duration, issue,
                             np.ascontiguousarray(dep_offsets, dtype=np.int64),
-                            np.ascontiguousarray(dep_rows, dtype=np.int64), int(first_row), end, stream_end)
+                            np.ascontiguousarray(dep_rows, dtype=np.int64), int(first_row), end, start, stream_end)
     else:
-        place_rows(stream, duration, issue, dep_offsets, dep_rows, first_row, end, stream_end)
+        place_rows(stream, sig, sig_duration, issue, dep_offsets, dep_rows, first_row, end, start, stream_end)
+    return start

@@ -11,6 +11,7 @@ import hwsim
 from hwsim.engine import critical_path
 from hwsim.engine.analytic import gap_by_kind, roofline
 from hwsim.sweep import load_sweep, run_sweep
+from hwsim.trace.columns import CODE_DTYPE
 from workloads.registry import generate_trace
 
 from ..conftest import ARCH, EXAMPLES, ROOT
@@ -126,15 +127,19 @@ def test_the_compiled_and_python_placements_equal_the_longest_paths():
     for n, streams in ((1, 1), (40, 1), (200, 3), (300, 7)):
         stream, duration, issue, offsets, deps = random_dag(rng, n, streams)
         expected = longest_paths(stream.tolist(), duration, issue, offsets, deps)
+        # Durations by signature, as the engine gives them: a few distinct ones, shared.
+        sig_duration, sig = np.unique(duration, return_inverse=True)
         for place in (critical_path.place_rows, critical_path.place_rows_compiled):
             # in two batches, as the engine places them
             end, stream_end = np.zeros(n, dtype=np.int64), np.zeros(streams, dtype=np.int64)
+            start = np.zeros(n, dtype=np.int64)
             cut = n // 2
             for lo, hi in ((0, cut), (cut, n)):
                 local = offsets[lo:hi + 1]
-                place(stream[lo:hi], duration[lo:hi], issue[lo:hi], local - local[0], deps[local[0]:local[-1]],
-                      lo, end, stream_end)
+                place(stream[lo:hi].astype(CODE_DTYPE), sig[lo:hi], sig_duration, issue[lo:hi], local - local[0],
+                      deps[local[0]:local[-1]], lo, end, start[lo:hi], stream_end)
             assert end.tolist() == expected
+            assert (end - start).tolist() == duration.tolist()
 
 
 @st.composite
