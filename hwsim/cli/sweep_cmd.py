@@ -16,7 +16,7 @@ import pandas as pd
 from hwsim.atomic import check_output_folder
 from hwsim.errors import HwsimError
 from hwsim.inputs import SMALL_MAX_BYTES, read_text
-from hwsim.sweep.runner import plan, run_sweep
+from hwsim.sweep.runner import plan, point_error, run_sweep
 from hwsim.sweep.spec import FIDELITIES, SweepSpec, load_sweep
 
 
@@ -115,15 +115,16 @@ def _point_ids(text: str) -> list[str]:
 def _dry_run(spec: SweepSpec, fidelity: str | None, only: list[str] | None = None) -> int:
     """Print every point with its values (and any invalid machine); 2 when a point is invalid."""
     runs = [run for run in plan(spec, fidelity, only) if run.trace_index == 0]
+    errors = [point_error(run) for run in runs]
     total = len(runs)
     dimensions = {a.key: a.dimension for a in spec.axes}
     rows = [{"point": run.point_id, **{k: _axis_value(v, dimensions[k]) for k, v in run.values.items()},
-             "machine": "ok" if not run.error else f"invalid: {run.error}"} for run in runs]
+             "machine": "ok" if not error else f"invalid: {error}"} for run, error in zip(runs, errors, strict=True)]
     print(f"sweep {spec.name}: {total} points ({spec.combine}; {spec.combinations()} before constraints) x "
           f"{len(spec.traces)} traces = {total * len(spec.traces)} runs, {fidelity or spec.fidelity}")
     if rows:
         print(pd.DataFrame(rows).to_string(index=False))
-    invalid = sum(bool(run.error) for run in runs)
+    invalid = sum(bool(error) for error in errors)
     if invalid:
         print(f"{invalid} of {total} points have an invalid machine; they would be recorded as failed")
         print(f"hwsim: error: {spec.source}: {invalid} of {total} points have an invalid machine (listed above)",

@@ -1,9 +1,12 @@
 """Running a sweep: plan the runs, execute them on Dask, save each one as it finishes, resume.
 
-A *run* is one design point on one trace. :func:`plan` resolves every point's machine
-config in the driver (so a bad axis key fails before anything runs) and gives each run a
-stable hash of (resolved machine config, trace identity). :func:`run_sweep` then executes
-the runs that are not yet saved:
+A *run* is one design point on one trace. :func:`plan` checks every axis and override key
+against the machine in the driver (so a bad key fails before anything runs) and gives each
+run a stable hash of (machine file contents, the point's overrides, trace identity); the
+worker that runs a point resolves and builds its machine (:func:`built_machine`), so the
+driver does not validate thousands of machine configs while the workers wait, and a point
+whose values make an invalid machine is saved as a failed run. :func:`run_sweep` then
+executes the runs that are not yet saved:
 
 * no scheduler: a ``distributed.LocalCluster`` of ``workers`` processes (1 thread each) on
   127.0.0.1 with the dashboard off; ``scheduler="tcp://host:8786"``: an existing cluster
@@ -33,15 +36,15 @@ import os
 import sys
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hwsim.atomic import atomic_write_text
-from hwsim.components.facts import FACTS_KEY, facts_section, machine_facts
+from hwsim.components.facts import machine_facts
 from hwsim.config.machine import MachineConfig, read_arch, resolve_arch
 from hwsim.errors import ConfigError, HwsimError, did_you_mean
-from hwsim.memo import ByIdentity, remember
+from hwsim.memo import remember
 from hwsim.results import dumps_json
 from hwsim.sweep.cluster import run_on_dask
 from hwsim.sweep.journal import RunJournal, has_runs, read_runs
@@ -64,13 +67,13 @@ class Run:
     trace_index: int
     trace: TraceSource
     values: dict[str, Any]
-    machine: MachineConfig | None
+    machine_file: str          # the sweep's machine file (names it in errors)
+    base: dict[str, Any]       # that file, parsed once (``read_arch``): shared by every run
+    overrides: dict[str, Any]  # the sweep's overrides, then this point's values
     run_hash: str
     fidelity: str
     allow_overflow: bool
-    error: str = ""          # set when this point's machine config is invalid
-    machine_hash: str = ""   # the resolved machine config's hash: runs of one point share it
-    machine_dict: dict[str, Any] | None = None   # the resolved machine with facts, computed once in plan()
+    machine_hash: str = ""     # hash of (machine file, overrides): runs of one point share it
 
     @property
     def name(self) -> str:
@@ -81,6 +84,11 @@ class Run:
     def key(self) -> str:
         """What a saved result must match to be reused: the run hash and the run settings."""
         return _digest({"run": self.run_hash, "fidelity": self.fidelity, "overflow": self.allow_overflow})
+
+    def resolve(self) -> MachineConfig:
+        """This point's machine config; ConfigError naming the machine file and key when
+        the point's values make an invalid machine."""
+        return resolve_arch(self.base, self.machine_file, self.overrides)
 
 
 @dataclass
@@ -114,19 +122,16 @@ def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | N
                           "break a constraint; nothing to run")
     if only is not None:
         points = _select(points, only, spec.source)
+    # Hashed from the file's contents, not its path: a moved copy of a sweep reuses its runs.
+    base_digest = _digest(base)
     runs = []
     for point in points:
-        try:
-            machine, error = resolve_arch(base, spec.machine, {**spec.overrides, **point.values}), ""
-            resolved = {**machine.to_dict(), FACTS_KEY: facts_section(machine)}
-            machine_hash = _machine_hash(machine, resolved)
-        except ConfigError as err:
-            machine, error, resolved = None, str(err), None
-            machine_hash = _digest({"invalid": str(err)})
+        overrides = {**spec.overrides, **point.values}
+        machine_hash = _digest({"machine": base_digest, "overrides": overrides})
         for index, (trace, identity) in enumerate(zip(spec.traces, identities, strict=True)):
-            runs.append(Run(point.point_id, index, trace, dict(point.values), machine,
+            runs.append(Run(point.point_id, index, trace, dict(point.values), spec.machine, base, overrides,
                             _digest({"machine": machine_hash, "trace": identity}), fidelity,
-                            spec.allow_overflow, error, machine_hash, resolved))
+                            spec.allow_overflow, machine_hash))
     return runs
 
 
@@ -194,21 +199,6 @@ def _digest(data: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-#: Digests of component configs (see :mod:`hwsim.memo`).
-_CONFIG_DIGESTS = ByIdentity()
-
-
-def _machine_hash(machine: MachineConfig, resolved: dict[str, Any]) -> str:
-    """A stable hash of a resolved machine config (``resolved`` is its ``to_dict()``); the
-    file's path is left out, and the facts, which follow from the config. Each component's
-    config is hashed once per config object."""
-    top = {k: v for k, v in resolved.items() if k not in ("source", "components", FACTS_KEY)}
-    top["components"] = {c.name: [c.kind, _CONFIG_DIGESTS.get(c.config, lambda _, name=c.name:
-                                                              _digest(resolved["components"][name]))]
-                         for c in machine.components}
-    return _digest(top)
-
-
 # -- one run (executes on a worker) ------------------------------------------------------
 
 _TRACE_CACHE: dict[tuple, Any] = {}
@@ -248,18 +238,22 @@ _MACHINE_CACHE_SIZE = 256
 
 
 def built_machine(run: Run):
-    """The built machine of ``run``'s point, built once per worker and machine hash."""
+    """The built machine of ``run``'s point, resolved and built once per worker and machine
+    hash (ConfigError when the point's values make an invalid machine)."""
     from hwsim.engine.machine import Machine
 
     key = run.machine_hash
     if key and key in _MACHINE_CACHE:
         return _MACHINE_CACHE[key]
-    machine = Machine(run.machine)
-    if run.machine_dict is not None:
-        machine.__dict__["config_dict"] = run.machine_dict   # computed once already, by plan()
+    machine = Machine(run.resolve())
     if key:
         remember(_MACHINE_CACHE, key, machine, _MACHINE_CACHE_SIZE)
     return machine
+
+
+def design_metrics(machine) -> dict[str, Any]:
+    """The table's columns that come from a point's machine (built), not from its run."""
+    return {"on_chip_bytes": on_chip_bytes(machine.config_dict)}
 
 
 def execute_run(run: Run) -> dict[str, Any]:
@@ -274,18 +268,19 @@ def execute_run(run: Run) -> dict[str, Any]:
     row: dict[str, Any] = {"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,
                            **{k: numeric(v) for k, v in run.values.items()},
                            "fidelity": run.fidelity, "run_hash": run.run_hash}
+    machine = None
     try:
-        if run.machine is None:
-            raise ConfigError(run.error)
+        machine = built_machine(run)
+        row.update(design_metrics(machine))
         trace, cold = load_trace(run.trace)
         from hwsim.results import simulate
 
-        summary = simulate(built_machine(run), trace, fidelity=run.fidelity, allow_overflow=run.allow_overflow,
+        summary = simulate(machine, trace, fidelity=run.fidelity, allow_overflow=run.allow_overflow,
                            records=False).summary
         row.update(machine=summary["machine"], status="ok", error="", **metrics_row(summary))
     except Exception as err:  # noqa: BLE001 - a failing point is recorded and the sweep goes on
         text = str(err) if isinstance(err, HwsimError) else f"{type(err).__name__}: {err}"
-        row.update(machine=run.machine.name if run.machine else "", status="failed",
+        row.update(machine=machine.config.name if machine is not None else "", status="failed",
                    error=" ".join(text.split()))
     timing = {"wall_s": time.perf_counter() - start, **({"cold": True} if cold else {})}
     return {"key": run.key, "row": row, "timing": timing}
@@ -364,17 +359,15 @@ def run_sweep(spec: SweepSpec, out: str | os.PathLike, *, workers: int | None = 
     rows = []
     for run in runs:
         result = saved[run.name]
-        # Design metrics come from the point's machine, not from its run.
-        design = {"on_chip_bytes": on_chip_bytes(run.machine_dict)} if run.machine_dict is not None else {}
         if result is None:
             outcome.missing += 1
             rows.append({"point_id": run.point_id, "trace": run.trace.label, "trace_index": run.trace_index,
                          **{k: numeric(v) for k, v in run.values.items()}, "fidelity": run.fidelity,
                          "status": "missing", "error": "not run (worker lost); rerun with --resume",
-                         "run_hash": run.run_hash, **design})
+                         "run_hash": run.run_hash, **_design_of(run)})
         else:
             outcome.failed += result["row"]["status"] != "ok"
-            rows.append({**result["row"], **design})
+            rows.append(result["row"])
     write_table(build_table(rows, axes), outcome.table, axes)
     return outcome
 
@@ -395,6 +388,23 @@ def _heap_frozen():
         gc.unfreeze()
 
 
+def _design_of(run: Run) -> dict[str, Any]:
+    """:func:`design_metrics` of a run that did not run (none for an invalid machine)."""
+    try:
+        return design_metrics(built_machine(run))
+    except ConfigError:
+        return {}
+
+
+def point_error(run: Run) -> str:
+    """Why ``run``'s point has no valid machine, or ``""`` when it has one."""
+    try:
+        run.resolve()
+    except ConfigError as err:
+        return str(err)
+    return ""
+
+
 def _current(result: dict[str, Any] | None, run: Run, retry_failed: bool) -> dict[str, Any] | None:
     """``result`` (a saved run of ``run``'s name) if it is complete, current and not a
     failure to retry, else None."""
@@ -412,10 +422,7 @@ def _run_on_dask(todo: list[Run], save: Callable[[list[tuple[dict, Run]]], None]
         print(f"hwsim: {run.name}: lost ({type(err).__name__}: {err}); rerun with --resume", file=sys.stderr)
         bar.advance(failed=True)
 
-    # Runs travel without machine_dict: two thirds of their pickle, which the scheduler
-    # unpickles too, all on the driver's cores; a worker's Machine computes it in ~25 us.
-    light = [replace(run, machine_dict=None) for run in todo]
-    run_on_dask(light, execute_runs, save, lose, workers=workers, scheduler=scheduler,
+    run_on_dask(todo, execute_runs, save, lose, workers=workers, scheduler=scheduler,
                 before_start=lambda: _import_engines(todo))
 
 

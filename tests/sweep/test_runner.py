@@ -398,3 +398,29 @@ def test_a_worker_builds_each_points_machine_once(tmp_path, monkeypatch):
     outcome = runner.run_sweep(load_sweep(path), tmp_path / "out", workers=0, quiet=True)
     assert (outcome.runs, outcome.failed) == (6, 0)
     assert len(built) == 3   # one machine per point, for both of its traces
+
+
+def test_a_point_whose_values_make_an_invalid_machine_is_a_failed_run_and_the_others_run(tmp_path):
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"machine: {ARCH / 'tiny.yaml'}\ntraces: [{EXAMPLES / 'gemm.csv'}]\n"
+                     "axes: {components.link.bandwidth: [4 GB/s, -8 GB/s]}\n")
+    outcome = run_sweep(load_sweep(sweep), tmp_path / "out", workers=0, quiet=True)
+    table = pd.read_parquet(outcome.table).set_index("point_id")
+    assert (outcome.ran, outcome.failed) == (2, 1)
+    assert table.loc["p0000", "status"] == "ok" and table.loc["p0000", "on_chip_bytes"] == on_chip_bytes(
+        Machine(load_arch(ARCH / "tiny.yaml")).config_dict)
+    bad = table.loc["p0001"]
+    assert bad["status"] == "failed" and pd.isna(bad["on_chip_bytes"]) and bad["machine"] == ""
+    assert "tiny.yaml" in bad["error"] and "components.link.bandwidth: must be > 0" in bad["error"]
+
+
+def test_run_hashes_follow_the_machine_files_contents(tmp_path):
+    machine = tmp_path / "m.yaml"
+    machine.write_text((ARCH / "tiny.yaml").read_text())
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"machine: m.yaml\ntraces: [{EXAMPLES / 'gemm.csv'}]\naxes: {{components.hbm.bandwidth: [32 GB/s]}}\n")
+    before = plan(load_sweep(sweep))[0]
+    assert plan(load_sweep(sweep))[0].run_hash == before.run_hash
+    machine.write_text(machine.read_text().replace("clock: 1 GHz", "clock: 2 GHz", 1))
+    after = plan(load_sweep(sweep))[0]
+    assert after.run_hash != before.run_hash and after.machine_hash != before.machine_hash
