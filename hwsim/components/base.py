@@ -219,7 +219,9 @@ class MemoryResource(Component):
 
         ``ops`` (the rows the bytes belong to) and ``role`` ("read", "write" or "transit")
         let pattern-sensitive resources such as banked SRAM charge bank conflicts; ``to``
-        names the tier a link direction leads to.
+        names the tier a link direction leads to. Row by row: a row's cycles depend on its
+        own bytes and op only (the cost pass costs the rows of many op groups in one call),
+        as do :meth:`channel_energy_pj`'s pJ.
         """
         return ceil_cycles(nbytes / self.bytes_per_cycle_to(to), ops)
 

@@ -176,6 +176,20 @@ class CellsLayout:
         counts = np.diff(self.offsets)
         self._sig_steps = _in_order_steps(self.offsets[np.flatnonzero(counts)], len(self.key))
 
+    @property
+    def size(self) -> int:
+        """Values the parts add, all parts together."""
+        return sum(self.lengths)
+
+    def positions(self, part: int) -> np.ndarray:
+        """Where part ``part``'s values go in cell order (the order :meth:`build_gathered`
+        takes them in): int64, one per row of the part."""
+        if not hasattr(self, "_inverse"):
+            self._inverse = np.empty(self.size, dtype=np.int64)
+            self._inverse[self.order] = np.arange(self.size, dtype=np.int64)
+        start = sum(self.lengths[:part])
+        return self._inverse[start:start + self.lengths[part]]
+
     def _gathered(self, values: list, dtype) -> np.ndarray:
         """The parts' values (arrays per row, or scalars) in cell order."""
         return np.concatenate([_column(v, n, dtype) for v, n in zip(values, self.lengths, strict=True)])[self.order]
@@ -187,10 +201,20 @@ class CellsLayout:
         if not self.lengths:
             return ChannelCells(self.signatures, self.channels, _EMPTY_I, _EMPTY_I, _EMPTY_I, _EMPTY_I,
                                 np.zeros(0), np.zeros(self.signatures + 1, dtype=np.int64))
+        if nbytes is not None:
+            nbytes = self._gathered(nbytes, np.int64)
+        return self.build_gathered(nbytes, self._gathered(busy, np.int64), self._gathered(energy, np.float64))
+
+    def build_gathered(self, nbytes: np.ndarray | None, busy: np.ndarray, energy: np.ndarray) -> ChannelCells:
+        """:meth:`build` from the parts' values already in cell order (every part's values
+        at its :meth:`positions`): int64 bytes (None: those given to the layout) and busy
+        cycles, float64 pJ."""
+        if not self.lengths:
+            return self.build(None, [], [])
         first = self.first
-        nbytes = self.nbytes if nbytes is None else np.add.reduceat(self._gathered(nbytes, np.int64), first)
-        busy = np.add.reduceat(self._gathered(busy, np.int64), first)
-        energy = _sum_steps(self._gathered(energy, np.float64), first, self._steps)
+        nbytes = self.nbytes if nbytes is None else np.add.reduceat(nbytes, first)
+        busy = np.add.reduceat(busy, first)
+        energy = _sum_steps(energy, first, self._steps)
         keep = (nbytes != 0) | (busy != 0) | (energy != 0)
         if keep.all():
             return ChannelCells(self.signatures, self.channels, self.sig, self.channel, nbytes, busy, energy,

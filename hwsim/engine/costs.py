@@ -179,9 +179,22 @@ class _PathGroup:
     """Signatures that move bytes alike (one unit, the same source and destination tiers)."""
 
     rows: np.ndarray
-    rows_key: bytes          # ``rows.tobytes()``, part of the cost cache's keys
     legs: tuple[_Leg, ...]
     dma: str | None          # the DMA unit that runs a copy (its own latency is added), or None
+
+
+@dataclass(frozen=True)
+class _ChannelBatch:
+    """Every part of a layout that crosses one channel in one role (``read``, ``transit``,
+    ``write``), of every group and leg: costed by one call of each of the channel's cost
+    models, which work row by row (a row's cycles and pJ depend on its own bytes and op)."""
+
+    channel: int
+    role: str
+    rows: np.ndarray         # signature rows, part after part
+    amount: np.ndarray       # int64 bytes of each row (its leg's column)
+    dest: np.ndarray         # where each row's values land among the layout's cells (cell order)
+    key: tuple               # (rows, bytes columns): part of the cost cache's keys
     #: The rows' op columns, by the columns a channel's cost model reads (filled as needed).
     columns: dict = field(default_factory=dict, compare=False, repr=False)
 
@@ -198,6 +211,7 @@ class _Layout:
     unit_rows: tuple[tuple[int, np.ndarray, bytes], ...]   # (unit, its signatures, their bytes)
     groups: tuple[_PathGroup, ...]
     cells: CellsLayout                               # one part per (group, leg, channel), in order
+    batches: tuple[_ChannelBatch, ...]               # the parts by (channel, role)
     alloc_tier: np.ndarray
     alloc_delta: np.ndarray
 
@@ -272,7 +286,8 @@ def _layout(machine: Machine, sigs: OpColumns, where: Callable[[int], str], cach
     alloc_delta[is_free] = -sigs.ints["bytes_read"][is_free]
     for array in (unit_idx, kind_class, alloc_tier, alloc_delta):
         array.flags.writeable = False   # shared by the runs of every machine of this layout
-    layout = _Layout(unit_idx, kind_class, tuple(unit_rows), groups, cells, alloc_tier, alloc_delta)
+    layout = _Layout(unit_idx, kind_class, tuple(unit_rows), groups, cells, _channel_batches(groups, cells),
+                     alloc_tier, alloc_delta)
     if layouts is not None:
         remember(layouts, key, layout, LAYOUT_CACHE_SIZE)
     return layout
@@ -414,7 +429,7 @@ def _path_plan(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_i
             if u >= 0:
                 path, roles = (*path, machine.channel_index[unit_names[u]]), (*roles, "transit")
             legs = (_Leg(path, roles, read[rows], "bytes_read"),)
-            plan.append(_PathGroup(rows, rows.tobytes(), legs, unit_names[u] if u >= 0 else None))
+            plan.append(_PathGroup(rows, legs, unit_names[u] if u >= 0 else None))
             continue
         home = machine.units[unit_names[u]].home
         legs = []
@@ -429,42 +444,64 @@ def _path_plan(machine: Machine, sigs: OpColumns, kind_class: np.ndarray, unit_i
             path = machine.route(home, tier_names[dst])
             path = path if tier_names[dst] == home else path[1:]
             legs.append(_Leg(path, ("transit",) * (len(path) - 1) + ("write",), write[rows], "bytes_written"))
-        plan.append(_PathGroup(rows, rows.tobytes(), tuple(legs), None))
+        plan.append(_PathGroup(rows, tuple(legs), None))
     return tuple(plan)
+
+
+def _channel_batches(groups: tuple[_PathGroup, ...], cells: CellsLayout) -> tuple[_ChannelBatch, ...]:
+    """The parts of ``cells`` (one per group, leg and channel, in that order) by (channel,
+    role), in order of first appearance: a sweep point that changes a tier's bandwidth then
+    costs that tier in one call per role, not once per group and leg."""
+    parts: dict[tuple[int, str], list[tuple[np.ndarray, np.ndarray, str, np.ndarray]]] = {}
+    k = 0
+    for group in groups:
+        for leg in group.legs:
+            for channel, role in zip(leg.path, leg.roles, strict=True):
+                parts.setdefault((channel, role), []).append((group.rows, leg.amount, leg.column, cells.positions(k)))
+                k += 1
+    batches = []
+    for (channel, role), found in parts.items():
+        rows, amount, columns, dest = zip(*found, strict=True)
+        rows = np.concatenate(rows)
+        batches.append(_ChannelBatch(channel, role, rows, np.concatenate(amount), np.concatenate(dest),
+                                     (rows.tobytes(), columns)))
+    return tuple(batches)
 
 
 def _route_costs(machine: Machine, sigs: OpColumns, layout: _Layout, cache: dict | None):
     """Bytes, busy cycles and energy of each channel crossed (cells), and path latency, per
-    signature: each leg's channels costed (or taken from ``cache``, by the channel's
-    resource config, role, bytes column and signatures), the latency the slowest leg's."""
+    signature: each channel's parts costed in one call per role (or taken from ``cache``, by
+    the channel's resource config, role and the parts' signatures and bytes columns), the
+    latency the slowest leg's."""
+    busy = np.empty(layout.cells.size, dtype=np.int64)
+    energy = np.empty(layout.cells.size, dtype=np.float64)
+    for batch in layout.batches:
+        key = None if cache is None else (machine.channel_key(batch.channel), batch.role, batch.key)
+        found = None if key is None else cache.get(key)
+        if found is None:
+            channel = machine.channels[batch.channel]
+            columns = getattr(channel.resource, "op_columns", None)
+            if columns not in batch.columns:
+                batch.columns[columns] = sigs.take(batch.rows, columns)
+            found = (channel.busy_cycles(batch.amount, batch.columns[columns], batch.role),
+                     channel.resource.channel_energy_pj(batch.amount.astype(np.float64), batch.role))
+            if key is not None:
+                _keep(cache, key, found)
+        busy[batch.dest] = found[0]
+        energy[batch.dest] = found[1]
     latency = np.zeros(len(sigs), dtype=np.int64)
-    busy, energy = [], []
     channel_latency = {}
     for group in layout.groups:
-        rows, lat, subs = group.rows, 0, group.columns
+        lat = 0
         for leg in group.legs:
-            for channel, role in zip(leg.path, leg.roles, strict=True):
-                key = None if cache is None else (machine.channel_key(channel), role, leg.column, group.rows_key)
-                found = None if key is None else cache.get(key)
-                if found is None:
-                    resource = machine.channels[channel].resource
-                    columns = getattr(resource, "op_columns", None)
-                    if columns not in subs:
-                        subs[columns] = sigs.take(rows, columns)
-                    found = (machine.channels[channel].busy_cycles(leg.amount, subs[columns], role),
-                             resource.channel_energy_pj(leg.amount.astype(np.float64), role))
-                    if key is not None:
-                        _keep(cache, key, found)
-                busy.append(found[0])
-                energy.append(found[1])
             for c in leg.path:
                 if c not in channel_latency:
                     channel_latency[c] = machine.channels[c].resource.latency_cycles
             lat = max(lat, int(sum(channel_latency[c] for c in dict.fromkeys(leg.path))))
         if group.dma is not None:
-            lat += int(machine.units[group.dma].cycles(sigs.take(rows[:1]))[0])
-        latency[rows] = lat
-    return layout.cells.build(None, busy, energy), latency
+            lat += int(machine.units[group.dma].cycles(sigs.take(group.rows[:1]))[0])
+        latency[group.rows] = lat
+    return layout.cells.build_gathered(None, busy, energy), latency
 
 
 def batch_costs(machine: Machine, ops, source: str = "ops", first_row: int = 1) -> SignatureCosts:

@@ -266,3 +266,21 @@ def test_the_layout_key_changes_with_the_structure_and_not_with_the_numbers():
     assert len({keys[0], *keys[3:7]}) == 5
     moved = Machine(hwsim.load_arch(ARCH / "tiny.yaml")).with_moved_spaces({(0, "act"): "dram"})
     assert moved.layout_key != keys[0]
+
+
+@pytest.mark.parametrize("arch", ["tiny.yaml", "h100-sxm.yaml", "gdn-decode-asic.yaml"])
+def test_channels_costed_for_every_op_group_at_once_equal_each_op_costed_alone(arch):
+    # The cost pass costs all the rows crossing a channel in one role in one call; alone,
+    # an op is its own group and its own call.
+    from hwsim.engine.costs import batch_costs
+
+    machine = Machine(hwsim.load_arch(ARCH / arch))
+    trace = small_decoder() if arch == "gdn-decode-asic.yaml" else hwsim.Trace.from_ops(mixed_rows())
+    ops = trace.columns()
+    together = batch_costs(machine, ops)
+    alone = [batch_costs(machine, ops.take(np.array([i]))) for i in range(len(ops))]
+    assert len({int(c) for c in together.component}) > 1
+    for name in ("bytes", "busy", "energy"):
+        np.testing.assert_array_equal(getattr(together, name), np.vstack([getattr(one, name) for one in alone]))
+    for name in ("latency", "duration", "energy_pj"):
+        np.testing.assert_array_equal(getattr(together, name), np.concatenate([getattr(one, name) for one in alone]))
