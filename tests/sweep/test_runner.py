@@ -424,3 +424,21 @@ def test_run_hashes_follow_the_machine_files_contents(tmp_path):
     machine.write_text(machine.read_text().replace("clock: 1 GHz", "clock: 2 GHz", 1))
     after = plan(load_sweep(sweep))[0]
     assert after.run_hash != before.run_hash and after.machine_hash != before.machine_hash
+
+
+def test_a_worker_freezes_its_heap_once_after_a_first_run_of_a_trace(sweep_file, monkeypatch):
+    import gc
+
+    monkeypatch.setattr(runner_module, "_TRACE_CACHE", {})
+    runs = plan(load_sweep(sweep_file))
+    calls = []
+    monkeypatch.setattr(gc, "collect", lambda *a: calls.append("collect") or 0)
+    monkeypatch.setattr(gc, "freeze", lambda: calls.append("freeze"))
+    assert runner_module._in_worker() is False            # this process is no Dask worker
+    runner_module.execute_runs(runs[:1])
+    assert calls == []                                    # a user's process is left alone
+    monkeypatch.setattr(runner_module, "_in_worker", lambda: True)
+    monkeypatch.setattr(runner_module, "_TRACE_CACHE", {})
+    results = runner_module.execute_runs([runs[0], runs[2], runs[4]])   # one trace: one cold run
+    assert [bool(r["timing"].get("cold")) for r in results] == [True, False, False]
+    assert calls == ["collect", "freeze"]
