@@ -120,8 +120,16 @@ def signature_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], st
         from hwsim.engine.device_kinds import mixed_costs
 
         return mixed_costs(machine, sigs, where, unit_cache)
-    rep, members = _device_groups(machine, sigs, where)
-    return costs_on(machine, sigs, where, unit_cache, rep, members)
+    # The groups follow from the signatures' device cells and the device count alone.
+    key = ("device groups", machine.devices)
+    found = None if unit_cache is None else unit_cache.get(key)
+    if found is None:
+        found = _device_groups(machine, sigs, where)
+        for array in found:
+            array.flags.writeable = False   # shared by the runs of every machine of this device count
+        if unit_cache is not None:
+            _keep(unit_cache, key, found)
+    return costs_on(machine, sigs, where, unit_cache, *found)
 
 
 def costs_on(machine: Machine, sigs: OpColumns, where: Callable[[int], str], unit_cache: dict | None,
