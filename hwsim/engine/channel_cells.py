@@ -54,12 +54,17 @@ class ChannelCells:
         return has, self.offsets[has]
 
     def max_busy(self) -> np.ndarray:
-        """int64 per signature: the busiest channel's cycles (0 with no cell)."""
-        out = np.zeros(self.signatures, dtype=np.int64)
-        has, first = self._segments()
-        if has.size:
-            out[has] = np.maximum.reduceat(self.busy, first)
-        return out
+        """int64 per signature: the busiest channel's cycles (0 with no cell); computed
+        once (the op durations and the naming of unit-less transfers both need it)."""
+        found = self.__dict__.get("_max_busy")
+        if found is None:
+            found = np.zeros(self.signatures, dtype=np.int64)
+            has, first = self._segments()
+            if has.size:
+                found[has] = np.maximum.reduceat(self.busy, first)
+            found.flags.writeable = False
+            self.__dict__["_max_busy"] = found
+        return found
 
     def energy_sum(self) -> np.ndarray:
         """float64 per signature: pJ over its channels (cells added in channel order)."""
