@@ -171,10 +171,13 @@ class CellsLayout:
         self.order = np.argsort(key, kind="stable")   # equal cells keep the order they were added in
         key = key[self.order]
         self.first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        # No two parts add to one cell (most ops cross each channel once): values then need
+        # no adding up, only the reordering.
+        self._distinct = len(self.first) == len(key)
         self.key = key[self.first]
         self._steps = _in_order_steps(self.first, len(key))
         if nbytes is not None:   # bytes fixed with the layout: added up once
-            self.nbytes = np.add.reduceat(self._gathered(nbytes, np.int64), self.first)
+            self.nbytes = self._added(self._gathered(nbytes, np.int64))
         # The cells when none of them is all zero (the usual case), and their segments.
         self.sig, self.channel = np.divmod(self.key, channels)
         self.offsets = _offsets(self.sig, signatures)
@@ -194,6 +197,10 @@ class CellsLayout:
             self._inverse[self.order] = np.arange(self.size, dtype=np.int64)
         start = sum(self.lengths[:part])
         return self._inverse[start:start + self.lengths[part]]
+
+    def _added(self, values: np.ndarray) -> np.ndarray:
+        """Integer values in cell order (a new array), the parts of each cell added up."""
+        return values if self._distinct else np.add.reduceat(values, self.first)
 
     def _gathered(self, values: list, dtype) -> np.ndarray:
         """The parts' values (arrays per row, or scalars) in cell order."""
@@ -216,10 +223,9 @@ class CellsLayout:
         cycles, float64 pJ."""
         if not self.lengths:
             return self.build(None, [], [])
-        first = self.first
-        nbytes = self.nbytes if nbytes is None else np.add.reduceat(nbytes, first)
-        busy = np.add.reduceat(busy, first)
-        energy = _sum_steps(energy, first, self._steps)
+        nbytes = self.nbytes if nbytes is None else self._added(nbytes)
+        busy = self._added(busy)
+        energy = energy if self._distinct else _sum_steps(energy, self.first, self._steps)
         keep = (nbytes != 0) | (busy != 0) | (energy != 0)
         if keep.all():
             return ChannelCells(self.signatures, self.channels, self.sig, self.channel, nbytes, busy, energy,

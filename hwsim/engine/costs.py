@@ -243,41 +243,40 @@ def _layout(machine: Machine, sigs: OpColumns, where: Callable[[int], str], cach
 
     # ``rep`` is the device whose unit and tiers an op uses: an op on a group is the same op
     # on every member, and one member (the first, of its kind) stands for them all.
-    unit_idx = np.full(n, -1, dtype=np.int64)
+    # Each distinct (kind, unit column, device) and (space, device) is looked up once, in
+    # order of first appearance (so the first bad op is the one an error names), and the
+    # answers are spread over the rows with one gather.
+    def first_of(group_of: np.ndarray, g: int) -> int:
+        return int(np.argmax(group_of == g))
+
     unit_pos = {name: i for i, name in enumerate(unit_names)}
     width = len(sigs.vocab["unit"]) + 1
     pair_of, pairs = pd.factorize((kind_codes.astype(np.int64) * width + unit_codes) * (machine.devices + 1) + rep)
-    for p, pair in enumerate(pairs.tolist()):   # in order of first appearance
+    unit_of_pair = np.full(len(pairs), -1, dtype=np.int64)
+    for p, pair in enumerate(pairs.tolist()):
         pair, device = divmod(pair, machine.devices + 1)
         kind, explicit = divmod(pair, width)
-        rows = np.flatnonzero(pair_of == p)
         name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit],
-                                lambda rows=rows: where(int(rows[0])), device)
+                                lambda p=p: where(first_of(pair_of, p)), device)
         if name is not None:
-            unit_idx[rows] = unit_pos[name]
+            unit_of_pair[p] = unit_pos[name]
+    unit_idx = unit_of_pair[pair_of]
 
     tiers = {}
     tier_pos = {name: i for i, name in enumerate(tier_names)}
     for col in ("src", "src2", "dst"):
-        idx = np.full(n, NO_TIER, dtype=np.int64)
         codes, vocab = sigs.codes[col], sigs.vocab[col]
         keyed, keys = pd.factorize(codes.astype(np.int64) * (machine.devices + 1) + rep)
+        tier_of_key = np.full(len(keys), NO_TIER, dtype=np.int64)
         for g, code_key in enumerate(keys.tolist()):
             code, device = divmod(code_key, machine.devices + 1)
             space = vocab.values[code]
-            if space == "":
-                continue
-            rows = keyed == g
-            first = int(np.argmax(rows))
-            idx[rows] = tier_pos[
-                machine.tier_of(space, lambda first=first, col=col: f"{where(first)}, column {col!r}", device)]
-        tiers[col] = idx
+            if space != "":
+                tier_of_key[g] = tier_pos[machine.tier_of(
+                    space, lambda g=g, col=col, keyed=keyed: f"{where(first_of(keyed, g))}, column {col!r}", device)]
+        tiers[col] = tier_of_key[keyed]
 
-    unit_rows = []
-    for u in range(len(unit_names)):
-        rows = np.flatnonzero(unit_idx == u)
-        if rows.size:
-            unit_rows.append((u, rows, rows.tobytes()))
+    unit_rows = [(u, rows, rows.tobytes()) for u, rows in _rows_by_value(unit_idx, len(unit_names))]
 
     kind_class = kinds.lookup(_KIND_CLASS, 0, np.int8)[kind_codes]
     groups = _path_plan(machine, sigs, kind_class, unit_idx, tiers, unit_names, tier_names)
@@ -301,6 +300,17 @@ def _layout(machine: Machine, sigs: OpColumns, where: Callable[[int], str], cach
     return layout
 
 
+def _rows_by_value(values: np.ndarray, count: int) -> list[tuple[int, np.ndarray]]:
+    """(v, the rows where ``values == v``, ascending) for each ``v`` in ``range(count)``
+    that occurs (``values`` in -1..count-1; -1 = none): one stable sort instead of a pass
+    over the rows per value."""
+    keys = values + 1
+    # A stable sort of 16-bit keys is a radix sort (values here are unit or group indexes).
+    order = np.argsort(keys.astype(np.uint16) if count < 2**16 else keys, kind="stable")
+    bounds = np.searchsorted(keys[order], np.arange(1, count + 2))
+    return [(v, order[bounds[v]:bounds[v + 1]]) for v in range(count) if bounds[v + 1] > bounds[v]]
+
+
 def _unit_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str], layout: _Layout,
                 unit_cache: dict | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Compute cycles, fixed cycles and compute energy (pJ) of every signature on its unit."""
@@ -317,7 +327,7 @@ def _unit_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str], 
             compute[rows], energy_compute[rows] = unit_cache[key]
             fixed[rows] = unit.fixed_cycles
             continue
-        sub = sigs.take(rows)
+        sub = sigs.take_lazily(rows)
         over = getattr(unit, "over_capacity", None)
         if over is not None and over(sub).any():
             first = int(rows[np.argmax(over(sub))])
@@ -404,6 +414,7 @@ def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tier
     for column in columns:
         key = key * width + (column + 1)
     inverse, keys = pd.factorize(key[rows])
+    members = dict(_rows_by_value(inverse, len(keys)))
     groups = {}
     for g, code in enumerate(keys.tolist()):
         fields = []
@@ -411,7 +422,7 @@ def _path_groups(rows: np.ndarray, moves: np.ndarray, unit_idx: np.ndarray, tier
             code, rest = divmod(code, width)
             fields.append(rest - 1)
         dst, src2, src, u = fields
-        groups[(bool(code), u, src, src2, dst)] = rows[inverse == g]
+        groups[(bool(code), u, src, src2, dst)] = rows[members[g]]
     return groups
 
 
