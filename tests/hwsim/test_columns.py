@@ -130,3 +130,16 @@ def test_slices_share_memory_and_keep_their_rows(tmp_path):
     assert part.first_row == 4 and len(part) == 5
     assert np.shares_memory(part.ints["m"], columns.ints["m"])
     assert part.to_frame(["op_id", "deps"])["deps"].tolist() == ["2", "", "", "", "6"]
+
+
+def test_columns_taken_lazily_equal_columns_taken_at_once():
+    ops = hwsim.Trace.from_ops([{"op_id": i, "kind": "gemm" if i % 2 else "vector", "m": i, "n": 2, "k": 3,
+                                 "flops": 7 * i, "src": "w" if i % 3 else "a"} for i in range(20)]).columns()
+    rows = np.array([3, 1, 4, 1, 5, 9, 2, 6])
+    lazy, eager = ops.take_lazily(rows), ops.take(rows)
+    assert len(lazy) == len(eager) == len(rows) and "m" in lazy and "nope" not in lazy
+    for name in ("m", "flops", "kind", "src"):
+        np.testing.assert_array_equal(lazy[name], eager[name])
+    np.testing.assert_array_equal(lazy.equals("kind", "gemm"), eager.equals("kind", "gemm"))
+    assert lazy.factorize("src")[1] == eager.factorize("src")[1]
+    assert sorted(lazy.keys()) == sorted(eager.keys())

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim.engine import feed, replay, signatures
@@ -284,3 +286,16 @@ def test_channels_costed_for_every_op_group_at_once_equal_each_op_costed_alone(a
         np.testing.assert_array_equal(getattr(together, name), np.vstack([getattr(one, name) for one in alone]))
     for name in ("latency", "duration", "energy_pj"):
         np.testing.assert_array_equal(getattr(together, name), np.concatenate([getattr(one, name) for one in alone]))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-1, 6), max_size=200))
+def test_rows_grouped_by_value_are_the_rows_of_each_value_in_order(values):
+    from hwsim.engine.costs import _rows_by_value
+
+    array = np.array(values, dtype=np.int64)
+    expected = [(v, np.flatnonzero(array == v)) for v in range(7) if (array == v).any()]
+    got = _rows_by_value(array, 7)
+    assert [v for v, _ in got] == [v for v, _ in expected]
+    for (_, rows), (_, want) in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(rows, want)
