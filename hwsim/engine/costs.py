@@ -31,7 +31,7 @@ from hwsim.engine.channel_cells import CellsBuilder, CellsLayout, ChannelCells
 from hwsim.engine.collectives import choose
 from hwsim.engine.collectives import options as collective_options
 from hwsim.engine.machine import Machine
-from hwsim.errors import TraceError
+from hwsim.errors import HwsimError, TraceError
 from hwsim.memo import remember
 from hwsim.trace.columns import OpColumns
 from hwsim.trace.schema import COLLECTIVE_KINDS
@@ -243,38 +243,34 @@ def _layout(machine: Machine, sigs: OpColumns, where: Callable[[int], str], cach
 
     # ``rep`` is the device whose unit and tiers an op uses: an op on a group is the same op
     # on every member, and one member (the first, of its kind) stands for them all.
-    # Each distinct (kind, unit column, device) and (space, device) is looked up once, in
-    # order of first appearance (so the first bad op is the one an error names), and the
-    # answers are spread over the rows with one gather.
-    def first_of(group_of: np.ndarray, g: int) -> int:
-        return int(np.argmax(group_of == g))
-
+    # Each distinct (kind, unit column, device) and (space, device) is looked up once and
+    # the answers are spread over the rows with one gather.
     unit_pos = {name: i for i, name in enumerate(unit_names)}
     width = len(sigs.vocab["unit"]) + 1
-    pair_of, pairs = pd.factorize((kind_codes.astype(np.int64) * width + unit_codes) * (machine.devices + 1) + rep)
-    unit_of_pair = np.full(len(pairs), -1, dtype=np.int64)
-    for p, pair in enumerate(pairs.tolist()):
-        pair, device = divmod(pair, machine.devices + 1)
+    devices = machine.devices + 1
+
+    def unit_of(key: int, first: Callable[[], int]) -> int:
+        pair, device = divmod(key, devices)
         kind, explicit = divmod(pair, width)
-        name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit],
-                                lambda p=p: where(first_of(pair_of, p)), device)
-        if name is not None:
-            unit_of_pair[p] = unit_pos[name]
-    unit_idx = unit_of_pair[pair_of]
+        name = machine.unit_for(kinds.values[kind], sigs.vocab["unit"].values[explicit], lambda: where(first()), device)
+        return -1 if name is None else unit_pos[name]
+
+    unit_idx = _per_distinct((kind_codes.astype(np.int64) * width + unit_codes) * devices + rep,
+                             len(kinds) * width * devices, unit_of)
 
     tiers = {}
     tier_pos = {name: i for i, name in enumerate(tier_names)}
     for col in ("src", "src2", "dst"):
-        codes, vocab = sigs.codes[col], sigs.vocab[col]
-        keyed, keys = pd.factorize(codes.astype(np.int64) * (machine.devices + 1) + rep)
-        tier_of_key = np.full(len(keys), NO_TIER, dtype=np.int64)
-        for g, code_key in enumerate(keys.tolist()):
-            code, device = divmod(code_key, machine.devices + 1)
+        vocab = sigs.vocab[col]
+
+        def tier_of(key: int, first: Callable[[], int], vocab=vocab, col=col) -> int:
+            code, device = divmod(key, devices)
             space = vocab.values[code]
-            if space != "":
-                tier_of_key[g] = tier_pos[machine.tier_of(
-                    space, lambda g=g, col=col, keyed=keyed: f"{where(first_of(keyed, g))}, column {col!r}", device)]
-        tiers[col] = tier_of_key[keyed]
+            if space == "":
+                return NO_TIER
+            return tier_pos[machine.tier_of(space, lambda: f"{where(first())}, column {col!r}", device)]
+
+        tiers[col] = _per_distinct(sigs.codes[col].astype(np.int64) * devices + rep, len(vocab) * devices, tier_of)
 
     unit_rows = [(u, rows, rows.tobytes()) for u, rows in _rows_by_value(unit_idx, len(unit_names))]
 
@@ -347,15 +343,41 @@ def _unit_costs(machine: Machine, sigs: OpColumns, where: Callable[[int], str], 
 def _device_groups(machine: Machine, sigs: OpColumns, where: Callable[[int], str]) -> tuple[np.ndarray, np.ndarray]:
     """Per signature, the first device of its ``device`` set (0 on one device) and the
     number of devices in the set (int64 arrays)."""
-    codes, vocab = sigs.codes["device"], sigs.vocab["device"]
-    rep = np.zeros(len(sigs), dtype=np.int64)
-    sizes = np.ones(len(sigs), dtype=np.int64)
-    for code in np.unique(codes).tolist():
-        rows = codes == code
-        first = int(np.argmax(rows))
-        members = machine.device_set(vocab.values[code], lambda first=first: where(first))
-        rep[rows], sizes[rows] = members[0], len(members)
+    vocab = sigs.vocab["device"]
+
+    def members(code: int, first: Callable[[], int]) -> tuple[int, ...]:
+        return machine.device_set(vocab.values[code], lambda: where(first()))
+
+    codes = sigs.codes["device"].astype(np.int64)
+    rep = _per_distinct(codes, len(vocab), lambda code, first: members(code, first)[0])
+    sizes = _per_distinct(codes, len(vocab), lambda code, first: len(members(code, first)))
     return rep, sizes
+
+
+def _per_distinct(keys: np.ndarray, size: int, look: Callable[[int, Callable[[], int]], int]) -> np.ndarray:
+    """``look(k, first)`` of each distinct value ``k`` of ``keys`` (int64 in ``0..size-1``),
+    spread over the rows (int64): one lookup per distinct value. ``first()`` is the first
+    row holding ``k``, for errors; when several lookups fail, the error of the one whose
+    first row comes first is raised (the one a row-by-row pass would meet)."""
+    if size <= max(4 * len(keys), 1 << 16):
+        distinct, index = np.flatnonzero(np.bincount(keys, minlength=size)), None
+    else:   # a sparse key space: hash the keys instead of counting every possible one
+        index, distinct = pd.factorize(keys)
+    values = np.empty(len(distinct), dtype=np.int64)
+    failures = []
+    for i, k in enumerate(distinct.tolist()):
+        first = lambda k=k: int(np.argmax(keys == k))  # noqa: E731
+        try:
+            values[i] = look(k, first)
+        except HwsimError as err:
+            failures.append((first(), err))
+    if failures:
+        raise min(failures, key=lambda failure: failure[0])[1]
+    if index is not None:
+        return values[index]
+    table = np.zeros(size, dtype=np.int64)
+    table[distinct] = values
+    return table[keys]
 
 
 def _collective_costs(machine: Machine, sigs: OpColumns, rows: np.ndarray, where, cells: CellsBuilder,

@@ -299,3 +299,22 @@ def test_rows_grouped_by_value_are_the_rows_of_each_value_in_order(values):
     assert [v for v, _ in got] == [v for v, _ in expected]
     for (_, rows), (_, want) in zip(got, expected, strict=True):
         np.testing.assert_array_equal(rows, want)
+
+
+@pytest.mark.parametrize("size", [10, 10**7])   # counted, and hashed (a sparse key space)
+def test_a_lookup_per_distinct_key_spreads_over_the_rows_and_the_first_bad_row_raises(size):
+    from hwsim.engine.costs import _per_distinct
+    from hwsim.errors import TraceError
+
+    keys = np.array([7, 3, 3, 9, 7, 0, 9], dtype=np.int64)
+    calls = []
+    out = _per_distinct(keys, size, lambda k, first: calls.append(k) or 100 + k)
+    np.testing.assert_array_equal(out, keys + 100)
+    assert sorted(calls) == [0, 3, 7, 9]                 # once per distinct key
+
+    def look(k, first):
+        if k in (9, 3):                                   # rows 3 and 1: row 1 comes first
+            raise TraceError(f"row {first()}")
+        return k
+    with pytest.raises(TraceError, match="row 1"):
+        _per_distinct(keys, size, look)
