@@ -61,7 +61,8 @@ class ChannelCells:
             found = np.zeros(self.signatures, dtype=np.int64)
             has, first = self._segments()
             if has.size:
-                found[has] = np.maximum.reduceat(self.busy, first)
+                steps = self.sum_steps if self.sum_steps is not None else _in_order_steps(first, len(self.busy))
+                found[has] = _max_steps(self.busy, first, steps)
             found.flags.writeable = False
             self.__dict__["_max_busy"] = found
         return found
@@ -151,6 +152,15 @@ def _sum_steps(values: np.ndarray, first: np.ndarray, steps: list[tuple[np.ndarr
     return out
 
 
+def _max_steps(values: np.ndarray, first: np.ndarray, steps: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """Largest value of each segment of ``values`` starting at ``first`` (see :func:`_sum_steps`):
+    a cell or two per segment, so a loop over the position beats ``np.maximum.reduceat``."""
+    out = values[first].copy()
+    for longer, at in steps:
+        out[longer] = np.maximum(out[longer], values[at])
+    return out
+
+
 class CellsLayout:
     """Where contributions added as a fixed sequence of parts land among the sorted cells:
     part ``k`` adds to the cells (``rows[k][i]``, ``channel[k]``). The sort and the segments
@@ -200,7 +210,7 @@ class CellsLayout:
 
     def _added(self, values: np.ndarray) -> np.ndarray:
         """Integer values in cell order (a new array), the parts of each cell added up."""
-        return values if self._distinct else np.add.reduceat(values, self.first)
+        return values if self._distinct else _sum_steps(values, self.first, self._steps)
 
     def _gathered(self, values: list, dtype) -> np.ndarray:
         """The parts' values (arrays per row, or scalars) in cell order."""
