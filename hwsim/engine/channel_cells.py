@@ -202,11 +202,11 @@ class CellsLayout:
     def positions(self, part: int) -> np.ndarray:
         """Where part ``part``'s values go in cell order (the order :meth:`build_gathered`
         takes them in): int64, one per row of the part."""
-        if not hasattr(self, "_inverse"):
+        if not hasattr(self, "_inverse"):   # found once per layout, for every part
             self._inverse = np.empty(self.size, dtype=np.int64)
             self._inverse[self.order] = np.arange(self.size, dtype=np.int64)
-        start = sum(self.lengths[:part])
-        return self._inverse[start:start + self.lengths[part]]
+            self._starts = np.cumsum([0, *self.lengths]).tolist()
+        return self._inverse[self._starts[part]:self._starts[part + 1]]
 
     def _added(self, values: np.ndarray) -> np.ndarray:
         """Integer values in cell order (a new array), the parts of each cell added up."""
