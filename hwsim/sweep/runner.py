@@ -106,15 +106,15 @@ class SweepOutcome:
 
 
 def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | None = None) -> list[Run]:
-    """Every run of ``spec`` (points × traces), machine configs resolved and hashed;
-    ``only`` keeps the points with these ids (e.g. a coarser sweep's Pareto front).
+    """Every run of ``spec`` (points × traces), hashed; ``only`` keeps the points with these
+    ids (e.g. a coarser sweep's Pareto front). Points are resolved where they run.
 
     Raises ConfigError naming the sweep file and the axis (or ``overrides``) when a key
     does not exist in the machine; a point whose values are invalid becomes a failed run.
     """
     fidelity = fidelity or spec.fidelity
     base = read_arch(spec.machine)   # parsed once; every point resolves its own copy
-    _check_keys(spec, base)
+    resolved = _check_keys(spec, base)
     _check_workloads(spec)
     identities = [_trace_identity(t) for t in spec.traces]
     points = spec.points()
@@ -123,8 +123,10 @@ def plan(spec: SweepSpec, fidelity: str | None = None, only: Collection[str] | N
                           "break a constraint; nothing to run")
     if only is not None:
         points = _select(points, only, spec.source)
-    # Hashed from the file's contents, not its path: a moved copy of a sweep reuses its runs.
-    base_digest = _digest(base)
+    # Hashed from the machine the file resolves to (its ``extends`` and the machine files of
+    # its ``device_kinds`` included), not from its path: a moved copy of a sweep reuses its
+    # runs, and an edit to any of those files reruns them.
+    base_digest = _digest({k: v for k, v in resolved.to_dict().items() if k != "source"})
     runs = []
     for point in points:
         overrides = {**spec.overrides, **point.values}
@@ -149,9 +151,10 @@ def _select(points: list[Point], only: Collection[str], source: str) -> list[Poi
     return [p for p in points if p.point_id in wanted]
 
 
-def _check_keys(spec: SweepSpec, base: dict[str, Any]) -> None:
+def _check_keys(spec: SweepSpec, base: dict[str, Any]) -> MachineConfig:
     """Fail on an override or axis key the machine (``base``, parsed) does not have, and on
-    a ``bytes_<name>`` metric or objective naming none of its tiers or links."""
+    a ``bytes_<name>`` metric or objective naming none of its tiers or links; returns the
+    machine with the sweep's overrides."""
     try:
         machine = resolve_arch(base, spec.machine, spec.overrides)
     except ConfigError as err:
@@ -171,6 +174,7 @@ def _check_keys(spec: SweepSpec, base: dict[str, Any]) -> None:
             resolve_arch(base, spec.machine, {**spec.overrides, axis.key: value})
         except ConfigError as err:
             raise ConfigError(f"{spec.source}: axes.{axis.key}: {err}") from None
+    return machine
 
 
 def _check_workloads(spec: SweepSpec) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -442,3 +443,19 @@ def test_a_worker_freezes_its_heap_once_after_a_first_run_of_a_trace(sweep_file,
     results = runner_module.execute_runs([runs[0], runs[2], runs[4]])   # one trace: one cold run
     assert [bool(r["timing"].get("cold")) for r in results] == [True, False, False]
     assert calls == ["collect", "freeze"]
+
+
+def test_run_hashes_follow_the_machine_files_a_device_kind_names(tmp_path):
+    for name in ("h200x4-pcie-kvasic.yaml", "h200x4-pcie.yaml", "h200x4.yaml", "h200.yaml", "worldkv-asic.yaml"):
+        if (ARCH / name).exists():
+            (tmp_path / name).write_text((ARCH / name).read_text())
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"machine: h200x4-pcie-kvasic.yaml\ntraces: [{EXAMPLES / 'gemm.csv'}]\n"
+                     "axes: {components.hbm.bandwidth: [4 TB/s]}\n")
+    before = plan(load_sweep(sweep))[0].run_hash
+    kind = tmp_path / "worldkv-asic.yaml"
+    text = kind.read_text()
+    edited = re.sub(r"(\n\s+bandwidth:\s*)([0-9.]+)", lambda m: m.group(1) + str(float(m.group(2)) * 2), text, count=1)
+    assert edited != text
+    kind.write_text(edited)
+    assert plan(load_sweep(sweep))[0].run_hash != before
