@@ -37,6 +37,7 @@ class Batch:
     moves: np.ndarray            # rows that allocate or free (int64)
     costs: SignatureCosts
     issue: np.ndarray            # int64 cycle the host has launched each op (earliest start)
+    identity: bool = False       # every row is its own signature (``sig`` = 0..n-1, counts all 1)
 
 
 def _moves(ops: OpColumns) -> np.ndarray:
@@ -221,7 +222,7 @@ class BatchFeed:
             counts, moves = np.bincount(sig, minlength=table.size), _moves(ops)
             costs = signature_costs(self.machine, table.rows(), self._where(table))
             issue = self._issue(costs, sig, ops)
-        batch = Batch(b, ops, sig, counts, moves, costs, issue)
+        batch = Batch(b, ops, sig, counts, moves, costs, issue, self.index is not None and self.index.identity)
         self.loaded_batches += 1
         self.loaded_rows += len(ops)
         if self._on_batch is not None:

@@ -108,21 +108,35 @@ class RecordBuilder:
     def _record(self, batch: Batch, ready: np.ndarray, start: np.ndarray, end: np.ndarray) -> None:
         costs, sig, ops = batch.costs, batch.sig, batch.ops
         counts = batch.counts
-        present = np.flatnonzero(counts)
         totals = self.totals
-        # The channels' totals add up the nonzero cells of the signatures present.
         cells = costs.cells
-        keep = counts[cells.sig] > 0
-        where = np.full(len(counts), -1, dtype=np.int64)
-        where[present] = np.arange(len(present))
-        totals.add_groups(counts[present], costs.component[present], costs.kind[present], ops.vocab["kind"].values,
-                          costs.flops[present], costs.energy_compute_pj[present], costs.energy_pj[present],
-                          (where[cells.sig[keep]], cells.channel[keep], cells.bytes[keep], cells.busy[keep],
-                           cells.energy[keep]))
-        if self.spans_are_durations:
-            totals.add_spans(costs.component[present], costs.duration[present], counts[present])
+        if batch.identity:
+            # Every row is its own signature: the costs are per row already, every group is
+            # present once, and nothing needs gathering.
+            def per_row(values: np.ndarray) -> np.ndarray:
+                return values
+            grouped = per_row
+            group_cells = (cells.sig, cells.channel, cells.bytes, cells.busy, cells.energy)
         else:
-            totals.add_spans(costs.component[sig], end - start)
+            present = np.flatnonzero(counts)
+
+            def per_row(values: np.ndarray) -> np.ndarray:
+                return values[sig]
+
+            def grouped(values: np.ndarray) -> np.ndarray:
+                return values[present]
+            # The channels' totals add up the nonzero cells of the signatures present.
+            keep = counts[cells.sig] > 0
+            where = np.full(len(counts), -1, dtype=np.int64)
+            where[present] = np.arange(len(present))
+            group_cells = (where[cells.sig[keep]], cells.channel[keep], cells.bytes[keep], cells.busy[keep],
+                           cells.energy[keep])
+        totals.add_groups(grouped(counts), grouped(costs.component), grouped(costs.kind), ops.vocab["kind"].values,
+                          grouped(costs.flops), grouped(costs.energy_compute_pj), grouped(costs.energy_pj), group_cells)
+        if self.spans_are_durations:
+            totals.add_spans(grouped(costs.component), grouped(costs.duration), grouped(counts))
+        else:
+            totals.add_spans(per_row(costs.component), end - start)
         if len(end):
             totals.add_end(end.max())
             comm = self._comm_sigs(batch)
@@ -140,12 +154,12 @@ class RecordBuilder:
             return
         by_resource = self._resource_bytes(batch)
         ints = ops.ints
-        compute = costs.compute[sig]
+        compute = per_row(costs.compute)
         columns: Columns = {
             # Columns taken from the trace are views here; the sinks copy them (joining batches,
             # or into Arrow), so records never share memory with the trace.
             "op_id": ints["op_id"], "stream": ops.codes["stream"], "deps": self._dep_codes(ops),
-            "kind": ops.codes["kind"], "component": costs.component[sig],
+            "kind": ops.codes["kind"], "component": per_row(costs.component),
             "ready_cycle": np.ascontiguousarray(ready), "start_cycle": np.ascontiguousarray(start),
             "end_cycle": np.ascontiguousarray(end),
             "start_seconds": start / self.machine.clock_hz, "seconds": (end - start) / self.machine.clock_hz,
@@ -160,11 +174,11 @@ class RecordBuilder:
         per_resource, used = by_resource
         for r, name in enumerate(self._resources):
             # A resource no op of the trace crosses (another device's, say) is a column of zeros.
-            columns[f"bytes_{name}"] = per_resource[r][sig] if used[r] else np.zeros(len(sig), dtype=np.int64)
-        columns["energy_pj"] = costs.energy_pj[sig]
-        columns["energy_compute_pj"] = costs.energy_compute_pj[sig]
-        columns["alloc_tier"] = costs.alloc_tier[sig]
-        columns["alloc_bytes"] = costs.alloc_delta[sig]
+            columns[f"bytes_{name}"] = per_row(per_resource[r]) if used[r] else np.zeros(len(sig), dtype=np.int64)
+        columns["energy_pj"] = per_row(costs.energy_pj)
+        columns["energy_compute_pj"] = per_row(costs.energy_compute_pj)
+        columns["alloc_tier"] = per_row(costs.alloc_tier)
+        columns["alloc_bytes"] = per_row(costs.alloc_delta)
         self.sink.add(columns, self._categories(ops))
 
     def _dep_codes(self, ops) -> np.ndarray:

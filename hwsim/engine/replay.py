@@ -131,7 +131,8 @@ class EventReplay:
         ops, costs = batch.ops, batch.costs
         n = len(ops)
         stream = ops.codes["stream"]
-        order = np.argsort(stream, kind="stable")
+        # A stable sort of 16-bit keys is a radix sort (a trace has a handful of streams).
+        order = np.argsort(stream.astype(np.uint16) if len(ops.vocab["stream"]) <= 2**16 else stream, kind="stable")
         groups = np.split(order, np.flatnonzero(np.diff(stream[order])) + 1)
         if self.compiled:
             table = np.zeros((4, n + 1), dtype=np.int64)
