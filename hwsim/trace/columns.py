@@ -68,9 +68,17 @@ class Vocabulary:
         """Codes of ``values`` (distinct values of a batch: a handful, or a record column's
         thousands of dependency texts), new ones added in order."""
         index = self.index
+        start = len(self.values)
+        if index.keys().isdisjoint(values):   # all new (a batch's dependency texts): no lookups
+            fresh = list(dict.fromkeys(values))
+            if len(fresh) == len(values):
+                index.update(zip(fresh, range(start, start + len(fresh)), strict=True))
+                self.values.extend(fresh)
+                self._array = None
+                return np.arange(start, start + len(fresh), dtype=CODE_DTYPE)
         fresh = list(dict.fromkeys(v for v in values if v not in index))
         if fresh:
-            index.update(zip(fresh, range(len(self.values), len(self.values) + len(fresh)), strict=True))
+            index.update(zip(fresh, range(start, start + len(fresh)), strict=True))
             self.values.extend(fresh)
             self._array = None
         return np.fromiter(map(index.__getitem__, values), dtype=CODE_DTYPE, count=len(values))

@@ -7,6 +7,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import hwsim
 from hwsim.errors import TraceError
@@ -143,3 +145,14 @@ def test_columns_taken_lazily_equal_columns_taken_at_once():
     np.testing.assert_array_equal(lazy.equals("kind", "gemm"), eager.equals("kind", "gemm"))
     assert lazy.factorize("src")[1] == eager.factorize("src")[1]
     assert sorted(lazy.keys()) == sorted(eager.keys())
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(["", "1", "2;3", "4", "x", "y"]), max_size=8), max_size=5))
+def test_vocabulary_encodes_like_a_dict_of_first_appearances(batches):
+    vocab, seen = Vocabulary(), {}
+    for values in batches:
+        for v in values:
+            seen.setdefault(v, len(seen))
+        assert vocab.encode(values).tolist() == [seen[v] for v in values]
+    assert vocab.values == list(seen)
