@@ -2,11 +2,11 @@
 
 A *run* is one design point on one trace. :func:`plan` checks every axis and override key
 against the machine in the driver (so a bad key fails before anything runs) and gives each
-run a stable hash of (machine file contents, the point's overrides, trace identity); the
-worker that runs a point resolves and builds its machine (:func:`built_machine`), so the
-driver does not validate thousands of machine configs while the workers wait, and a point
-whose values make an invalid machine is saved as a failed run. :func:`run_sweep` then
-executes the runs that are not yet saved:
+run a stable hash of (the machine the file resolves to, the point's overrides, trace
+identity); the worker that runs a point resolves and builds its machine
+(:func:`built_machine`), so the driver does not validate thousands of machine configs while
+the workers wait, and a point whose values make an invalid machine is saved as a failed
+run. :func:`run_sweep` then executes the runs that are not yet saved:
 
 * no scheduler: a ``distributed.LocalCluster`` of ``workers`` processes (1 thread each) on
   127.0.0.1 with the dashboard off; ``scheduler="tcp://host:8786"``: an existing cluster
@@ -74,7 +74,7 @@ class Run:
     run_hash: str
     fidelity: str
     allow_overflow: bool
-    machine_hash: str = ""     # hash of (machine file, overrides): runs of one point share it
+    machine_hash: str = ""     # hash of (resolved machine file, overrides): runs of one point share it
 
     @property
     def name(self) -> str:
