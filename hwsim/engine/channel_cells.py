@@ -18,6 +18,7 @@ gives the table for callers that want one (a machine of few channels).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -56,16 +57,17 @@ class ChannelCells:
     def max_busy(self) -> np.ndarray:
         """int64 per signature: the busiest channel's cycles (0 with no cell); computed
         once (the op durations and the naming of unit-less transfers both need it)."""
-        found = self.__dict__.get("_max_busy")
-        if found is None:
-            found = np.zeros(self.signatures, dtype=np.int64)
-            has, first = self._segments()
-            if has.size:
-                steps = self.sum_steps if self.sum_steps is not None else _in_order_steps(first, len(self.busy))
-                found[has] = _max_steps(self.busy, first, steps)
-            found.flags.writeable = False
-            self.__dict__["_max_busy"] = found
-        return found
+        return self._max_busy
+
+    @cached_property
+    def _max_busy(self) -> np.ndarray:
+        out = np.zeros(self.signatures, dtype=np.int64)
+        has, first = self._segments()
+        if has.size:
+            steps = self.sum_steps if self.sum_steps is not None else _in_order_steps(first, len(self.busy))
+            out[has] = _max_steps(self.busy, first, steps)
+        out.flags.writeable = False
+        return out
 
     def energy_sum(self) -> np.ndarray:
         """float64 per signature: pJ over its channels (cells added in channel order)."""
@@ -202,11 +204,15 @@ class CellsLayout:
     def positions(self, part: int) -> np.ndarray:
         """Where part ``part``'s values go in cell order (the order :meth:`build_gathered`
         takes them in): int64, one per row of the part."""
-        if not hasattr(self, "_inverse"):   # found once per layout, for every part
-            self._inverse = np.empty(self.size, dtype=np.int64)
-            self._inverse[self.order] = np.arange(self.size, dtype=np.int64)
-            self._starts = np.cumsum([0, *self.lengths]).tolist()
-        return self._inverse[self._starts[part]:self._starts[part + 1]]
+        inverse, starts = self._part_positions
+        return inverse[starts[part]:starts[part + 1]]
+
+    @cached_property
+    def _part_positions(self) -> tuple[np.ndarray, list[int]]:
+        """The cell-order position of every value the parts add, and where each part's start."""
+        inverse = np.empty(self.size, dtype=np.int64)
+        inverse[self.order] = np.arange(self.size, dtype=np.int64)
+        return inverse, np.cumsum([0, *self.lengths]).tolist()
 
     def _added(self, values: np.ndarray) -> np.ndarray:
         """Integer values in cell order (a new array), the parts of each cell added up."""

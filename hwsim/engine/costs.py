@@ -348,9 +348,14 @@ def _device_groups(machine: Machine, sigs: OpColumns, where: Callable[[int], str
     def members(code: int, first: Callable[[], int]) -> tuple[int, ...]:
         return machine.device_set(vocab.values[code], lambda: where(first()))
 
-    codes = sigs.codes["device"].astype(np.int64)
-    rep = _per_distinct(codes, len(vocab), lambda code, first: members(code, first)[0])
-    sizes = _per_distinct(codes, len(vocab), lambda code, first: len(members(code, first)))
+    # (first member, member count) of each set, as one integer: one lookup per distinct set.
+    width = machine.devices + 1
+
+    def packed(code: int, first: Callable[[], int]) -> int:
+        found = members(code, first)
+        return found[0] * width + len(found)
+
+    rep, sizes = np.divmod(_per_distinct(sigs.codes["device"].astype(np.int64), len(vocab), packed), width)
     return rep, sizes
 
 
