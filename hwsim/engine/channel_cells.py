@@ -48,11 +48,16 @@ class ChannelCells:
         out[self.sig, self.channel] = values
         return out
 
-    def _segments(self) -> tuple[np.ndarray, np.ndarray]:
-        """Signatures with cells and the first cell of each (for ``reduceat``)."""
-        counts = np.diff(self.offsets)
-        has = np.flatnonzero(counts)
-        return has, self.offsets[has]
+    def _per_signature(self, values: np.ndarray, combine: np.ufunc, dtype) -> np.ndarray:
+        """``combine`` folded over each signature's cells of ``values``, in channel order (0
+        for a signature with no cell), by :func:`_fold_steps`."""
+        out = np.zeros(self.signatures, dtype=dtype)
+        has = np.flatnonzero(np.diff(self.offsets))
+        if has.size:
+            first = self.offsets[has]
+            steps = self.sum_steps if self.sum_steps is not None else _in_order_steps(first, len(values))
+            out[has] = _fold_steps(combine, values, first, steps)
+        return out
 
     def max_busy(self) -> np.ndarray:
         """int64 per signature: the busiest channel's cycles (0 with no cell); computed
@@ -61,22 +66,13 @@ class ChannelCells:
 
     @cached_property
     def _max_busy(self) -> np.ndarray:
-        out = np.zeros(self.signatures, dtype=np.int64)
-        has, first = self._segments()
-        if has.size:
-            steps = self.sum_steps if self.sum_steps is not None else _in_order_steps(first, len(self.busy))
-            out[has] = _max_steps(self.busy, first, steps)
+        out = self._per_signature(self.busy, np.maximum, np.int64)
         out.flags.writeable = False
         return out
 
     def energy_sum(self) -> np.ndarray:
         """float64 per signature: pJ over its channels (cells added in channel order)."""
-        out = np.zeros(self.signatures, dtype=np.float64)
-        has, first = self._segments()
-        if has.size:
-            steps = self.sum_steps if self.sum_steps is not None else _in_order_steps(first, len(self.energy))
-            out[has] = _sum_steps(self.energy, first, steps)
-        return out
+        return self._per_signature(self.energy, np.add, np.float64)
 
     def busiest_channel(self) -> np.ndarray:
         """int64 per signature: the channel it keeps busiest (the first on ties), -1 for a
@@ -132,7 +128,7 @@ def _column(value, n: int, dtype) -> np.ndarray:
 
 
 def _in_order_steps(first: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """For :func:`_sum_steps` over segments of ``n`` values starting at ``first``: per
+    """For :func:`_fold_steps` over segments of ``n`` values starting at ``first``: per
     position ``k >= 1`` in a segment, the segments longer than ``k`` and where their
     ``k``-th value is (the same for every run of one layout, so found once)."""
     length = np.diff(np.r_[first, n])
@@ -143,23 +139,16 @@ def _in_order_steps(first: np.ndarray, n: int) -> list[tuple[np.ndarray, np.ndar
     return steps
 
 
-def _sum_steps(values: np.ndarray, first: np.ndarray, steps: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Sums of the segments of ``values`` starting at ``first``, each added left to right
-    (``((a + b) + c)``, as adding into a dense table does; ``np.add.reduceat`` may
-    associate a float segment otherwise). Segments are short: a loop over the position in
-    the segment (``steps``, see :func:`_in_order_steps`), vectorised over segments."""
+def _fold_steps(combine: np.ufunc, values: np.ndarray, first: np.ndarray,
+                steps: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """``combine`` (``np.add``, ``np.maximum``) folded over each segment of ``values``
+    starting at ``first``, left to right (``((a + b) + c)``, as adding into a dense table
+    does; ``np.add.reduceat`` may associate a float segment otherwise). Segments are short,
+    a cell or two: a loop over the position in the segment (``steps``, see
+    :func:`_in_order_steps`), vectorised over segments, beats ``reduceat``."""
     out = values[first].copy()
     for longer, at in steps:
-        out[longer] += values[at]
-    return out
-
-
-def _max_steps(values: np.ndarray, first: np.ndarray, steps: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
-    """Largest value of each segment of ``values`` starting at ``first`` (see :func:`_sum_steps`):
-    a cell or two per segment, so a loop over the position beats ``np.maximum.reduceat``."""
-    out = values[first].copy()
-    for longer, at in steps:
-        out[longer] = np.maximum(out[longer], values[at])
+        out[longer] = combine(out[longer], values[at])
     return out
 
 
@@ -216,7 +205,7 @@ class CellsLayout:
 
     def _added(self, values: np.ndarray) -> np.ndarray:
         """Integer values in cell order (a new array), the parts of each cell added up."""
-        return values if self._distinct else _sum_steps(values, self.first, self._steps)
+        return values if self._distinct else _fold_steps(np.add, values, self.first, self._steps)
 
     def _gathered(self, values: list, dtype) -> np.ndarray:
         """The parts' values (arrays per row, or scalars) in cell order."""
@@ -241,7 +230,7 @@ class CellsLayout:
             return self.build(None, [], [])
         nbytes = self.nbytes if nbytes is None else self._added(nbytes)
         busy = self._added(busy)
-        energy = energy if self._distinct else _sum_steps(energy, self.first, self._steps)
+        energy = energy if self._distinct else _fold_steps(np.add, energy, self.first, self._steps)
         keep = (nbytes != 0) | (busy != 0) | (energy != 0)
         if keep.all():
             return ChannelCells(self.signatures, self.channels, self.sig, self.channel, nbytes, busy, energy,
