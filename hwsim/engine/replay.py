@@ -267,46 +267,44 @@ class EventReplay:
         env = self.env
         timeout, peek = env.timeout, env.peek
         waiters = self._waiters
-        # Memoryviews of the flag rows: their item access costs a third of a NumPy array's,
-        # and the loop below reads or writes a flag at every SimPy event.
-        done, waited = memoryview(self._done), memoryview(self._waited)
+        # Memoryviews of the waited flags and of the stream's registers: their item access
+        # costs a third of a NumPy array's, and the loop below reads or writes them at every event.
+        waited = memoryview(self._waited)
         kernel = replay_kernel.compiled()
         state, flags = self._state, self._flags
-        DONE, WAIT, TIMEOUT = replay_kernel.DONE, replay_kernel.WAIT, replay_kernel.TIMEOUT  # noqa: N806
-        now = env.now
-        horizon = peek()
+        TIMEOUT, WAIT = replay_kernel.TIMEOUT, replay_kernel.WAIT  # noqa: N806
+        NOW, HORIZON, ROW, NO_HORIZON = (replay_kernel.NOW, replay_kernel.HORIZON,  # noqa: N806
+                                         replay_kernel.ROW, replay_kernel.NO_HORIZON)
+        registers = replay_kernel.registers(env.now, peek())
+        reg = memoryview(registers)
         while True:
             chunk = self._next_chunk(code)
             if chunk is None:
                 return
             index, pos, stop, buffer = chunk
-            while True:
-                pos, now, action, row = kernel(pos, stop, now, horizon, buffer, state, flags)
+            for action in kernel(pos, stop, buffer, state, flags, registers):
                 if action == TIMEOUT:   # most events: an op ends at or after the next event
-                    yield timeout(now - env.now)
-                    horizon = peek()
-                elif action == DONE:
-                    break
+                    yield timeout(reg[NOW] - env.now)
                 elif action == WAIT:
+                    row = reg[ROW]
                     event = waiters.get(row)
                     if event is None:
                         event = waiters[row] = env.event()
                         waited[row] = 1
                     yield event
                     # Other streams waiting for the same op resume now too (see _stream).
+                    now = reg[NOW]
                     if now > env.now:
                         yield timeout(now - env.now)
-                        horizon = peek()
                     else:
-                        now = env.now
-                        horizon = now
-                    continue
-                elif env.now < now:   # WAITED: others wait for an op that ends ahead of the simulation
-                    yield timeout(now - env.now)
-                    horizon = peek()
-                if waited[row]:
-                    waited[row] = 0
-                    waiters.pop(row).succeed()
-                    horizon = peek()
-                done[row] = 1
+                        reg[NOW] = env.now
+                        reg[HORIZON] = env.now
+                        continue
+                else:   # WAKE (the kernel has cleared the op's waited flag)
+                    now = reg[NOW]
+                    if env.now < now:   # the stream ran ahead of the simulation
+                        yield timeout(now - env.now)
+                    waiters.pop(reg[ROW]).succeed()
+                horizon = peek()
+                reg[HORIZON] = horizon if horizon < NO_HORIZON else NO_HORIZON
             self._chunk_done(index)

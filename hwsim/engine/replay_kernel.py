@@ -1,15 +1,19 @@
-"""The replay's per-op arithmetic over arrays, compiled: a stream's ops up to its next event.
+"""The replay's per-op arithmetic over arrays, compiled: a stream's ops from one event to the next.
 
 :class:`hwsim.engine.replay.EventReplay` replays large traces with this kernel and small ones
 with its Python loop (the two are tested equal). The equations are the replay's (see that
-module); what the kernel adds is only where it stops, so that SimPy schedules every event:
+module); what the kernel adds is only where it stops, so that SimPy schedules every event.
+:func:`run_ops` is a generator over a chunk's ops that yields at each stop (the row it names
+is in the stream's register ``ROW``, its clock in ``NOW``):
 
-* ``WAIT``: op ``pos`` has a dependency ``arg`` (a trace row) that has not run;
-* ``TIMEOUT``: op ``pos - 1`` ends at ``now``, at or after the next scheduled event (the
-  stream yields a timeout, then marks the op done, waking its waiters);
-* ``WAITED``: op ``pos - 1`` ended at ``now`` and others wait for it (the stream catches the
-  simulation up with its clock, wakes them and marks it done);
-* ``DONE``: every op of the chunk has run.
+* ``WAIT``: the next op has a dependency (the row) that has not run; the stream waits for it;
+* ``TIMEOUT``: the op (the row) ends at ``NOW``, at or after the next scheduled event; the
+  stream yields a timeout to it;
+* ``WAKE``: the op (the row) has ended at ``NOW`` and others wait for it; the stream catches
+  the simulation up with its clock if it ran ahead, and wakes them.
+
+The kernel marks an op done once it has run and its waiters are woken, and the generator
+ends when every op of the chunk has run.
 
 State lives in arrays the stream processes share: ``unit_free[u, slot]`` and
 ``channel_free[c]`` (cycles each becomes free), ``done`` and ``waited`` flags by trace row.
@@ -19,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-DONE, TIMEOUT, WAIT, WAITED = 0, 1, 2, 3
+#: What :func:`run_ops` yields at a stop.
+TIMEOUT, WAIT, WAKE = 1, 2, 3
 #: Traces with at least this many ops are replayed with the compiled kernel.
 COMPILED_FROM_OPS = 20_000
 #: Words before the sections of a chunk buffer (see :func:`chunk_buffer`).
@@ -63,10 +68,28 @@ def state_buffer(instances: list[int], channels: int) -> np.ndarray:
     return state
 
 
-def advance(pos, stop, now, horizon, chunk, state, flags):
+#: Slots of a stream's register buffer (see :func:`run_ops`).
+NOW, HORIZON, ROW = 0, 1, 2
+#: A horizon past every cycle a replay reaches (SimPy's is infinity when nothing is scheduled).
+NO_HORIZON = 2**62
+
+
+def registers(now: int, horizon: float) -> np.ndarray:
+    """A stream's register buffer for :func:`run_ops`: its clock, the next scheduled event's
+    cycle, the row of the last stop."""
+    return np.array([now, min(horizon, NO_HORIZON), -1], dtype=np.int64)
+
+
+def run_ops(pos, stop, chunk, state, flags, regs):
     """Run ops ``order[pos:stop]`` of a chunk buffer (positions in the batch) from the
-    stream's clock ``now`` until the next stop (see the module docstring); returns
-    ``(pos, now, action, arg)``.
+    stream's clock ``regs[NOW]``, yielding at each stop (see the module docstring): before a
+    yield the kernel writes its clock to ``regs[NOW]`` and the op's (or, for ``WAIT``, the
+    dependency's) trace row to ``regs[ROW]``; after it, it reads the clock and the next event's
+    cycle ``regs[HORIZON]`` back, which the stream process may have moved. The generator ends
+    when every op has run.
+
+    A generator, not a function returning at each stop: resuming it costs the stream process
+    about a third of a call with seven arguments, once per SimPy event.
 
     In ``chunk`` (see :func:`chunk_buffer`), ``ops[:, i]`` is batch row i's (trace row, host
     issue cycle, signature, first dependency) and its dependencies are
@@ -76,9 +99,8 @@ def advance(pos, stop, now, horizon, chunk, state, flags):
     i's ready, start and end cycles. ``state`` is :func:`state_buffer`'s; ``flags[0]`` and
     ``flags[1]`` are the done and waited flags by trace row.
 
-    The sections are read at offsets into the flat buffers, not through views of them: the
-    stream processes call this once per SimPy event, and making a dozen array views took
-    about as long as the call itself.
+    The sections are read at offsets into the flat buffers, not through views of them
+    (making a dozen array views took about as long as a step).
     """
     n1 = chunk[0] + 1
     order = chunk[1]
@@ -93,12 +115,18 @@ def advance(pos, stop, now, horizon, chunk, state, flags):
     unit_count = STATE_HEADER
     unit_free = STATE_HEADER + units
     channel_free = STATE_HEADER + units + units * most
+    now, horizon = regs[NOW], regs[HORIZON]
     while pos < stop:
         i = chunk[order + pos]
-        for p in range(chunk[deps_of + i], chunk[deps_of + i + 1]):
+        p, last_dep = chunk[deps_of + i], chunk[deps_of + i + 1]
+        while p < last_dep:
             dep = chunk[dep_rows + p]
             if flags[0, dep] == 0:
-                return pos, now, WAIT, dep
+                regs[NOW], regs[ROW] = now, dep
+                yield WAIT
+                now, horizon = regs[NOW], regs[HORIZON]
+                continue   # done flags are never cleared: the earlier dependencies stay done
+            p += 1
         s = chunk[sig_of + i]
         issue = chunk[issue_of + i]
         start = now if now > issue else issue
@@ -134,24 +162,30 @@ def advance(pos, stop, now, horizon, chunk, state, flags):
         row = chunk[row_of + i]
         pos += 1
         if end > now:
-            if end >= horizon:
-                return pos, end, TIMEOUT, row
             now = end
+            if end >= horizon:
+                regs[NOW], regs[ROW] = now, row
+                yield TIMEOUT
+                now, horizon = regs[NOW], regs[HORIZON]
+        # Others may have started waiting for the op during its timeout.
         if flags[1, row]:
-            return pos, now, WAITED, row
+            flags[1, row] = 0
+            regs[NOW], regs[ROW] = now, row
+            yield WAKE
+            now, horizon = regs[NOW], regs[HORIZON]
         flags[0, row] = 1
-    return pos, now, DONE, -1
+    regs[NOW] = now
 
 
 _compiled = None
 
 
 def compiled():
-    """:func:`advance`, compiled with Numba (imported, and compiled or loaded from its cache,
+    """:func:`run_ops`, compiled with Numba (imported, and compiled or loaded from its cache,
     on first use)."""
     global _compiled
     if _compiled is None:
         from numba import njit
 
-        _compiled = njit(cache=True, nogil=True)(advance)
+        _compiled = njit(cache=True, nogil=True)(run_ops)
     return _compiled
