@@ -67,9 +67,10 @@ class EventReplay:
         self.compiled = trace.num_ops >= replay_kernel.COMPILED_FROM_OPS if compiled is None else compiled
         instances = [unit.instances for unit in machine.units.values()]
         if self.compiled:
-            # By trace row: 1 once an op has run (done), 1 while an event waits for it (waited).
+            # By trace row: 1 once an op has run (done, set by the kernel), 1 while an event
+            # waits for it (waited, set here and cleared by the kernel).
             self._flags = np.zeros((2, trace.num_ops), dtype=np.uint8)
-            self._done, self._waited = self._flags[0], self._flags[1]
+            self._waited = self._flags[1]
             # Units' and channels' free times, in the one buffer the kernel reads.
             self._state = replay_kernel.state_buffer(instances, len(machine.channels))
         else:
