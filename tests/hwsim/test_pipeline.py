@@ -202,6 +202,31 @@ def test_the_compiled_replay_equals_the_python_replay(monkeypatch, with_host):
             assert results[True].summary == results[False].summary
 
 
+def test_the_compiled_replay_equals_the_python_replay_on_a_node_with_collectives(monkeypatch):
+    from hwsim.engine import replay_kernel
+
+    rng = np.random.default_rng(5)
+    rows = []
+    for i in range(400):
+        stream = f"s{rng.integers(4)}"
+        if rng.random() < 0.25:   # a collective of the node or of half of it
+            row = {"kind": str(rng.choice(["all_reduce", "all_gather", "reduce_scatter"])),
+                   "bytes_read": int(rng.integers(2**16, 2**24)), "device": str(rng.choice(["0-7", "0-3", "4-7"]))}
+        else:   # a GEMM on one device or on every device of a group
+            row = {"kind": "gemm", "m": int(rng.integers(64, 2048)), "n": 1024, "k": 1024,
+                   "src": "weights", "bytes_read": 2**21, "device": str(rng.choice(["0", "3", "0-7", "4-7"]))}
+        if i > 10 and rng.random() < 0.3:
+            row["deps"] = ";".join(map(str, sorted(set(rng.integers(0, i, 2).tolist()))))
+        rows.append({"op_id": i, "stream": stream, **row})
+    trace, node = hwsim.Trace.from_ops(rows), hwsim.load_arch("hgx-h100")
+    results = {}
+    for compiled in (False, True):
+        monkeypatch.setattr(replay_kernel, "COMPILED_FROM_OPS", 0 if compiled else 10**12)
+        results[compiled] = hwsim.simulate(node, trace, allow_overflow=True, batch_rows=96)
+    pd.testing.assert_frame_equal(results[True].records, results[False].records)
+    assert results[True].summary == results[False].summary
+
+
 @FIDELITIES
 def test_a_trace_of_distinct_ops_is_costed_op_by_op_with_the_same_result(monkeypatch, fidelity):
     rows = [{**row, "op_id": i, "bytes_read": 100 + i, "deps": ""} for i, row in
