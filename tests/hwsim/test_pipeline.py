@@ -177,10 +177,21 @@ def test_an_unknown_fidelity_is_an_error(tiny, tiny_trace):
         run_trace(tiny, tiny_trace, fidelity="fast")
 
 
-@pytest.mark.parametrize("with_host", [False, True])
-def test_the_compiled_replay_equals_the_python_replay(monkeypatch, with_host):
+def assert_compiled_equals_python(monkeypatch, machine, trace, batch_rows):
+    """The event replay of ``trace`` gives the same records and summary with the compiled
+    kernel as with the Python loop."""
     from hwsim.engine import replay_kernel
 
+    results = {}
+    for compiled in (False, True):
+        monkeypatch.setattr(replay_kernel, "COMPILED_FROM_OPS", 0 if compiled else 10**12)
+        results[compiled] = hwsim.simulate(machine, trace, allow_overflow=True, batch_rows=batch_rows)
+    pd.testing.assert_frame_equal(results[True].records, results[False].records)
+    assert results[True].summary == results[False].summary
+
+
+@pytest.mark.parametrize("with_host", [False, True])
+def test_the_compiled_replay_equals_the_python_replay(monkeypatch, with_host):
     overrides = {"components.host": {"kind": "host_runtime", "launch_overhead": "9 ns", "step_overhead": "40 ns"}}
     machines = [hwsim.load_arch(ARCH / name, overrides=overrides if with_host else {})
                 for name in ("tiny.yaml", "h100-sxm.yaml", "worldkv-asic.yaml")]
@@ -194,17 +205,10 @@ def test_the_compiled_replay_equals_the_python_replay(monkeypatch, with_host):
     rows.insert(150, {"op_id": 1000, "kind": "sync", "stream": "s0", "deps": "140"})
     for machine in machines:
         for trace in (hwsim.Trace.from_ops(rows), small_decoder()):
-            results = {}
-            for compiled in (False, True):
-                monkeypatch.setattr(replay_kernel, "COMPILED_FROM_OPS", 0 if compiled else 10**12)
-                results[compiled] = hwsim.simulate(machine, trace, allow_overflow=True, batch_rows=64)
-            pd.testing.assert_frame_equal(results[True].records, results[False].records)
-            assert results[True].summary == results[False].summary
+            assert_compiled_equals_python(monkeypatch, machine, trace, batch_rows=64)
 
 
 def test_the_compiled_replay_equals_the_python_replay_on_a_node_with_collectives(monkeypatch):
-    from hwsim.engine import replay_kernel
-
     rng = np.random.default_rng(5)
     rows = []
     for i in range(400):
@@ -218,13 +222,7 @@ def test_the_compiled_replay_equals_the_python_replay_on_a_node_with_collectives
         if i > 10 and rng.random() < 0.3:
             row["deps"] = ";".join(map(str, sorted(set(rng.integers(0, i, 2).tolist()))))
         rows.append({"op_id": i, "stream": stream, **row})
-    trace, node = hwsim.Trace.from_ops(rows), hwsim.load_arch("hgx-h100")
-    results = {}
-    for compiled in (False, True):
-        monkeypatch.setattr(replay_kernel, "COMPILED_FROM_OPS", 0 if compiled else 10**12)
-        results[compiled] = hwsim.simulate(node, trace, allow_overflow=True, batch_rows=96)
-    pd.testing.assert_frame_equal(results[True].records, results[False].records)
-    assert results[True].summary == results[False].summary
+    assert_compiled_equals_python(monkeypatch, hwsim.load_arch("hgx-h100"), hwsim.Trace.from_ops(rows), batch_rows=96)
 
 
 @FIDELITIES
