@@ -83,7 +83,7 @@ class ChannelCells:
         cells = np.flatnonzero(top)
         if cells.size:
             sigs = self.sig[cells]
-            first = np.r_[True, sigs[1:] != sigs[:-1]]   # cells are in channel order per signature
+            first = np.concatenate(([True], sigs[1:] != sigs[:-1]))   # cells are in channel order per signature
             out[sigs[first]] = self.channel[cells[first]]
         return out
 
