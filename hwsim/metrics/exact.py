@@ -72,6 +72,9 @@ class ExactSums:
         self._labels: dict[Hashable, int] = {}
         self._exact: dict[int, int] = {}      # label code -> sum x 2**BIAS (exact integer)
         self._special: dict[int, float] = {}  # label code -> float sum of non-finite values
+        # The memo key of every batch added, in order, while each was looked up: equal
+        # histories (of sums with equal labels) hold equal sums. None once one was not.
+        self._history: list[tuple[bytes, bytes, bytes]] | None = []
 
     def label_code(self, label: Hashable) -> int:
         """The code of one label (added if new)."""
@@ -94,6 +97,7 @@ class ExactSums:
         codes = np.asarray(codes, dtype=np.int64)
         counts = np.ones(len(values), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
         if len(values) > MEMO_MAX_VALUES:
+            self._history = None
             self._add(codes, values, counts)
             return
         # The runs of a sweep add the same energies again and again (a point that changes a
@@ -104,6 +108,8 @@ class ExactSums:
             part = ExactSums()
             part._add(codes, values, counts)
             found = remember(_MEMO, key, (part._exact, part._special), MEMO_SIZE)
+        if self._history is not None:
+            self._history.append(key)
         for target, sums in ((self._exact, found[0]), (self._special, found[1])):
             for code, value in sums.items():
                 target[code] = target.get(code, 0) + value
@@ -178,6 +184,11 @@ class ExactSums:
         if special:
             return float(sum(special))
         return scaled_to_float(sum(exact.get(c, 0) for c in codes))
+
+    def history(self) -> tuple | None:
+        """What identifies these sums among sums of the same labels: the batches added, in
+        order, when every one was small enough to be remembered; else None."""
+        return None if self._history is None else tuple(self._history)
 
     def labels(self) -> list[Hashable]:
         """Every label, in code order (``labels()[code]``)."""

@@ -43,6 +43,8 @@ class RunTotals:
         self._parts = [("compute", c) for c in self.components] + [("channel", c) for c in self.channels]
         self._labels = np.zeros((len(self._parts), 0), dtype=np.int64)   # [part, kind code] -> label
         self._kind_names: list[str] = []
+        # (parts, kinds) of the one label table the energy sums were labelled by, else None.
+        self._labels_key: tuple | None = None
         self._moves: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         # Disjoint busy intervals (start, end cycles) of compute ops (a unit ran them) and of
         # communication ops (collectives, sends): how much communication compute hides.
@@ -81,8 +83,9 @@ class RunTotals:
         labels a fresh set of sums in a fixed order, so runs of the same machine and trace
         share it (a sweep's runs would each build the same few hundred labels)."""
         if self.energy.labels():
+            self._labels_key = None
             return self._new_label_table()
-        key = (tuple(self._parts), tuple(self._kind_names))
+        key = self._labels_key = (tuple(self._parts), tuple(self._kind_names))
         found = _FIRST_TABLES.get(key)
         if found is None:
             table = self._new_label_table()
@@ -146,7 +149,20 @@ class RunTotals:
 
     def energy_totals(self) -> tuple[dict[str, float], dict[str, float], float]:
         """Exact energy totals (pJ): per component (its compute and every channel of a
-        resource of that name), per op kind, and all dynamic energy."""
+        resource of that name), per op kind, and all dynamic energy.
+
+        A run whose energy sums came from the same batches, under the same labels, as an
+        earlier run's has that run's totals (most points of a sweep change no energy)."""
+        history = self.energy.history()
+        key = None if history is None or self._labels_key is None else (history, self._labels_key)
+        found = None if key is None else _ENERGY_TOTALS.get(key)
+        if found is None:
+            found = self._energy_totals()
+            if key is not None:
+                remember(_ENERGY_TOTALS, key, found, ENERGY_TOTALS_SIZE)
+        return dict(found[0]), dict(found[1]), found[2]
+
+    def _energy_totals(self) -> tuple[dict[str, float], dict[str, float], float]:
         energy = self.energy
         exact, special = energy.exact_sums(), energy.special_sums()
 
@@ -179,6 +195,9 @@ class RunTotals:
 #: The first label table of runs, by (parts, kinds): the labels in code order, and the table.
 _FIRST_TABLES: dict[tuple, tuple[list, np.ndarray]] = {}
 FIRST_TABLES_SIZE = 64
+#: Energy totals of recent runs, by (the batches their sums came from, their labels).
+_ENERGY_TOTALS: dict[tuple, tuple[dict[str, float], dict[str, float], float]] = {}
+ENERGY_TOTALS_SIZE = 64
 
 
 def _group_sum(groups: np.ndarray, values: np.ndarray, n: int) -> np.ndarray:

@@ -53,3 +53,30 @@ def test_group_sums_are_exact_integer_sums(pairs):
     values = np.array([v for _, v in pairs], dtype=np.int64)
     expected = [sum(v for g, v in pairs if g == k) for k in range(5)]
     assert _group_sum(groups, values, 5).tolist() == expected
+
+
+def _energy_run(compute_pj: list[float], channel_pj: list[float]) -> RunTotals:
+    """Two groups (3 and 5 ops) of kinds gemm and copy on units a and b, each crossing hbm."""
+    totals = RunTotals(["a", "b"], ["hbm"], ["hbm"])
+    counts = np.array([3, 5])
+    cells = (np.array([0, 1]), np.array([0, 0]), np.array([10, 20]), np.array([1, 2]), np.array(channel_pj))
+    totals.add_groups(counts, np.array([0, 1]), np.array([0, 1]), ["gemm", "copy"], np.array([7, 0]),
+                      np.array(compute_pj), np.array(compute_pj) + np.array(channel_pj), cells)
+    return totals
+
+
+def test_energy_totals_of_a_repeated_run_are_its_own_and_change_with_any_energy():
+    """The second run of the same batches takes the first one's totals; a run that differs
+    in one energy gets totals of its own, both equal to the sums counted by hand."""
+    def by_hand(compute_pj, channel_pj):
+        a, b = 3 * compute_pj[0], 5 * compute_pj[1]
+        hbm = 3 * channel_pj[0] + 5 * channel_pj[1]
+        return ({"a": a, "b": b, "hbm": hbm}, {"gemm": a + 3 * channel_pj[0], "copy": b + 5 * channel_pj[1]},
+                a + b + hbm)
+
+    for compute_pj, channel_pj in [([1.5, 2.25], [0.5, 0.75]), ([1.5, 2.25], [0.5, 0.75]), ([1.5, 2.25], [0.5, 1.75])]:
+        assert _energy_run(compute_pj, channel_pj).energy_totals() == by_hand(compute_pj, channel_pj)
+    first, again = _energy_run([1.0, 2.0], [3.0, 4.0]), _energy_run([1.0, 2.0], [3.0, 4.0])
+    totals = first.energy_totals()
+    totals[0]["a"] = -1.0   # a caller's edit does not reach the next run's totals
+    assert again.energy_totals()[0]["a"] == 3.0
