@@ -23,6 +23,7 @@ import numpy as np
 from hwsim.components.facts import Bandwidth, ComponentFacts, EnergyConstant
 from hwsim.config.fields import field_unit
 from hwsim.errors import ConfigError, RangeOverflowError, did_you_mean
+from hwsim.memo import ByIdentity
 from hwsim.trace.columns import OpColumns
 
 #: Config dimensions whose fields are energy constants (listed with their provenance).
@@ -59,6 +60,22 @@ def component_class(kind: str, where: str) -> type[Component]:
     if kind not in REGISTRY:
         raise ConfigError(f"{where}: unknown component kind {kind!r}{did_you_mean(kind, tuple(REGISTRY))}")
     return REGISTRY[kind]
+
+
+#: Built components by config object (then class, name and reference clock). A component
+#: never changes once built (the tables some fill lazily follow from the config alone), so
+#: the machines of a sweep's points share those whose config their values do not change.
+_BUILT = ByIdentity(1024)
+
+
+def built_component(cls: type[Component], name: str, config: Any, ref_clock_hz: float) -> Component:
+    """``cls(name, config, ref_clock_hz)``, built once per config object."""
+    made = _BUILT.get(config, lambda _: {})
+    key = (cls, name, ref_clock_hz)
+    found = made.get(key)
+    if found is None:
+        found = made[key] = cls(name, config, ref_clock_hz)
+    return found
 
 
 _BUILTINS_LOADED = False

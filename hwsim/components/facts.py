@@ -144,9 +144,9 @@ def _cached(spec: Any, clock_hz: float) -> tuple[Any, ComponentFacts, dict[str, 
     key = (spec.kind, spec.name, clock_hz, id(spec.config))
     hit = _CACHE.get(key)
     if hit is None or hit[0] is not spec.config:
-        from hwsim.components.base import component_class
+        from hwsim.components.base import built_component, component_class
 
-        record = component_class(spec.kind, spec.name)(spec.name, spec.config, clock_hz).facts()
+        record = built_component(component_class(spec.kind, spec.name), spec.name, spec.config, clock_hz).facts()
         if len(_CACHE) >= _CACHE_SIZE:
             _CACHE.clear()
             _BY_PLAIN.clear()

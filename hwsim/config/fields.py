@@ -24,6 +24,7 @@ from typing import Any
 
 from hwsim.config.issues import Issues
 from hwsim.errors import ConfigError, did_you_mean, shown
+from hwsim.memo import remember
 from hwsim.units import BASE_UNIT, parse_quantity
 
 REQUIRED = MISSING
@@ -115,7 +116,7 @@ def _build(cls: type, data: Any, where: str, issues: Issues) -> Any:
             except ConfigError as err:
                 issues.add_located(err, path)
             continue
-        value = convert_value(raw, f, hints[name], path, issues)
+        value = _converted(cls, name, raw, f, hints[name], path, issues)
         if value is not _BAD:
             values[name] = value
     if notes:
@@ -135,6 +136,28 @@ def _build(cls: type, data: Any, where: str, issues: Issues) -> Any:
         for key, message in hook():
             issues.add(_join(where, key), message)
     return built
+
+
+#: Scalar values converted lately, by (config class, field, raw type, raw value): the points
+#: of a sweep write the same values into every field but the ones their axes change.
+_CONVERTED: dict[tuple, Any] = {}
+_CONVERTED_SIZE = 4096
+
+
+def _converted(cls: type, name: str, raw: Any, f: dataclasses.Field, hint: Any, path: str, issues: Issues) -> Any:
+    """:func:`convert_value` of field ``name`` of ``cls``, remembered for scalar values that
+    convert (a conversion does not depend on where the value is written; a problem is
+    reported every time, naming its path)."""
+    if not isinstance(raw, str | int | float):   # bool is an int
+        return convert_value(raw, f, hint, path, issues)
+    key = (cls, name, type(raw), raw)
+    found = _CONVERTED.get(key, _BAD)
+    if found is _BAD:
+        before = len(issues)
+        found = convert_value(raw, f, hint, path, issues)
+        if found is not _BAD and len(issues) == before:
+            remember(_CONVERTED, key, found, _CONVERTED_SIZE)
+    return found
 
 
 class _Bad:

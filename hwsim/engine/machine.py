@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
-from hwsim.components.base import ComputeUnit, MemoryResource, component_class
+from hwsim.components.base import ComputeUnit, MemoryResource, built_component, component_class
 from hwsim.components.fabric import DeviceFabric, Fabric, Network
 from hwsim.components.facts import FACTS_KEY, facts_section
 from hwsim.components.host import HostRuntime
@@ -85,10 +85,10 @@ class Machine:
                     cfg = dataclasses.replace(cfg, memory=self.device_name(d, cfg.memory))
                 if getattr(cfg, "spill_to", "") and self.devices > 1:
                     cfg = dataclasses.replace(cfg, spill_to=self.device_name(d, cfg.spill_to))
-                self.components[name] = cls(name, cfg, config.clock_hz)
+                self.components[name] = built_component(cls, name, cfg, config.clock_hz)
         for spec in fabric_specs:
-            self.components[spec.name] = component_class(spec.kind, spec.name)(spec.name, spec.config,
-                                                                                config.clock_hz)
+            self.components[spec.name] = built_component(component_class(spec.kind, spec.name), spec.name,
+                                                         spec.config, config.clock_hz)
         self.units = {n: c for n, c in self.components.items() if isinstance(c, ComputeUnit)}
         self.tiers = {n: c for n, c in self.components.items()
                       if isinstance(c, MemoryResource) and not isinstance(c, Link | DeviceFabric)}

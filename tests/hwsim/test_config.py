@@ -166,3 +166,35 @@ def test_resolving_variants_of_one_parsed_machine_equals_loading_each_and_leaves
     assert raw == before
     with pytest.raises(ConfigError, match=r"h200.yaml: override components.hbm.bandwith"):
         resolve_arch(raw, path, {"components.hbm.bandwith.x": 1})
+
+
+def test_a_remembered_conversion_never_hides_a_problem_and_is_kept_per_field():
+    """Values converted once are looked up later, but a bad value is reported each time it
+    is written, naming its path, and a value is converted by the rules of its own field."""
+    path = ARCH / "h200.yaml"
+    raw = read_arch(path)
+    good = resolve_arch(raw, path, {"components.hbm.bandwidth": "3 TB/s"})
+    assert good.component("hbm").config.bandwidth == 3e12
+    for _ in range(2):
+        with pytest.raises(ConfigError, match=r"components\.hbm\.bandwidth: .*3 TB"):
+            resolve_arch(raw, path, {"components.hbm.bandwidth": "3 TB"})
+    # The same text in a field of another dimension is that field's problem, not a value.
+    with pytest.raises(ConfigError, match=r"components\.hbm\.capacity"):
+        resolve_arch(raw, path, {"components.hbm.capacity": "3 TB/s"})
+    assert resolve_arch(raw, path, {"components.hbm.bandwidth": "3 TB/s"}) == good
+
+
+def test_machines_share_the_built_components_whose_config_they_share():
+    """Two points of one parsed machine that differ in the HBM share every other built
+    component; the HBM is their own, and each equals a machine built from its file."""
+    from hwsim.engine.machine import Machine
+
+    path = ARCH / "h200.yaml"
+    raw = read_arch(path)
+    slow, fast = (Machine(resolve_arch(raw, path, {"components.hbm.bandwidth": bw})) for bw in ("2 TB/s", "6 TB/s"))
+    assert slow.components["hbm"] is not fast.components["hbm"]
+    assert slow.components["hbm"].config.bandwidth == 2e12 and fast.components["hbm"].config.bandwidth == 6e12
+    others = [name for name in slow.components if name != "hbm"]
+    assert others and all(slow.components[n] is fast.components[n] for n in others)
+    fresh = Machine(load_arch(path, overrides={"components.hbm.bandwidth": "6 TB/s"}))
+    assert fresh.config_dict == fast.config_dict
