@@ -52,10 +52,21 @@ def place_rows(stream: np.ndarray, sig: np.ndarray, sig_duration: np.ndarray, is
 
 
 def _place_loop(stream, sig, sig_duration, issue, dep_offsets, dep_rows, first_row, end, start, stream_end):
-    """The loop :func:`place_rows_compiled` compiles (the same equations on arrays)."""
+    """The loop :func:`place_rows_compiled` compiles (the same equations on arrays). The end
+    of the current stream's last op stays in a local while rows of one stream follow each
+    other (the usual case): read back from ``stream_end`` each row, it made every row wait
+    for the store of the one before."""
+    if stream.shape[0] == 0:
+        return
+    current = stream[0]
+    current_end = stream_end[current]
     for i in range(stream.shape[0]):
         s = stream[i]
-        t = stream_end[s]
+        if s != current:
+            stream_end[current] = current_end
+            current = s
+            current_end = stream_end[s]
+        t = current_end
         for p in range(dep_offsets[i], dep_offsets[i + 1]):
             e = end[dep_rows[p]]
             if e > t:
@@ -65,7 +76,8 @@ def _place_loop(stream, sig, sig_duration, issue, dep_offsets, dep_rows, first_r
         start[i] = t
         t += sig_duration[sig[i]]
         end[first_row + i] = t
-        stream_end[s] = t
+        current_end = t
+    stream_end[current] = current_end
 
 
 _compiled = None

@@ -55,11 +55,9 @@ class RecordBuilder:
                                 list(machine.tiers))
         self._resources = resource_names(machine)
         # Channel -> resource column: bytes_<resource> sums the resource's channels.
-        self._channel_to_resource = np.zeros((len(machine.channels), len(self._resources)), dtype=np.int64)
-        for c, channel in enumerate(machine.channels):
-            self._channel_to_resource[c, self._resources.index(channel.resource.name)] = 1
-        self._resource_of_channel = np.argmax(self._channel_to_resource, axis=1) if len(machine.channels) else \
-            np.zeros(0, dtype=np.int64)
+        column = {name: r for r, name in enumerate(self._resources)}
+        self._resource_of_channel = np.array([column[channel.resource.name] for channel in machine.channels],
+                                             dtype=np.int64)
         self._per_costs: tuple[object, np.ndarray] | None = None
         self._pending: dict[int, tuple] = {}
         self._next = 0
