@@ -32,6 +32,8 @@ MAX_OPS_PER_CALL = 2**26
 #: last MEMO_SIZE of them.
 MEMO_MAX_VALUES = 4096
 MEMO_SIZE = 64
+#: Batches an ExactSums remembers having added (see ExactSums.history).
+HISTORY_MAX = 64
 _MEMO: dict[tuple[bytes, bytes, bytes], tuple[dict[int, int], dict[int, float]]] = {}
 
 
@@ -109,7 +111,12 @@ class ExactSums:
             part._add(codes, values, counts)
             found = remember(_MEMO, key, (part._exact, part._special), MEMO_SIZE)
         if self._history is not None:
-            self._history.append(key)
+            # A run of many batches gains nothing from it (the totals cost it once) and
+            # would keep every key alive.
+            if len(self._history) < HISTORY_MAX:
+                self._history.append(key)
+            else:
+                self._history = None
         for target, sums in ((self._exact, found[0]), (self._special, found[1])):
             for code, value in sums.items():
                 target[code] = target.get(code, 0) + value

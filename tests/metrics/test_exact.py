@@ -119,3 +119,19 @@ def test_a_remembered_batch_keeps_its_non_finite_values():
     for _ in range(2):
         sums.add(np.full(3, code), np.array([1.0, np.inf, 2.0]))
     assert sums.total(["x"]) == np.inf
+
+
+def test_the_history_names_the_batches_added_and_stops_at_its_limit():
+    from hwsim.metrics.exact import HISTORY_MAX, ExactSums
+
+    def summed(batches):
+        sums = ExactSums()
+        code = sums.label_code("x")
+        for values in batches:
+            sums.add(np.full(len(values), code), np.array(values, dtype=np.float64))
+        return sums
+
+    assert summed([[1.0, 2.0], [3.0]]).history() == summed([[1.0, 2.0], [3.0]]).history()
+    assert summed([[1.0, 2.0], [3.0]]).history() != summed([[1.0, 2.0], [4.0]]).history()
+    assert summed([[1.0]] * HISTORY_MAX).history() is not None
+    assert summed([[1.0]] * (HISTORY_MAX + 1)).history() is None
