@@ -25,6 +25,7 @@ import pandas as pd
 from hwsim.config.machine import MachineConfig
 from hwsim.engine.analytic import RooflinePass
 from hwsim.engine.feed import BatchFeed
+from hwsim.engine.heap import keep_freed_memory
 from hwsim.engine.machine import Machine, build_machine
 from hwsim.engine.placement import plan_spills
 from hwsim.engine.records import MemoryRecords, ParquetRecords, RecordBuilder
@@ -76,6 +77,7 @@ def run_trace(machine: MachineConfig | Machine, trace: Trace, *, fidelity: str =
     """
     if fidelity not in STRATEGIES:
         raise ConfigError(f"fidelity {fidelity!r}: expected one of {', '.join(FIDELITIES)}")
+    keep_freed_memory()
     built = build_machine(machine)
     spills = plan_spills(built, trace)
     if spills:
